@@ -1,0 +1,536 @@
+"""Reading and writing images: the only module of atelier that knows PIL, uint8, EXIF, alpha, ICC and 16-bit.
+
+Everything that leaves this module follows the library's one image convention: a torch float32 RGB
+tensor with values in [0, 1] and shape (B, 3, H, W) (B is 1 for a loaded image).
+
+Reading (``read_image`` / ``load_image``) accepts a path, a PIL image, a numpy array, a tensor, or raw
+bytes / a binary file object, and handles inputs deliberately:
+
+* The pixel count is checked from the header before anything is decoded (protection against
+  decompression bombs); the limit is ``DEFAULT_MAX_PIXELS`` or the environment variable
+  ``ATELIER_MAX_PIXELS`` and raises ``ImageTooLargeError``.
+* EXIF orientation is applied, so a phone photo comes out the way it is displayed.
+* Grayscale is replicated to 3 channels; 16-bit and 32-bit gray keep their precision (no trip
+  through 8 bits); CMYK, YCbCr, LAB and HSV are converted to RGB; an embedded non-sRGB ICC profile
+  (e.g. Adobe RGB) is converted to sRGB. What was done is recorded in ``LoadedImage.info``.
+* Transparency: the RGB is composited over WHITE (``rgb = rgb * a + (1 - a)``) so transparent areas do
+  not feed garbage to the network, and the alpha is returned separately so callers can reattach it
+  to the output (``save_image(..., alpha=...)``). A fully opaque alpha is returned as ``None``.
+
+Writing (``save_image``, ``write_json``) is atomic: a temporary file in the same directory is written
+and then moved over the target with ``os.replace``, so a failure never leaves a partial output. Outputs
+never overwrite an input, and only overwrite an existing file when asked to.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageCms, ImageOps
+
+from atelier.errors import AtelierError, ImageTooLargeError, InputError, OptionError, OutputError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PIXELS: int = 100_000_000
+READ_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+WRITE_FORMATS: dict[str, str] = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+_ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+
+# PIL's decompression-bomb limit is process-global; we swap it out while opening (our own limit
+# replaces it) and serialise those swaps so concurrent reads (web app threads) restore it correctly.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+@dataclass
+class LoadedImage:
+    """A decoded image: ``rgb`` (1,3,H,W) float32 in [0,1], already composited over white."""
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor | None = None  # (1,1,H,W) float32 in [0,1]; None when fully opaque
+    path: Path | None = None
+    info: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _max_pixels(max_pixels: int | None) -> int:
+    """The pixel limit: the argument, else $ATELIER_MAX_PIXELS (read now), else the default."""
+    if max_pixels is None:
+        env = os.environ.get("ATELIER_MAX_PIXELS", "").strip()
+        if not env:
+            return DEFAULT_MAX_PIXELS
+        try:
+            max_pixels = int(env)
+        except ValueError:
+            raise OptionError(f"ATELIER_MAX_PIXELS must be a whole number of pixels, got '{env}'.") from None
+    if max_pixels < 1:
+        raise OptionError(f"The pixel limit must be at least 1, got {max_pixels}.")
+    return max_pixels
+
+
+def _check_pixels(name: str, width: int, height: int, limit: int) -> None:
+    if width < 1 or height < 1:
+        raise InputError(f"Image {name} is empty ({width}x{height} pixels).")
+    if width * height > limit:
+        raise ImageTooLargeError(
+            f"Image {name} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,} "
+            "pixels (raise it with the environment variable ATELIER_MAX_PIXELS)."
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, one-line reason from a PIL/OS exception, without a trailing period."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, Image.UnidentifiedImageError):
+        text = "not a recognised image format"
+    elif isinstance(exc, PermissionError):
+        text = "permission denied"
+    return text.rstrip(".")
+
+
+def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
+    try:
+        return "srgb" in ImageCms.getProfileDescription(profile).lower()
+    except (ImageCms.PyCMSError, OSError, TypeError, ValueError):
+        return False
+
+
+def _to_srgb(img: Image.Image, icc: bytes | None, info: dict) -> Image.Image:
+    """Convert an RGB or CMYK image to sRGB RGB through its embedded ICC profile, if any."""
+    if not icc:
+        info["icc"] = "none"
+        return img.convert("RGB")
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if img.mode == "RGB" and _is_srgb(profile):
+            info["icc"] = "sRGB"
+            return img
+        out = ImageCms.profileToProfile(img, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        info["icc"] = "converted to sRGB"
+        return out
+    except (ImageCms.PyCMSError, OSError, TypeError, ValueError) as exc:
+        logger.warning("Could not apply the embedded ICC profile (%s); using the raw values.", _reason(exc))
+        info["icc"] = "conversion failed, raw values used"
+        return img.convert("RGB")
+
+
+def _normalize(img: Image.Image, info: dict) -> Image.Image:
+    """Turn any PIL mode into "RGB", "RGBA" (8-bit) or "F" (high-precision gray in [0,1])."""
+    mode = img.mode
+    icc = img.info.get("icc_profile")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit (or 32-bit) gray: keep the precision, scale 0..65535 -> 0..1.
+        info["bits"] = 16 if mode.startswith("I;16") else 32
+        gray = np.asarray(img).astype(np.float32) / 65535.0
+        return Image.fromarray(np.clip(gray, 0.0, 1.0), mode="F")
+    if mode == "F":
+        info["bits"] = 32
+        return Image.fromarray(np.clip(np.nan_to_num(np.asarray(img, dtype=np.float32)), 0.0, 1.0), mode="F")
+    if mode in ("1", "L"):
+        return img.convert("L").convert("RGB")
+    if mode == "P":
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if mode == "La":
+        # Premultiplied gray + alpha has no direct PIL conversion; go through premultiplied RGBa.
+        gray, a = img.split()
+        return Image.merge("RGBa", (gray, gray, gray, a)).convert("RGBA")
+    if mode in ("LA", "PA", "RGBa"):
+        return img.convert("RGBA")
+    if mode == "RGBA":
+        if icc:  # colour-manage the colour channels, keep the alpha untouched
+            rgb = _to_srgb(img.convert("RGB"), icc, info)
+            rgb.putalpha(img.getchannel("A"))
+            return rgb
+        return img
+    if mode in ("RGB", "CMYK"):
+        return _to_srgb(img, icc, info)
+    if mode == "LAB":
+        try:
+            lab = ImageCms.createProfile("LAB")
+            return ImageCms.profileToProfile(img, lab, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            return img.convert("RGB")
+    # YCbCr, HSV, RGBX and anything else PIL knows how to convert.
+    return img.convert("RGB")
+
+
+def _arrays_from_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H,W,3) float32 rgb and (H,W) float32 alpha (or None) from an "RGB"/"RGBA"/"F" image."""
+    if img.mode == "F":
+        gray = np.asarray(img, dtype=np.float32)
+        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2), None
+    arr = np.asarray(img, dtype=np.float32) / 255.0  # (H,W,3) or (H,W,4)
+    return arr[..., :3], (arr[..., 3] if arr.shape[2] == 4 else None)
+
+
+def _arrays_from_numpy(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H,W,3) rgb and (H,W) alpha float32 from an (H,W) / (H,W,1|2|3|4) uint8, uint16 or float array."""
+    name = "the given numpy array"
+    if arr.ndim == 3 and arr.shape[2] in (1, 2, 3, 4):
+        pass
+    elif arr.ndim != 2:
+        raise InputError(f"Image {name} has shape {tuple(arr.shape)}; expected (H,W), (H,W,3) or (H,W,4).")
+    if arr.size == 0:
+        raise InputError(f"Image {name} is empty (shape {tuple(arr.shape)}).")
+    if arr.dtype == np.uint8:
+        data = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        data = arr.astype(np.float32) / 65535.0
+    elif arr.dtype == np.bool_:
+        data = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.floating):
+        data = arr.astype(np.float32)
+        if not np.isfinite(data).all():
+            raise InputError(f"Image {name} contains NaN or infinite values.")
+        data = np.clip(data, 0.0, 1.0)
+    else:
+        raise InputError(f"Image {name} has dtype {arr.dtype}; expected uint8, uint16 or float.")
+    if data.ndim == 2:
+        data = data[..., None]
+    channels = data.shape[2]
+    color = data[..., :3] if channels >= 3 else np.repeat(data[..., :1], 3, axis=2)
+    alpha = data[..., channels - 1] if channels in (2, 4) else None
+    return color, alpha
+
+
+def _finish(
+    rgb: torch.Tensor, alpha: torch.Tensor | None, long_side: int | None, info: dict, path: Path | None
+) -> LoadedImage:
+    """Composite (1,3,H,W) rgb over white with its (1,1,H,W) alpha, drop an opaque alpha, resize."""
+    if alpha is not None:
+        if bool((alpha >= 1.0).all()):
+            alpha = None
+        else:
+            rgb = rgb * alpha + (1.0 - alpha)
+            info["alpha"] = "composited over white"
+    size = None if long_side is None else fit_size(rgb.shape[-2], rgb.shape[-1], long_side)
+    if size is not None and size != tuple(rgb.shape[-2:]):
+        rgb = resize(rgb, size)
+        alpha = None if alpha is None else resize(alpha, size)
+        info["resized_to"] = [size[1], size[0]]
+    return LoadedImage(rgb=rgb.float().clamp(0.0, 1.0).contiguous(), alpha=alpha, path=path, info=info)
+
+
+def _read_pil(
+    img: Image.Image, name: str, path: Path | None, limit: int, long_side: int | None
+) -> LoadedImage:
+    """Decode a (possibly still lazy) PIL image; the pixel check runs before any decoding."""
+    width, height = img.size
+    _check_pixels(name, width, height, limit)
+    info: dict = {"mode": img.mode, "size": [width, height]}
+    if img.format:
+        info["format"] = img.format
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        info["frames"] = frames
+        logger.info("Image %s has %d frames; using the first.", name, frames)
+    img.load()  # decode now, so decoding errors surface here (PNG's getexif() would load and hide them)
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except (OSError, ValueError, TypeError, KeyError, SyntaxError):  # a corrupt EXIF block is ignored
+        orientation = 1
+    if orientation not in (None, 1):
+        img = ImageOps.exif_transpose(img)
+        info["exif_orientation"] = int(orientation)
+    img = _normalize(img, info)
+    if long_side is not None:
+        # Resize the decoded image with LANCZOS (PIL premultiplies RGBA internally, so no colour fringes).
+        size = fit_size(img.height, img.width, long_side)
+        if size != (img.height, img.width):
+            img = img.resize((size[1], size[0]), Image.Resampling.LANCZOS)
+            info["resized_to"] = [size[1], size[0]]
+    color, alpha = _arrays_from_pil(img)
+    rgb = torch.from_numpy(np.ascontiguousarray(color)).permute(2, 0, 1)[None]  # (H,W,3) -> (1,3,H,W)
+    a = None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha))[None, None]  # (1,1,H,W)
+    return _finish(rgb, a, None, info, path)
+
+
+def _read_file(source, limit: int, long_side: int | None) -> LoadedImage:
+    """Open ``source`` (a path, bytes or a binary file object), check its size and decode it."""
+    path: Path | None = None
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source).expanduser()
+        name = f"'{path}'"
+        if not path.exists():
+            raise InputError(f"Image file '{path}' does not exist.")
+        if path.is_dir():
+            raise InputError(f"'{path}' is a directory, not an image file.")
+        opened = path
+    else:
+        name = "data"
+        opened = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    try:
+        with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+            # Our own limit (checked in _read_pil before decoding) replaces PIL's bomb check.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(opened) as img:
+                    return _read_pil(img, name, path, limit, long_side)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+    except AtelierError:
+        raise
+    except Exception as exc:  # PIL raises many types (OSError, ValueError, SyntaxError, ...); none may leak
+        raise InputError(f"Cannot read {name} as an image: {_reason(exc)}.") from exc
+
+
+def read_image(source, *, max_pixels: int | None = None, long_side: int | None = None) -> LoadedImage:
+    """Load ``source`` as (1,3,H,W) float32 RGB in [0,1] composited over white, plus alpha and info.
+
+    ``source``: a path, a PIL image, a numpy array ((H,W) or (H,W,3|4); uint8, uint16 or float in
+    [0,1]), a tensor ((3,H,W) or (1,3,H,W) float in [0,1]), or bytes / a binary file object.
+    ``long_side``: resize so that the longer side has this many pixels (up or down).
+    """
+    if long_side is not None and long_side < 1:
+        raise OptionError(f"The image size (long side) must be at least 1 pixel, got {long_side}.")
+    limit = _max_pixels(max_pixels)
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read"):
+        return _read_file(source, limit, long_side)
+    if isinstance(source, Image.Image):
+        try:  # _read_pil checks the size first and never modifies the caller's image
+            return _read_pil(source, "the given PIL image", None, limit, long_side)
+        except AtelierError:
+            raise
+        except Exception as exc:
+            raise InputError(f"Cannot read the given PIL image: {_reason(exc)}.") from exc
+    if isinstance(source, np.ndarray):
+        color, alpha = _arrays_from_numpy(source)
+        _check_pixels("the given numpy array", color.shape[1], color.shape[0], limit)
+        rgb = torch.from_numpy(np.ascontiguousarray(color)).permute(2, 0, 1)[None]  # (1,3,H,W)
+        a = None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha))[None, None]
+        info = {"mode": f"numpy {source.dtype}", "size": [color.shape[1], color.shape[0]]}
+        return _finish(rgb, a, long_side, info, None)
+    if isinstance(source, torch.Tensor):
+        t = source.detach()
+        if t.dim() == 3:
+            t = t[None]  # (3,H,W) -> (1,3,H,W)
+        if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] != 3:
+            raise InputError(
+                f"The given tensor has shape {tuple(source.shape)}; expected (3,H,W) or (1,3,H,W)."
+            )
+        if not t.is_floating_point():
+            raise InputError(f"The given tensor has dtype {t.dtype}; expected floats in [0,1].")
+        _check_pixels("the given tensor", t.shape[3], t.shape[2], limit)
+        if not bool(torch.isfinite(t).all()):
+            raise InputError("The given tensor contains NaN or infinite values.")
+        info = {"mode": "tensor", "size": [t.shape[3], t.shape[2]]}
+        return _finish(t.float(), None, long_side, info, None)
+    raise InputError(
+        f"A {type(source).__name__} is not an image: expected a path, PIL image, numpy array or tensor."
+    )
+
+
+def load_image(
+    source, *, long_side: int | None = None, max_pixels: int | None = None, device=None
+) -> torch.Tensor:
+    """Just the (1,3,H,W) float32 RGB of ``read_image`` (alpha composited over white), on ``device``."""
+    rgb = read_image(source, max_pixels=max_pixels, long_side=long_side).rgb
+    return rgb if device is None else rgb.to(device)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sizes
+
+
+def fit_size(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """(h, w) with max(h, w) == long_side, the aspect ratio kept (rounded), each side at least 1."""
+    if long_side < 1:
+        raise OptionError(f"The image size (long side) must be at least 1 pixel, got {long_side}.")
+    if height < 1 or width < 1:
+        raise ValueError(f"fit_size needs a non-empty size, got {height}x{width}")
+    if height >= width:
+        return long_side, max(1, round(width * long_side / height))
+    return max(1, round(height * long_side / width)), long_side
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B,C,H,W) -> (B,C,h,w), bicubic (antialiased when shrinking), clamped to [0,1]."""
+    h, w = int(size[0]), int(size[1])
+    if image.dim() != 4:
+        raise ValueError(f"resize expects (B,C,H,W), got shape {tuple(image.shape)}")
+    if (h, w) == tuple(image.shape[-2:]):
+        return image
+    shrinking = h < image.shape[-2] or w < image.shape[-1]
+    out = F.interpolate(image.float(), size=(h, w), mode="bicubic", align_corners=False, antialias=shrinking)
+    return out.clamp(0.0, 1.0)  # bicubic overshoots at edges
+
+
+def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
+    """(B,C,H,W) resized so that max(H, W) == long_side, aspect ratio kept."""
+    return resize(image, fit_size(image.shape[-2], image.shape[-1], long_side))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Writing
+
+
+def to_pil(image: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
+    """(1,3,H,W) or (3,H,W) float in [0,1] (+ optional (1,1,H,W) alpha) -> 8-bit RGB/RGBA, rounded."""
+    t = image.detach().cpu().float()
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"to_pil converts one image, got a batch of {t.shape[0]}")
+        t = t[0]
+    if t.dim() != 3 or t.shape[0] != 3:
+        raise ValueError(f"to_pil expects (1,3,H,W) or (3,H,W), got shape {tuple(image.shape)}")
+
+    def to_uint8(x: torch.Tensor) -> np.ndarray:  # rounding, not truncation: 0.5/255 -> 1
+        return (torch.nan_to_num(x).clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).numpy()
+
+    rgb = to_uint8(t.permute(1, 2, 0))  # (3,H,W) -> (H,W,3)
+    if alpha is None:
+        return Image.fromarray(rgb, mode="RGB")
+    a = alpha.detach().cpu().float().reshape(1, 1, *alpha.shape[-2:])  # (H,W)/(1,H,W)/(1,1,H,W)
+    if tuple(a.shape[-2:]) != tuple(t.shape[-2:]):  # e.g. the output was made at another size
+        a = resize(a, tuple(t.shape[-2:]))
+    return Image.fromarray(np.dstack([rgb, to_uint8(a[0, 0])]), mode="RGBA")
+
+
+def _output_format(path: Path) -> str:
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        supported = ", ".join(WRITE_FORMATS)
+        raise OutputError(
+            f"Cannot write '{path}': unsupported extension '{path.suffix}' (use one of {supported})."
+        )
+    return fmt
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -> Path:
+    """Check that an image may be written to ``path`` (writes nothing); returns the resolved Path."""
+    path = Path(path).expanduser()
+    _output_format(path)
+    for source in inputs:
+        if isinstance(source, (str, os.PathLike)) and _same_file(path, Path(source).expanduser()):
+            raise OutputError(f"Refusing to write '{path}': it is one of the input images.")
+    if path.is_dir():
+        raise OutputError(f"Cannot write '{path}': it is a directory.")
+    if path.exists() and not overwrite:
+        raise OutputError(f"Output '{path}' already exists (use --overwrite to replace it).")
+    ancestor = path.resolve().parent
+    while not ancestor.exists():  # the missing part will be created; what exists must be a writable dir
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"Cannot write '{path}': '{ancestor}' is a file, not a directory.")
+    if not os.access(ancestor, os.W_OK):
+        raise OutputError(f"Cannot write '{path}': directory '{ancestor}' is not writable.")
+    return path.resolve()
+
+
+def _new_file_mode(target: Path) -> int:
+    """Permissions for a new file: those of the file it replaces, else 0o666 minus the umask."""
+    if target.exists():
+        return target.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path, write_fn: Callable[[Path], object]) -> Path:
+    """Call ``write_fn(tmp_path)`` on a temp file next to ``path``, then move it over ``path``.
+
+    The temp file (".<name>.tmpXXXX" in the same directory, so os.replace is atomic) is removed on any
+    failure: either the complete new file is at ``path`` or nothing changed.
+    """
+    path = Path(path).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"Cannot write '{path}': {_reason(exc)}.") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write_fn(tmp)
+        os.chmod(tmp, _new_file_mode(path))  # mkstemp creates 0o600
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"Cannot write '{path}': {_reason(exc)}.") from exc
+        raise
+    return path
+
+
+def save_image(
+    image,
+    path,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable = (),
+    alpha: torch.Tensor | None = None,
+    quality: int = 95,
+) -> Path:
+    """Save a (1,3,H,W)/(3,H,W) tensor in [0,1] or a PIL image; the format comes from the extension.
+
+    ``alpha`` (1,1,H,W) is written as RGBA for PNG, WebP and TIFF, and dropped for JPEG and BMP.
+    Refuses to overwrite an input (always) or an existing file (unless ``overwrite``). Atomic.
+    """
+    if not 1 <= quality <= 100:
+        raise OptionError(f"The image quality must be between 1 and 100, got {quality}.")
+    inputs = list(inputs)
+    target = check_output_path(path, overwrite=overwrite, inputs=inputs)
+    fmt = _output_format(target)
+    if isinstance(image, Image.Image):
+        pil = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+        if alpha is not None:
+            pil = to_pil(torch.from_numpy(np.asarray(pil.convert("RGB"))).permute(2, 0, 1) / 255.0, alpha)
+    elif isinstance(image, torch.Tensor):
+        pil = to_pil(image, alpha)
+    else:
+        raise TypeError(f"save_image expects a tensor or a PIL image, got {type(image).__name__}")
+    if pil.mode == "RGBA" and fmt not in _ALPHA_FORMATS:
+        logger.info("%s cannot store transparency; saving '%s' without alpha (over white).", fmt, target)
+        white = Image.new("RGB", pil.size, (255, 255, 255))
+        white.paste(pil, mask=pil.getchannel("A"))
+        pil = white
+    options: dict = {"JPEG": {"quality": quality}, "WEBP": {"quality": quality}, "PNG": {"compress_level": 6}}
+    atomic_write(target, lambda tmp: pil.save(tmp, format=fmt, **options.get(fmt, {})))
+    logger.debug("Saved %s (%dx%d, %s).", target, pil.width, pil.height, pil.mode)
+    return target
+
+
+def sidecar_path(output) -> Path:
+    """The JSON sidecar next to an output: "out.png" -> "out.png.json"."""
+    output = Path(output)
+    return output.with_name(output.name + ".json")
+
+
+def write_json(path, data: dict, *, overwrite: bool = True) -> Path:
+    """Write ``data`` as UTF-8 JSON (indent 2, keys in insertion order, str() for Paths etc.), atomically."""
+    path = Path(path).expanduser()
+    if path.exists() and not overwrite:
+        raise OutputError(f"Output '{path}' already exists (use --overwrite to replace it).")
+    text = json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

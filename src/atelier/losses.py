@@ -1,0 +1,227 @@
+"""Perceptual losses: content, Gram (optionally guided by masks), mean/std, total variation.
+
+Each loss is a pure function with shape checks plus a thin ``nn.Module`` holding its target (computed once,
+without gradient). :class:`PerceptualLoss` is the container every method uses: it owns the targets and
+returns named terms that logs, the CLI and the web page can show.
+
+Normalisation (a deliberate deviation from Gatys et al. 2016, eq. 3-5, whose terms grow with the image
+size and the feature magnitude): every term here is *relative* and *intensive*,
+
+    content  = ||F(x) - F(c)||^2 / ||F(c)||^2                  at each content layer
+    style    = ||G(x) - G(s)||^2 / ||G(s)||^2, G = F F^T / HW  at each style layer (Gram of mean products)
+    tv       = mean of squared neighbour differences, image in [0,1]
+
+so a term has the same meaning at 256 px and at 2048 px and one ``style_strength`` gives a similar look at
+every size, and the per-layer terms are comparable without hand-tuned 1/N^2 M^2 factors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EPS = 1e-8
+
+
+def _check_feats(x: torch.Tensor, name: str = "features") -> None:
+    if x.dim() != 4:
+        raise ValueError(f"{name} must be (B,C,H,W), got shape {tuple(x.shape)}")
+
+
+def relative_sq_error(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||input - target||^2 / ||target||^2 per batch item, averaged over the batch. Shapes must match."""
+    if input.shape[1:] != target.shape[1:]:
+        raise ValueError(f"shape mismatch: {tuple(input.shape)} vs {tuple(target.shape)}")
+    dims = tuple(range(1, input.dim()))
+    num = (input - target).pow(2).sum(dims)
+    den = target.pow(2).sum(dims) + EPS
+    return (num / den).mean()
+
+
+def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B,1,H,W) soft mask -> (B,1,h,w) by area averaging (a guidance channel at a layer's resolution).
+
+    Gatys et al. 2017 §4 propagate guidance channels through the network; area averaging is the simple
+    variant they describe, kept soft so region borders blend.
+    """
+    if mask.shape[-2:] == tuple(size):
+        return mask
+    return F.interpolate(mask, size=size, mode="area") if mask.shape[-1] >= size[-1] else F.interpolate(
+        mask, size=size, mode="bilinear", align_corners=False
+    )
+
+
+def gram_matrix(feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,C,H,W) -> (B,C,C) Gram matrix of mean feature products, in fp32.
+
+    With a mask (B|1,1,H',W', values in [0,1]) this is the guided Gram matrix of Gatys et al. 2017 §4:
+    features are weighted by the mask at this layer's resolution and the sum is normalised by the mask's
+    total weight, so a region's Gram does not depend on the region's size.
+    """
+    _check_feats(feats)
+    b, c, h, w = feats.shape
+    f = feats.float()
+    if mask is None:
+        m = f.reshape(b, c, h * w)
+        return torch.bmm(m, m.transpose(1, 2)) / (h * w)
+    t = resize_mask(mask.float(), (h, w))  # (B|1,1,h,w)
+    m = (f * t).reshape(b, c, h * w)
+    norm = t.pow(2).sum(dim=(1, 2, 3)).clamp_min(EPS).view(-1, 1, 1)
+    return torch.bmm(m, m.transpose(1, 2)) / norm
+
+
+def content_loss(feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative feature reconstruction error (Gatys et al. 2016 eq. 1, normalised; see module doc)."""
+    _check_feats(feats)
+    return relative_sq_error(feats.float(), target.float())
+
+
+def gram_loss(feats: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Relative Gram error (Gatys et al. 2016 eq. 4, normalised; see module doc)."""
+    return relative_sq_error(gram_matrix(feats, mask), target_gram)
+
+
+def mean_std(feats: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,C,H,W) -> channel means and standard deviations, each (B,C,1,1)."""
+    _check_feats(feats)
+    var = feats.float().var(dim=(2, 3), keepdim=True, unbiased=False)
+    return feats.float().mean(dim=(2, 3), keepdim=True), (var + eps).sqrt()
+
+
+def mean_std_loss(feats: torch.Tensor, target_mean: torch.Tensor, target_std: torch.Tensor) -> torch.Tensor:
+    """Huang & Belongie 2017 eq. 11: squared distance of channel means plus that of channel std's (mean)."""
+    mu, sigma = mean_std(feats)
+    return F.mse_loss(mu, target_mean.expand_as(mu)) + F.mse_loss(sigma, target_std.expand_as(sigma))
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Squared total variation (Mahendran & Vedaldi 2015), mean over pixels: (B,C,H,W) -> scalar."""
+    _check_feats(image, "image")
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+class ContentLoss(nn.Module):
+    def __init__(self, target: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", target.detach())
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return content_loss(feats, self.target)
+
+
+class GramLoss(nn.Module):
+    def __init__(self, target_gram: torch.Tensor, mask: torch.Tensor | None = None):
+        super().__init__()
+        self.register_buffer("target", target_gram.detach())
+        self.register_buffer("mask", None if mask is None else mask.detach())
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return gram_loss(feats, self.target, self.mask)
+
+
+class TVLoss(nn.Module):
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return tv_loss(image)
+
+
+class PerceptualLoss(nn.Module):
+    """Weighted sum of content, (guided) Gram style and TV terms on one shared VGG forward.
+
+    Targets are set with :meth:`set_content` and :meth:`set_styles` (computed once, no gradient);
+    ``forward(image)`` returns ``{"content": ..., "style": ..., "tv": ..., "total": ...}`` where each named
+    term already carries its weight.
+    """
+
+    def __init__(
+        self,
+        vgg: nn.Module,
+        *,
+        content_layers: Sequence[str] = ("relu4_2",),
+        style_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        style_layer_weights: Sequence[float] | None = None,
+        content_weight: float = 1.0,
+        style_weight: float = 1.0,
+        tv_weight: float = 0.0,
+        autocast_dtype: torch.dtype | None = None,
+    ):
+        super().__init__()
+        self.vgg = vgg
+        self.content_layers = tuple(content_layers)
+        self.style_layers = tuple(style_layers)
+        lw = [1.0] * len(self.style_layers) if style_layer_weights is None else list(style_layer_weights)
+        if len(lw) != len(self.style_layers):
+            raise ValueError("style_layer_weights must have one weight per style layer")
+        total = sum(lw)
+        self.style_layer_weights = [w / total for w in lw]  # normalised: style term is a weighted mean
+        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
+        self.autocast_dtype = autocast_dtype
+        self.content_losses = nn.ModuleDict()
+        # One entry per region: a list (over style layers) of GramLoss, and the region's weight.
+        self.style_losses = nn.ModuleList()
+        self.region_weights: list[float] = []
+
+    def features(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        if self.autocast_dtype is None:
+            return self.vgg(image, layers)
+        with torch.autocast(image.device.type, dtype=self.autocast_dtype):
+            return self.vgg(image, layers)
+
+    @torch.no_grad()
+    def set_content(self, content: torch.Tensor) -> None:
+        feats = self.features(content, self.content_layers)
+        self.content_losses = nn.ModuleDict({k: ContentLoss(feats[k].float()) for k in self.content_layers})
+
+    @torch.no_grad()
+    def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gram matrices (1,C,C) of one style image at every style layer."""
+        feats = self.features(style, self.style_layers)
+        return {k: gram_matrix(feats[k]) for k in self.style_layers}
+
+    def set_styles(
+        self,
+        grams: Sequence[dict[str, torch.Tensor]],
+        weights: Sequence[float],
+        masks: Sequence[torch.Tensor] | None = None,
+    ) -> None:
+        """Style targets from precomputed Gram matrices.
+
+        Without masks the targets are blended (sum of weight x Gram, weights summing to 1): one loss whose
+        optimum mixes the styles. With masks (one (1,1,H,W) mask per style, output resolution), each style
+        has its own guided Gram term over its region (Gatys et al. 2017 §4) and the weights scale them.
+        """
+        wsum = sum(weights)
+        weights = [w / wsum for w in weights]
+        self.style_losses = nn.ModuleList()
+        self.region_weights = []
+        if masks is None:
+            blended = {k: sum(w * g[k] for w, g in zip(weights, grams)) for k in self.style_layers}
+            self.style_losses.append(nn.ModuleList([GramLoss(blended[k]) for k in self.style_layers]))
+            self.region_weights.append(1.0)
+            return
+        for g, w, m in zip(grams, weights, masks):
+            self.style_losses.append(nn.ModuleList([GramLoss(g[k], m) for k in self.style_layers]))
+            self.region_weights.append(w)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        layers = set(self.content_layers) | (set(self.style_layers) if len(self.style_losses) else set())
+        feats = self.features(image, layers)
+        zero = image.new_zeros(())
+        content = sum((self.content_losses[k](feats[k]) for k in self.content_layers), zero) / max(
+            1, len(self.content_layers)
+        )
+        style = zero
+        for region, rw in zip(self.style_losses, self.region_weights):
+            for loss, k, lw in zip(region, self.style_layers, self.style_layer_weights):
+                style = style + rw * lw * loss(feats[k])
+        terms = {
+            "content": self.content_weight * content,
+            "style": self.style_weight * style,
+            "tv": self.tv_weight * tv_loss(image) if self.tv_weight else zero,
+        }
+        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        return terms

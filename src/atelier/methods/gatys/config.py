@@ -1,0 +1,115 @@
+"""Configuration of the Gatys et al. method: every field typed, defaulted and documented.
+
+The ``help`` texts are what ``atelier stylize --help`` and the web form show; ``paper`` says where the
+option comes from. Values are validated in :meth:`GatysConfig.validate` with one clear sentence each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...errors import OptionError
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def _f(default, help: str, paper: str = "", **extra):
+    meta = {"help": help, "paper": paper, **extra}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class GatysConfig:
+    size: int = _f(512, "Long side of the output image in pixels.")
+    iterations: int = _f(
+        150, "Optimisation steps at the final size; coarser scales run up to `coarse_iterations` each.",
+        "Gatys 2016 §3",
+    )
+    coarse_iterations: int = _f(200, "Optimisation steps at each coarser scale of the coarse-to-fine schedule.")
+    min_size: int = _f(
+        128, "Long side of the coarsest scale; sizes double up to --size (set it to --size for one scale).",
+        "Gatys 2017 §5 (coarse-to-fine)",
+    )
+    tolerance: float = _f(
+        2e-3, "Stop a scale early when the loss improved by less than this fraction over the last 20 steps "
+        "(0 disables).",
+    )
+    content_weight: float = _f(1.0, "Weight of the content loss (keeps the photo's structure).", "Gatys 2016 eq. 7")
+    style_strength: float = _f(
+        1.0, "How strongly the painting's style is imposed; 1 is the tuned default, 2 twice as strong.",
+        "Gatys 2016 eq. 7 (beta)",
+    )
+    style_weights: list[float] | None = _f(
+        None, "Blend weights of several styles, one per style image (normalised to sum to 1).",
+        "Gatys 2016 §3 (style mixing)", cli_nargs="+",
+    )
+    tv_weight: float = _f(
+        1e-3, "Weight of the total-variation smoothness term (reduces high-frequency noise).",
+        "Mahendran & Vedaldi 2015",
+    )
+    style_scale: float = _f(
+        1.0, "Size of the painting's brush strokes relative to the output (the style image is resized to "
+        "this times the output's area per side); larger gives bigger strokes.", "Gatys 2017 §5",
+    )
+    preserve_color: str = _f(
+        "none", "Keep the photo's colours: 'luminance' transfers the style on brightness only; 'histogram' "
+        "recolours the painting to the photo's colours first.", "Gatys 2017 §3",
+        choices=("none", "luminance", "histogram"),
+    )
+    init: str = _f(
+        "content", "Start image: 'content' (the photo), 'random' (seeded noise) or the path of an image.",
+        "Gatys 2016 §3",
+    )
+    optimizer: str = _f("lbfgs", "Optimiser of the pixels: 'lbfgs' (fast convergence) or 'adam'.",
+                        choices=("lbfgs", "adam"))
+    lr: float | None = _f(None, "Step size; default 1.0 for L-BFGS and 0.02 for Adam.")
+    pooling: str = _f("max", "VGG pooling: 'max' or 'avg' (the paper found avg slightly smoother).",
+                      "Gatys 2016 §2", choices=("max", "avg"))
+    content_layers: list[str] = _f(["relu4_2"], "VGG-19 layers of the content loss.", "Gatys 2016 §3",
+                                   cli_nargs="+")
+    style_layers: list[str] = _f(list(STYLE_LAYERS), "VGG-19 layers of the style loss.", "Gatys 2016 §3",
+                                 cli_nargs="+")
+    style_layer_weights: list[float] | None = _f(
+        None, "Weights of the style layers (default: equal), normalised to sum to 1.", "Gatys 2016 eq. 5",
+        cli_nargs="+",
+    )
+    precision: str = _f("fp32", "Arithmetic of the VGG passes: 'fp32' or 'bf16' (faster on CPUs with bf16).",
+                        choices=("fp32", "bf16"))
+    weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
+                      choices=("pretrained", "random"), cli=False)
+
+    def validate(self, n_styles: int = 1) -> None:
+        for name in ("size", "iterations", "min_size"):
+            if getattr(self, name) < 1:
+                raise OptionError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}.")
+        if self.size < 16:
+            raise OptionError(f"--size must be at least 16 pixels, not {self.size}.")
+        if self.coarse_iterations < 0:
+            raise OptionError(f"--coarse-iterations must be 0 or more, not {self.coarse_iterations}.")
+        for name in ("content_weight", "style_strength", "tv_weight", "tolerance"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}.")
+        if self.style_scale <= 0:
+            raise OptionError(f"--style-scale must be positive, not {self.style_scale}.")
+        if self.style_weights is not None:
+            if len(self.style_weights) != n_styles:
+                raise OptionError(
+                    f"--style-weights has {len(self.style_weights)} value(s) but there are {n_styles} style image(s)."
+                )
+            if any(w < 0 for w in self.style_weights) or sum(self.style_weights) <= 0:
+                raise OptionError("--style-weights must be 0 or more and not all 0.")
+        if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
+            raise OptionError(
+                f"--style-layer-weights has {len(self.style_layer_weights)} value(s) for "
+                f"{len(self.style_layers)} style layer(s)."
+            )
+        for name, allowed in (("preserve_color", ("none", "luminance", "histogram")),
+                              ("optimizer", ("lbfgs", "adam")), ("pooling", ("max", "avg")),
+                              ("precision", ("fp32", "bf16"))):
+            if getattr(self, name) not in allowed:
+                raise OptionError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}.")
+        if self.init not in ("content", "random") and not Path(self.init).is_file():
+            raise OptionError(f"--init must be 'content', 'random' or an image file; '{self.init}' does not exist.")

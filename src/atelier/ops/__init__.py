@@ -1,0 +1,1 @@
+"""Shared image operations (colour, pyramids, tiling, adain, attention) used by several methods."""
