@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 # The style term's scale at style_strength=1, chosen on the bundled pair and the ../shared paintings so
 # that the default gives a clearly painted result that keeps the photo's structure (content weight 1).
-BASE_STYLE_WEIGHT = 1e3
+BASE_STYLE_WEIGHT = 10.0
 
 
 def scale_sizes(height: int, width: int, size: int, min_size: int) -> list[tuple[int, int]]:
