@@ -1,2 +1,47 @@
-"""atelier: neural style transfer toolkit (public API filled in below)."""
+"""atelier: neural style transfer toolkit.
+
+Public API (imported lazily so that ``atelier --help`` starts fast)::
+
+    import atelier
+    img = atelier.stylize("photo.jpg", "painting.jpg", size=512)   # -> PIL image
+    atelier.list_methods()                                         # -> ["gatys", ...]
+
+Front ends (CLI, web, batch) use only the names listed in ``__all__``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "stylize": "atelier.api",
+    "stylize_to_file": "atelier.api",
+    "run": "atelier.api",
+    "write_result": "atelier.api",
+    "StylizeResult": "atelier.api",
+    "resolve_device": "atelier.api",
+    "default_inputs": "atelier.api",
+    "load_image": "atelier.io",
+    "read_image": "atelier.io",
+    "save_image": "atelier.io",
+    "check_output_path": "atelier.io",
+    "sidecar_path": "atelier.io",
+    "list_methods": "atelier.methods",
+    "get_method": "atelier.methods",
+    "create_method": "atelier.methods",
+    "errors": "atelier.errors",
+    "events": "atelier.events",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'atelier' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    value = module if module.__name__ == f"atelier.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value

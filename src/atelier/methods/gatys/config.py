@@ -44,7 +44,7 @@ class GatysConfig:
     )
     style_weights: list[float] | None = _f(
         None, "Blend weights of several styles, one per style image (normalised to sum to 1).",
-        "Gatys 2016 §3 (style mixing)", cli_nargs="+",
+        "Gatys 2016 §3 (style mixing)",
     )
     tv_weight: float = _f(
         1e-3, "Weight of the total-variation smoothness term (reduces high-frequency noise).",
@@ -61,7 +61,7 @@ class GatysConfig:
     )
     init: str = _f(
         "content", "Start image: 'content' (the photo), 'random' (seeded noise) or the path of an image.",
-        "Gatys 2016 §3",
+        "Gatys 2016 §3", metavar="content|random|PATH",
     )
     optimizer: str = _f("lbfgs", "Optimiser of the pixels: 'lbfgs' (fast convergence) or 'adam'.",
                         choices=("lbfgs", "adam"))
@@ -69,9 +69,9 @@ class GatysConfig:
     pooling: str = _f("max", "VGG pooling: 'max' or 'avg' (the paper found avg slightly smoother).",
                       "Gatys 2016 §2", choices=("max", "avg"))
     content_layers: list[str] = _f(["relu4_2"], "VGG-19 layers of the content loss.", "Gatys 2016 §3",
-                                   cli_nargs="+")
+                                   metavar="LAYER")
     style_layers: list[str] = _f(list(STYLE_LAYERS), "VGG-19 layers of the style loss.", "Gatys 2016 §3",
-                                 cli_nargs="+")
+                                 metavar="LAYER")
     style_layer_weights: list[float] | None = _f(
         None, "Weights of the style layers (default: equal), normalised to sum to 1.", "Gatys 2016 eq. 5",
         cli_nargs="+",

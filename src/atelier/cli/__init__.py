@@ -1,0 +1,56 @@
+"""The ``atelier`` command line: thin, parses and calls the public API.
+
+``main(argv) -> int``: user errors print one sentence (no traceback) and return 2; Ctrl-C returns 130.
+Subcommands live in their own modules and are imported only when chosen, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .. import __version__
+
+_COMMANDS = {
+    "stylize": ("atelier.cli.stylize", "Stylise a photo in the manner of one or more paintings."),
+    "methods": ("atelier.cli.stylize", "List the style transfer methods and what they support."),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="atelier",
+        description="atelier: neural style transfer. Run 'atelier COMMAND --help' for a command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"atelier {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="Log what the library does (to stderr).")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_) in _COMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from ..errors import AtelierError
+
+    top = _top_parser()
+    # Split global options from the subcommand; the subcommand module parses the rest.
+    args, rest = top.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        top.print_help()
+        return 2
+    import importlib
+
+    module = importlib.import_module(_COMMANDS[args.command][0])
+    try:
+        return module.main(args.command, rest)
+    except AtelierError as err:
+        print(f"atelier: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("atelier: interrupted.", file=sys.stderr)
+        return 130

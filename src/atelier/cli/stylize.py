@@ -1,0 +1,154 @@
+"""``atelier stylize`` and ``atelier methods``: options generated from the method's config dataclass."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from pathlib import Path
+
+import atelier
+
+from .progress import ProgressPrinter
+
+
+def _field_type(hint) -> tuple[type, bool]:
+    """(element type, is_list) of a config field's annotation such as ``list[float] | None``."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+        hint = args[0]
+    if typing.get_origin(hint) is list:
+        return typing.get_args(hint)[0], True
+    return hint, False
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one sentence, exit 2, no usage dump wall
+        self.print_usage(sys.stderr)
+        self.exit(2, f"atelier stylize: error: {message}.\n")
+
+
+def build_parser(method: str) -> argparse.ArgumentParser:
+    cls = atelier.get_method(method)
+    p = _Parser(
+        prog="atelier stylize",
+        description=(
+            "Stylise CONTENT in the manner of the STYLE painting(s). With no inputs, stylises the embedded "
+            "example photo with the embedded painting and writes it under ./atelier-out/."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("content", nargs="?", metavar="CONTENT", help="The photo to stylise (JPEG, PNG, WebP, TIFF, BMP).")
+    p.add_argument("styles", nargs="*", metavar="STYLE", help="One or more style images (paintings).")
+    p.add_argument("-o", "--output", help="Output file; its extension sets the format "
+                   "(default: ./atelier-out/CONTENT__STYLE.png).")
+    p.add_argument("--method", default=method, choices=atelier.list_methods(), help="Style transfer method.")
+    p.add_argument("--mask", nargs="+", metavar="MASK", help="One mask image per style: white where that "
+                   "style applies; pixels no mask covers keep the photo unchanged.")
+    p.add_argument("--seed", type=_int, default=0, help="Random seed: same seed and options, same image.")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+    p.add_argument("--save-every", type=_int, default=0, metavar="N",
+                   help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
+    p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
+    hints = typing.get_type_hints(cls.config_class)
+    group = p.add_argument_group(f"{method} options")
+    for f in dataclasses.fields(cls.config_class):
+        meta = f.metadata
+        if not meta.get("cli", True):
+            continue
+        typ, is_list = _field_type(hints[f.name])
+        kwargs = {"help": meta.get("help", "") + (f" [{meta['paper']}]" if meta.get("paper") else ""),
+                  "dest": f.name, "default": None}
+        if typ is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = typ
+            if is_list:
+                kwargs["nargs"] = "+"
+            if "choices" in meta:
+                kwargs["choices"] = meta["choices"]
+            if "choices" not in meta:
+                kwargs["metavar"] = meta.get("metavar") or {int: "N", float: "X"}.get(typ, "VALUE")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kwargs["help"] += "" if default is None else f" (default: {_fmt(default)})"
+        group.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
+    # The defaults are written into the help texts; argparse's own "(default: None)" would mislead.
+    p.formatter_class = argparse.HelpFormatter
+    return p
+
+
+def _fmt(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _default_output(content: Path, styles: list[Path]) -> Path:
+    out_dir = Path("atelier-out")
+    stem = f"{content.stem}__{'+'.join(s.stem for s in styles)}" if styles else content.stem
+    path = out_dir / f"{stem}.png"
+    n = 2
+    while path.exists() or atelier.sidecar_path(path).exists():  # never clobber an earlier result
+        path = out_dir / f"{stem}-{n}.png"
+        n += 1
+    return path
+
+
+def main(command: str, argv: list[str]) -> int:
+    if command == "methods":
+        return _list_methods()
+    # Two passes: find --method first, then build the parser with that method's options.
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method", default="gatys")
+    known, _ = pre.parse_known_args(argv)
+    args = build_parser(known.method).parse_args(argv)
+    cls = atelier.get_method(args.method)
+    names = [f.name for f in dataclasses.fields(cls.config_class)]
+    options = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+    if args.content is None:
+        content, style = atelier.default_inputs()
+        styles = [style]
+        print(f"No inputs given: stylising the embedded example ({content.name} with {style.name}).",
+              file=sys.stderr)
+    else:
+        content, styles = Path(args.content), [Path(s) for s in args.styles]
+    output = Path(args.output) if args.output else _default_output(content, styles)
+
+    printer = None
+    if not args.quiet or args.save_every:
+        printer = ProgressPrinter(save_every=args.save_every, output=output, show=not args.quiet)
+    try:
+        path, result = atelier.stylize_to_file(
+            content, styles or None, output, overwrite=args.overwrite, method=args.method,
+            masks=args.mask, seed=args.seed, device=args.device, callback=printer, **options,
+        )
+    except atelier.errors.Interrupted as err:
+        if printer:
+            printer.close()
+        where = f" Partial result: {output}" if err.partial is not None else ""
+        print(f"atelier: interrupted.{where}", file=sys.stderr)
+        return 130
+    finally:
+        if printer:
+            printer.close()
+    info = result.info
+    print(f"Wrote {path} ({info['output_size'][0]}x{info['output_size'][1]}, {info['iterations']} iterations, "
+          f"{info['timings']['total_seconds']:.1f} s); settings in {atelier.sidecar_path(path)}")
+    return 0
+
+
+def _list_methods() -> int:
+    for name in atelier.list_methods():
+        cls = atelier.get_method(name)
+        caps = ", ".join(k for k, v in dataclasses.asdict(cls.capabilities).items() if v)
+        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+        print(f"{name:10s} {doc}  [{caps}]")
+    return 0
