@@ -28,7 +28,7 @@ from ... import io
 from ...engine.optimize import RunClock, optimize_image
 from ...errors import Interrupted, OptionError
 from ...events import Done, Stage, emit
-from ...features import get_vgg19
+from ...features import STRIDE, get_vgg19
 from ...losses import PerceptualLoss
 from ...ops import color
 from .. import Capabilities, register_method
@@ -41,12 +41,21 @@ logger = logging.getLogger(__name__)
 BASE_STYLE_WEIGHT = 10.0
 
 
-def scale_sizes(height: int, width: int, size: int, min_size: int) -> list[tuple[int, int]]:
-    """Sizes (h, w) of the coarse-to-fine schedule, coarsest first: long sides size/2^k >= min_size."""
-    sides = [size]
-    while sides[-1] / 2 >= min_size and sides[-1] / 2 >= 16:
-        sides.append(round(sides[-1] / 2))
-    return [io.fit_size(height, width, s) for s in reversed(sides)]
+def scale_sizes(height: int, width: int, size: int, min_size: int, min_side: int = 16) -> list[tuple[int, int]]:
+    """Sizes (h, w) of the coarse-to-fine schedule, coarsest first: long sides size/2^k >= min_size, and
+    short sides >= ``min_side`` (the deepest layer's stride, so it still has at least one feature)."""
+    sizes = [io.fit_size(height, width, size)]
+    if min(sizes[0]) < min_side:
+        raise OptionError(
+            f"The output would be {sizes[0][1]}x{sizes[0][0]} pixels; its short side must be at least "
+            f"{min_side} pixels for the network's deepest layer: increase --size."
+        )
+    while True:
+        nxt = io.fit_size(height, width, round(max(sizes[-1]) / 2))
+        if max(nxt) < min_size or min(nxt) < min_side:
+            break
+        sizes.append(nxt)
+    return sizes[::-1]
 
 
 def style_size_for(style: torch.Tensor, out_hw: tuple[int, int], style_scale: float) -> tuple[int, int]:
@@ -109,7 +118,8 @@ class Gatys:
         )
         weights = cfg.style_weights or [1.0] * len(styles)
 
-        sizes = scale_sizes(*content.shape[-2:], cfg.size, min(cfg.min_size, cfg.size))
+        min_side = max(STRIDE[k] for k in (*cfg.content_layers, *cfg.style_layers))
+        sizes = scale_sizes(*content.shape[-2:], cfg.size, min(cfg.min_size, cfg.size), min_side)
         plan = [(h * w, cfg.coarse_iterations if i < len(sizes) - 1 else cfg.iterations)
                 for i, (h, w) in enumerate(sizes)]
         clock = RunClock(plan)

@@ -1,0 +1,40 @@
+"""Shared fixtures: a private ATELIER_HOME per session, tiny generated images, opt-in markers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _atelier_home(tmp_path_factory):
+    """Never touch the user's cache: the VGG cache of the test session lives in a temporary folder."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ATELIER_HOME", str(tmp_path_factory.mktemp("atelier_home")))
+    yield
+    mp.undo()
+
+
+def _smooth_image(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.stack([np.sin(6 * x + rng.uniform(0, 6)), np.cos(5 * y + rng.uniform(0, 6)),
+                    np.sin(4 * (x + y) + rng.uniform(0, 6))], -1)
+    img = 0.5 + 0.35 * img + 0.1 * rng.standard_normal((h, w, 3))
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def image_files(tmp_path):
+    """A content photo (48x64), two style images and a left-half mask, as files in tmp_path."""
+    paths = {}
+    for name, (h, w, seed) in {"content": (48, 64, 1), "style": (40, 40, 2), "style2": (56, 40, 3)}.items():
+        p = tmp_path / f"{name}.png"
+        Image.fromarray(_smooth_image(h, w, seed)).save(p)
+        paths[name] = p
+    mask = np.zeros((48, 64), np.uint8)
+    mask[:, :32] = 255
+    paths["mask"] = tmp_path / "mask.png"
+    Image.fromarray(mask).save(paths["mask"])
+    return paths
