@@ -153,10 +153,6 @@ def test_deeper_preactivation_survives_relu(vgg):
     torch.testing.assert_close(out["relu3_1"], out["conv3_1"].clamp_min(0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: features.py VGG19.__init__ divides the He init by 255 at every conv, not only conv1_1",
-)
 def test_random_weights_keep_activation_scale(vgg):
     """He-initialised random weights keep deep activations at the scale of shallow ones.
 

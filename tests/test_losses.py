@@ -25,18 +25,8 @@ def rand(*shape: int, seed: int = 0) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def vgg() -> VGG19:
-    """Seeded random VGG-19, with every conv after conv1_1 brought to He scale (std sqrt(2/fan_in)).
-
-    VGG19(weights="random") currently divides *every* layer by 255 (see the xfail test in
-    test_features.py), so deep activations are ~1e-30 and deep Grams underflow to zero: the style tests
-    would silently ignore relu3_1..relu5_1. Rescaling here is a no-op once that is fixed.
-    """
-    net = VGG19(weights="random")
-    with torch.no_grad():
-        for name, conv in net.convs.items():
-            if name != "conv1_1":
-                conv.weight.mul_((2.0 / conv.weight[0].numel()) ** 0.5 / conv.weight.std())
-    return net
+    """Seeded random VGG-19 (He-initialised; conv1_1 scaled for 0..255 input)."""
+    return VGG19(weights="random")
 
 
 def test_fixture_network_is_well_scaled(vgg):

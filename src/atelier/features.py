@@ -173,9 +173,11 @@ class VGG19(nn.Module):
             # For tests where the real weights are not the point: He-initialised, seeded, deterministic.
             g = generator if generator is not None else torch.Generator().manual_seed(0)
             with torch.no_grad():
-                for conv in self.convs.values():
+                for name, conv in self.convs.items():
                     fan_in = conv.weight[0].numel()
-                    conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5 / 255)
+                    # conv1_1 sees 0..255 Caffe input: scale it down so activations stay O(1) downstream.
+                    scale = (2.0 / fan_in) ** 0.5 / (255.0 if name == "conv1_1" else 1.0)
+                    conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * scale)
                     conv.bias.zero_()
         else:
             raise OptionError(f"VGG weights must be 'pretrained' or 'random', not {weights!r}.")

@@ -208,11 +208,13 @@ class PerceptualLoss(nn.Module):
             self.region_weights.append(w)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        layers = set(self.content_layers) | (set(self.style_layers) if len(self.style_losses) else set())
+        if not self.content_losses and not len(self.style_losses):
+            raise RuntimeError("PerceptualLoss has no targets: call set_content() and/or set_styles() first")
+        layers = set(self.content_losses) | (set(self.style_layers) if len(self.style_losses) else set())
         feats = self.features(image, layers)
         zero = image.new_zeros(())
-        content = sum((self.content_losses[k](feats[k]) for k in self.content_layers), zero) / max(
-            1, len(self.content_layers)
+        content = sum((loss(feats[k]) for k, loss in self.content_losses.items()), zero) / max(
+            1, len(self.content_losses)
         )
         style = zero
         for region, rw in zip(self.style_losses, self.region_weights):

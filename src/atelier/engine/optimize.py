@@ -105,6 +105,7 @@ def optimize_image(
     history: list[float] = []
     last: dict[str, torch.Tensor] = {}
     good = param.detach().clone()
+    good_terms: dict[str, torch.Tensor] = {}
     stopped_early = interrupted = False
     done = 0
 
@@ -112,6 +113,11 @@ def optimize_image(
         opt.zero_grad(set_to_none=True)
         terms = loss_fn(render(param))
         terms["total"].backward()
+        with torch.no_grad():
+            # Projected gradient: drop components pushing a pixel already at a bound further out, so the
+            # clamp after the step does not corrupt L-BFGS's curvature pairs (a box-constrained step).
+            g = param.grad
+            g[((param <= 0) & (g > 0)) | ((param >= 1) & (g < 0))] = 0
         last.clear()
         last.update({k: v.detach() for k, v in terms.items()})
         return terms["total"]
@@ -122,14 +128,17 @@ def optimize_image(
             with torch.no_grad():
                 param.clamp_(0, 1)  # box constraint of the pixel values, applied after each step
             total = float(last["total"])
-            if not math.isfinite(total):
+            if not math.isfinite(total) or not bool(torch.isfinite(param).all()):
                 # A diverged step (rare with L-BFGS on sharp losses): keep the last good image and stop.
-                logger.warning("The loss became %s; keeping the last good image of this stage.", total)
+                logger.warning("The loss or the pixels became non-finite; keeping the last good image of this stage.")
                 with torch.no_grad():
                     param.copy_(good)
+                last.clear()
+                last.update(good_terms)
                 stopped_early = True
                 break
             good.copy_(param.detach())
+            good_terms = dict(last)
             done += 1
             history.append(total)
             clock.iteration += 1
