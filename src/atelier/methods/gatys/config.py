@@ -25,16 +25,16 @@ def _f(default, help: str, paper: str = "", **extra):
 class GatysConfig:
     size: int = _f(512, "Long side of the output image in pixels.")
     iterations: int = _f(
-        150, "Optimisation steps at the final size; coarser scales run up to `coarse_iterations` each.",
+        100, "Optimisation steps at the final size; coarser scales run up to `coarse_iterations` each.",
         "Gatys 2016 §3",
     )
-    coarse_iterations: int = _f(200, "Optimisation steps at each coarser scale of the coarse-to-fine schedule.")
+    coarse_iterations: int = _f(50, "Optimisation steps at each coarser scale of the coarse-to-fine schedule.")
     min_size: int = _f(
         128, "Long side of the coarsest scale; sizes double up to --size (set it to --size for one scale).",
         "Gatys 2017 §5 (coarse-to-fine)",
     )
     tolerance: float = _f(
-        2e-3, "Stop a scale early when the loss improved by less than this fraction over the last 20 steps "
+        5e-3, "Stop a scale early when the loss improved by less than this fraction over the last 20 steps "
         "(0 disables).",
     )
     content_weight: float = _f(1.0, "Weight of the content loss (keeps the photo's structure).", "Gatys 2016 eq. 7")
