@@ -31,6 +31,10 @@ _LAZY = {
     "list_methods": "atelier.methods",
     "get_method": "atelier.methods",
     "create_method": "atelier.methods",
+    "compare": "atelier.comparison",
+    "RunSpec": "atelier.comparison",
+    "evaluate": "atelier.metrics",
+    "metrics": "atelier.metrics",
     "errors": "atelier.errors",
     "events": "atelier.events",
 }
@@ -38,7 +42,8 @@ _LAZY = {
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "__version__", "stylize", "stylize_to_file", "run", "write_result", "StylizeResult", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
-    "list_methods", "get_method", "create_method", "errors", "events",
+    "list_methods", "get_method", "create_method", "compare", "RunSpec", "evaluate", "metrics", "errors",
+    "events",
 ]
 
 

@@ -44,8 +44,8 @@ METRICS: dict[str, str] = {
     "ssim": "SSIM of the luminances of x and c, Gaussian 11x11 window, sigma 1.5 (Wang 2004); 1 = same",
     "color_hist": "mean over R,G,B of the Wasserstein-1 distance of x's and c's 32-bin value histograms",
     "style_gram": "mean over relu1_1..relu5_1 of ||G(x)-G(s)||^2 / ||G(s)||^2 (Gatys 2016 eq. 4)",
-    "style_swd": "mean over relu1_1..relu5_1 of sliced W2(F(x), F(s)), 64 projections, / RMS of s's projections",
-    "style_meanstd": "mean over relu1_1..relu4_1 of ||mu_x-mu_s||/||mu_s|| + ||sd_x-sd_s||/||sd_s|| (AdaIN stats)",
+    "style_swd": "mean over relu1_1..relu5_1 of sliced W2(F(x), F(s)) (64 projections) / RMS(s projected)",
+    "style_meanstd": "mean over relu1_1..relu4_1 of ||mu_x-mu_s||/||mu_s|| + ||sd_x-sd_s||/||sd_s|| (AdaIN)",
 }
 CONTENT_KEYS = ("content", "ssim", "color_hist")
 STYLE_KEYS = ("style_gram", "style_swd", "style_meanstd")
@@ -77,9 +77,9 @@ def _device(output, vgg, device) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(output, *, content=None, style=None, size: int | None = EVAL_SIZE, vgg=None, device=None) -> dict[
-    str, float
-]:
+def evaluate(
+    output, *, content=None, style=None, size: int | None = EVAL_SIZE, vgg=None, device=None
+) -> dict[str, float]:
     """Metrics of ``output`` against ``content`` and/or ``style``: ``{key: float}``, keys as in METRICS.
 
     Inputs are anything :func:`atelier.io.load_image` reads (path, PIL, array, tensor). The output is

@@ -5,10 +5,10 @@ the whole library); pixel distances take RGB images in [0,1], shape (B,3,H,W). E
 Python float; every distance is 0 for identical inputs and *relative* (divided by a norm of the
 reference), so numbers are comparable across layers, images and sizes.
 
-    style_gram     mean_l ||G_l(x) - G_l(s)||^2 / ||G_l(s)||^2          Gatys et al. 2016, eq. 4 (normalised)
-    style_swd      mean_l SW2(F_l(x), F_l(s)) / RMS(P F_l(s))             Heitz et al. 2021; Rabin et al. 2011
+    style_gram     mean_l ||G_l(x) - G_l(s)||^2 / ||G_l(s)||^2          Gatys et al. 2016, eq. 4
+    style_swd      mean_l SW2(F_l(x), F_l(s)) / RMS(P F_l(s))             Heitz et al. 2021; Rabin 2011
     style_meanstd  mean_l ||mu_x-mu_s||/||mu_s|| + ||sd_x-sd_s||/||sd_s|| Huang & Belongie 2017, eq. 11
-    content        ||F(x) - F(c)||^2 / ||F(c)||^2 at relu4_2              Gatys et al. 2016, eq. 1 (normalised)
+    content        ||F(x) - F(c)||^2 / ||F(c)||^2 at relu4_2              Gatys et al. 2016, eq. 1
     ssim           SSIM on the luminance Y                                Wang et al. 2004
     color_hist     mean_RGB W1(hist_x, hist_c)                            1-D Wasserstein-1 per channel
 """
@@ -157,7 +157,9 @@ def content_distance(x_feats: Feats, c_feats: Feats, layer: str = CONTENT_LAYER)
 
 def _check_pair(x: torch.Tensor, c: torch.Tensor) -> None:
     if x.dim() != 4 or x.shape[1] != 3 or x.shape != c.shape:
-        raise ValueError(f"expected two (B,3,H,W) images of the same shape, got {tuple(x.shape)}, {tuple(c.shape)}")
+        raise ValueError(
+            f"expected two (B,3,H,W) images of the same shape, got {tuple(x.shape)}, {tuple(c.shape)}"
+        )
 
 
 def _gaussian_window(size: int, sigma: float, device, dtype) -> torch.Tensor:

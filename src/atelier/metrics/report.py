@@ -48,7 +48,8 @@ def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None, *, 
         parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
         return "| " + " | ".join(parts) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
+    dashes = ["-" * (w + 1) + ":" if num else "-" * (w + 2) for w, num in zip(widths, numeric)]
+    rule = "|" + "|".join(dashes) + "|"
     return "\n".join([line(cols), rule, *(line(r) for r in cells)]) + "\n"
 
 

@@ -138,7 +138,7 @@ def warping_error(frames_out: Sequence, frames_in: Sequence, *, flow_fn: FlowFn 
         sq = (o_cur - warped).pow(2).sum(1)[0]  # (H,W): squared L2 over RGB
         n = int(valid.sum())
         if n == 0:  # everything occluded (a scene cut): no pixel to compare, the pair does not count
-            logger.warning("Frames %d and %d have no matching pixels; skipped in the warping error.", t - 1, t)
+            logger.warning("Frames %d and %d share no visible pixel; the pair is skipped.", t - 1, t)
             continue
         errors.append(float(sq[valid].sum()) / n)
     return sum(errors) / len(errors) if errors else float("nan")

@@ -1,0 +1,180 @@
+"""Side-by-side comparison of methods and settings: contact sheet, metrics tables, loss curves.
+
+``compare(contents, styles, runs, out_dir)`` stylises every content x style pair with every run spec
+through the public API, judges each result with :mod:`atelier.metrics` at one fixed evaluation size, and
+writes into ``out_dir``:
+
+* ``contact_sheet.png``: one row per pair: content, style, then each result labelled with its method,
+  settings and wall time;
+* ``metrics.md``, ``metrics.csv``, ``metrics.json``: one row per result, plus a baseline row per pair for
+  the unchanged content image (what "no stylisation" scores);
+* ``loss_curves.png``: total loss against iterations and against seconds, for optimisation methods;
+* ``images/``: every result with its JSON sidecar.
+
+This module is a front end of the library (like the CLI): it runs methods only through ``atelier.run``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import api
+from . import io as aio
+from .errors import OptionError, OutputError
+from .events import Progress
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSpec:
+    """One column of the comparison: a method and option overrides, e.g. ``gatys:style_strength=2``."""
+
+    method: str
+    options: dict = field(default_factory=dict)
+    label: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> RunSpec:
+        """``METHOD[:key=value,key=value][@LABEL]``; values are parsed as int, float, list (a|b) or text."""
+        label = ""
+        if "@" in text:
+            text, label = text.rsplit("@", 1)
+        method, _, rest = text.partition(":")
+        options = {}
+        for item in filter(None, rest.split(",")):
+            if "=" not in item:
+                raise OptionError(f"Run option {item!r} in {text!r} is not of the form key=value.")
+            key, value = item.split("=", 1)
+            options[key.strip().replace("-", "_")] = _value(value.strip())
+        return cls(method.strip(), options, label or text)
+
+
+def _value(text: str):
+    if "|" in text:
+        return [_value(t) for t in text.split("|")]
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
+
+
+def compare(contents, styles, runs: list[RunSpec], out_dir, *, seed: int = 0, device="auto",
+            eval_size: int = 512, overwrite: bool = False, callback=None) -> dict:
+    """Run every spec on every content x style pair; write the sheet, tables and curves; return the rows."""
+    from . import metrics  # the judge: never imports methods
+
+    out_dir = Path(out_dir)
+    for name in ("contact_sheet.png", "metrics.md", "metrics.csv", "metrics.json", "loss_curves.png"):
+        if (out_dir / name).exists() and not overwrite:
+            raise OutputError(f"'{out_dir / name}' already exists (use --overwrite to replace the comparison).")
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    rows, curves, sheet_rows = [], [], []
+    for content in contents:
+        for style in styles:
+            pair = f"{Path(str(content)).stem}__{Path(str(style)).stem}"
+            base = metrics.evaluate(content, content=content, style=style, size=eval_size)
+            rows.append({"pair": pair, "run": "content (unchanged)", "method": "-", "seconds": 0.0, **base})
+            cells = []
+            for spec in runs:
+                history: list[tuple[int, float, float]] = []
+
+                def listen(ev, history=history):
+                    if isinstance(ev, Progress):
+                        history.append((ev.iteration, ev.elapsed, ev.losses.get("total", float("nan"))))
+                    if callback:
+                        callback(ev)
+
+                t0 = time.perf_counter()
+                result = api.run(content, style, method=spec.method, seed=seed, device=device,
+                                 callback=listen, **spec.options)
+                seconds = time.perf_counter() - t0
+                path = out_dir / "images" / f"{pair}__{_slug(spec.label)}.png"
+                api.write_result(result, path, overwrite=True)
+                scores = metrics.evaluate(result.image, content=content, style=style, size=eval_size)
+                rows.append({"pair": pair, "run": spec.label, "method": spec.method,
+                             "seconds": round(seconds, 2), **scores})
+                if history:
+                    curves.append((f"{pair} {spec.label}", history))
+                cells.append((result.image, f"{spec.label}\n{seconds:.1f} s"))
+            sheet_rows.append((aio.load_image(content), aio.load_image(style), cells))
+    write_contact_sheet(sheet_rows, out_dir / "contact_sheet.png", overwrite=True)
+    write_tables(rows, out_dir)
+    if curves:
+        write_loss_curves(curves, out_dir / "loss_curves.png")
+    return {"rows": rows, "out_dir": str(out_dir)}
+
+
+def write_tables(rows: list[dict], out_dir: Path) -> None:
+    from .metrics.report import format_table
+
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    aio.atomic_write(out_dir / "metrics.md", lambda p: p.write_text(format_table(rows, columns) + "\n"))
+
+    def write_csv(p: Path) -> None:
+        with open(p, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=columns)
+            w.writeheader()
+            w.writerows(rows)
+
+    aio.atomic_write(out_dir / "metrics.csv", write_csv)
+    aio.write_json(out_dir / "metrics.json", {"rows": rows})
+
+
+def write_contact_sheet(sheet_rows, path: Path, *, tile: int = 256, overwrite: bool = False) -> Path:
+    """A grid: per row the content, the style, then each (image, label) result; labels under each tile."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=13)
+    label_h = 36
+    n_cols = 2 + max(len(cells) for _, _, cells in sheet_rows)
+    sheet = Image.new("RGB", (n_cols * (tile + 8) + 8, len(sheet_rows) * (tile + label_h + 8) + 8), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (content, style, cells) in enumerate(sheet_rows):
+        y = 8 + r * (tile + label_h + 8)
+        items = [(content, "content"), (style, "style"), *cells]
+        for c, (img, label) in enumerate(items):
+            x = 8 + c * (tile + 8)
+            pil = aio.to_pil(aio.resize(img, aio.fit_size(*img.shape[-2:], tile)))
+            sheet.paste(pil, (x + (tile - pil.width) // 2, y + (tile - pil.height) // 2))
+            draw.multiline_text((x, y + tile + 3), label, fill="black", font=font, spacing=2)
+    return aio.save_image(sheet, path, overwrite=overwrite)
+
+
+def write_loss_curves(curves, path: Path) -> Path:
+    """Total loss against iterations (left) and wall time (right), log scale, one line per run.
+
+    With coarse-to-fine schedules each scale has its own targets: the curve steps at a scale change."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, hist in curves:
+        it, sec, loss = zip(*hist)
+        a.plot(it, loss, label=label)
+        b.plot(sec, loss, label=label)
+    for ax, xl in ((a, "iteration"), (b, "seconds")):
+        ax.set_yscale("log")
+        ax.set_xlabel(xl)
+        ax.set_ylabel("total loss")
+        ax.grid(alpha=0.3)
+    a.legend(fontsize=7)
+    fig.tight_layout()
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    aio.atomic_write(path, lambda p: p.write_bytes(buf.getvalue()))
+    return path
