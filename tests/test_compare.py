@@ -48,7 +48,7 @@ def test_compare_writes_sheet_tables_and_curves(image_files, tmp_path, capsys):
     assert main(argv) == 0
     sheet = Image.open(out / "contact_sheet.png")
     assert sheet.width > 4 * 256 and sheet.height > 2 * 256  # 2 pairs x (content, style, 2 results)
-    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    rows = list(csv.DictReader((out / "metrics.csv").read_text().splitlines()))
     assert [r["run"] for r in rows] == ["content (unchanged)", "plain", "lum"] * 2
     assert float(rows[0]["content"]) == 0 and float(rows[1]["content"]) > 0
     assert json.loads((out / "metrics.json").read_text())["rows"][1]["method"] == "gatys"
