@@ -154,3 +154,11 @@ def test_help_explains_every_option(capsys):
                 "--style-strength", "--tv-weight", "--style-scale", "--preserve-color", "--mask", "--init",
                 "--optimizer", "--pooling", "--save-every", "--device", "--overwrite"]:
         assert opt in text, opt
+
+
+def test_dry_run_prints_estimate_and_writes_nothing(image_files, tmp_path, capsys):
+    out = tmp_path / "never.png"
+    code, stdout, _ = run_cli(capsys, "stylize", image_files["content"], image_files["style"], "-o", out,
+                              "--size", "64", "--dry-run")
+    assert code == 0 and "Estimated time" in stdout and "GiB" in stdout and "64x48" in stdout
+    assert not out.exists() and not list(tmp_path.glob("*.json"))

@@ -151,3 +151,15 @@ def test_stylize_returns_pil_or_tensor(image_files):
     assert img.size == (32, 24) and img.mode == "RGB"
     t = atelier.stylize(image_files["content"], image_files["style"], output="tensor", **FAST)
     assert tuple(t.shape) == (1, 3, 24, 32)
+
+
+def test_estimate_plans_scales_and_predicts_time_and_memory(image_files):
+    est = atelier.estimate(image_files["content"], image_files["style"], device="cpu",
+                           **{**FAST, "size": 64, "min_size": 32})
+    assert [s["size"] for s in est["scales"]] == [[24, 32], [48, 64]]
+    assert [s["iterations"] for s in est["scales"]] == [3, 4]
+    assert est["seconds"] > 0 and est["peak_bytes"] > 100 * 2**20  # at least the process itself
+    # Memory grows with the output's pixels: 4x the pixels adds about 4x the per-pixel part.
+    big = atelier.estimate(image_files["content"], image_files["style"], device="cpu",
+                           **{**FAST, "size": 2048, "min_size": 2048, "iterations": 1})
+    assert big["peak_bytes"] - est["peak_bytes"] > 1.5 * 2**30

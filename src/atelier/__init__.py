@@ -19,6 +19,7 @@ _LAZY = {
     "stylize": "atelier.api",
     "stylize_to_file": "atelier.api",
     "run": "atelier.api",
+    "estimate": "atelier.api",
     "write_result": "atelier.api",
     "StylizeResult": "atelier.api",
     "resolve_device": "atelier.api",
@@ -40,7 +41,7 @@ _LAZY = {
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
-    "__version__", "stylize", "stylize_to_file", "run", "write_result", "StylizeResult", "resolve_device",
+    "__version__", "stylize", "stylize_to_file", "run", "estimate", "write_result", "StylizeResult", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
     "list_methods", "get_method", "create_method", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events",

@@ -143,6 +143,20 @@ def run(
     return finish(out, interrupted=False)
 
 
+def estimate(content, style=None, *, method: str = "gatys", device="auto", **options) -> dict:
+    """Predicted ``seconds`` and ``peak_bytes`` of ``run(content, style, **options)`` (a short calibration
+    runs; nothing is written). Methods without an estimator raise OptionError."""
+    cls = get_method(method)
+    if not hasattr(cls, "estimate"):
+        raise OptionError(f"The {method} method cannot estimate its run time yet.")
+    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
+    config = make_config(cls.config_class, options)
+    if cls.capabilities.needs_style and not styles:
+        raise OptionError(f"The {method} method needs at least one style image.")
+    dev = resolve_device(device)
+    return cls(config).estimate(io.load_image(content, device=dev), [io.load_image(s, device=dev) for s in styles])
+
+
 def stylize(content, style=None, *, output: str = "pil", **kwargs):
     """Stylise ``content`` in the manner of ``style`` (paths, PIL images, arrays or tensors).
 

@@ -59,6 +59,8 @@ def build_parser(method: str) -> argparse.ArgumentParser:
                    help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
+    p.add_argument("--dry-run", action="store_true", help="Print the estimated time and peak memory of the "
+                   "run (after a few seconds of calibration), then exit without writing anything.")
     hints = typing.get_type_hints(cls.config_class)
     group = p.add_argument_group(f"{method} options")
     for f in dataclasses.fields(cls.config_class):
@@ -122,6 +124,8 @@ def main(command: str, argv: list[str]) -> int:
         content, styles = Path(args.content), [Path(s) for s in args.styles]
     output = Path(args.output) if args.output else _default_output(content, styles)
 
+    if args.dry_run:
+        return _dry_run(content, styles, args, options)
     printer = None
     if not args.quiet or args.save_every:
         printer = ProgressPrinter(save_every=args.save_every, output=output, show=not args.quiet)
@@ -142,6 +146,15 @@ def main(command: str, argv: list[str]) -> int:
     info = result.info
     print(f"Wrote {path} ({info['output_size'][0]}x{info['output_size'][1]}, {info['iterations']} iterations, "
           f"{info['timings']['total_seconds']:.1f} s); settings in {atelier.sidecar_path(path)}")
+    return 0
+
+
+def _dry_run(content, styles, args, options) -> int:
+    est = atelier.estimate(content, styles or None, method=args.method, device=args.device, **options)
+    scales = ", ".join(f"{s['size'][1]}x{s['size'][0]} x{s['iterations']}" for s in est["scales"])
+    print(f"Plan: {scales} iterations.")
+    print(f"Estimated time: {est['seconds']:.0f} s (at most; the stopping rule may end scales earlier); "
+          f"estimated peak memory: {est['peak_bytes'] / 2**30:.2f} GiB. Nothing was written.")
     return 0
 
 
