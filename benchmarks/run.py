@@ -44,8 +44,9 @@ def measure(impl: str, size: int, iterations: int, content: str, style: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    import atelier
     from limit import iteration_limit
+
+    import atelier
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
