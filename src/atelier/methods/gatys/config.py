@@ -78,6 +78,12 @@ class GatysConfig:
     )
     precision: str = _f("fp32", "Arithmetic of the VGG passes: 'fp32' or 'bf16' (faster on CPUs with bf16).",
                         choices=("fp32", "bf16"))
+    max_memory: float = _f(
+        8.0, "Memory budget in GiB for one scale's network activations; larger scales are processed in tiles "
+        "(same result up to the halo's reach, bounded memory).", metavar="GIB",
+    )
+    tile: int = _f(0, "Force tiles of this many pixels per side (multiple of 16); 0 = only when over --max-memory.")
+    halo: int = _f(64, "Pixels of context around each tile (multiple of 16); more means fewer seams, more work.")
     weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
                       choices=("pretrained", "random"), cli=False)
 
@@ -111,5 +117,9 @@ class GatysConfig:
                               ("precision", ("fp32", "bf16"))):
             if getattr(self, name) not in allowed:
                 raise OptionError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}.")
+        if self.tile < 0 or self.tile % 16 or self.halo < 0 or self.halo % 16:
+            raise OptionError("--tile and --halo must be 0 or more and multiples of 16.")
+        if self.max_memory <= 0:
+            raise OptionError(f"--max-memory must be positive, not {self.max_memory}.")
         if self.init not in ("content", "random") and not Path(self.init).is_file():
             raise OptionError(f"--init must be 'content', 'random' or an image file; '{self.init}' does not exist.")

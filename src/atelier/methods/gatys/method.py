@@ -27,11 +27,13 @@ import torch
 
 from ... import io
 from ...engine.optimize import RunClock, optimize_image
+from ...engine.tiled import TiledLoss
 from ...errors import Interrupted, OptionError
 from ...events import Done, Progress, Stage, emit
 from ...features import STRIDE, get_vgg19
 from ...losses import PerceptualLoss
 from ...ops import color
+from ...ops.tiling import grid, tile_for_budget
 from .. import Capabilities, register_method
 from .config import GatysConfig
 
@@ -46,6 +48,8 @@ BASE_STYLE_WEIGHT = 10.0
 # fixed part (targets, buffers) on top of the process's memory before the run.
 BYTES_PER_PIXEL = {"fp32": 2600, "bf16": 2100}
 OVERHEAD_BYTES = 80 << 20
+# Image-sized buffers of a scale (parameter, gradient, copies, content, targets): about 8 RGB fp32 images.
+IMAGE_BYTES_PER_PIXEL = 100
 
 
 def scale_sizes(height: int, width: int, size: int, min_size: int, min_side: int = 16) -> list[tuple[int, int]]:
@@ -135,18 +139,20 @@ class Gatys:
             t0 = time.perf_counter()
             c = io.resize(work_content, hw)
             image = self._initial(image, c, hw, cfg, generator)
-            loss.set_content(c)
-            grams = [loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale))) for s in styles]
+            scale_loss = self._loss_for(loss, hw, cfg)
+            scale_loss.set_content(c)
+            grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale))) for s in styles]
             region_masks = None if masks is None else [io.resize(m, hw) for m in masks]
-            loss.set_styles(grams, weights, region_masks)
+            scale_loss.set_styles(grams, weights, region_masks)
             render = self._renderer(c, region_masks)
             stage = Stage(f"scale {i + 1}/{len(sizes)}", i, len(sizes), hw, iters)
             res = optimize_image(
-                image, loss, iterations=iters, render=render, optimizer=cfg.optimizer, lr=cfg.lr,
+                image, scale_loss, iterations=iters, render=render, optimizer=cfg.optimizer, lr=cfg.lr,
                 tolerance=cfg.tolerance, clock=clock, stage=stage, callback=callback,
             )
             image = res.image
             stages.append({"size": list(hw), "iterations": res.iterations, "stopped_early": res.stopped_early,
+                           "tile": getattr(scale_loss, "tile", None),
                            "seconds": round(time.perf_counter() - t0, 3), "losses": res.losses})
             if res.interrupted:
                 self.info = self._info(stages, clock, interrupted=True)
@@ -156,6 +162,17 @@ class Gatys:
         self.info = self._info(stages, clock, interrupted=False)
         emit(callback, Done(iterations=clock.iteration, elapsed=clock.elapsed(), losses=stages[-1]["losses"]))
         return out
+
+    @staticmethod
+    def _loss_for(loss: PerceptualLoss, hw, cfg: GatysConfig):
+        """The whole-image loss, or its tiled evaluation when the scale's activations exceed the budget."""
+        need = BYTES_PER_PIXEL[cfg.precision] * hw[0] * hw[1]
+        if cfg.tile == 0 and need <= cfg.max_memory * 2**30:
+            return loss  # None in estimate(): "not tiled"
+        # Half the budget for one crop's activations: the rest holds image-sized buffers and targets.
+        tile = cfg.tile or tile_for_budget(cfg.max_memory * 2**30 / 2, BYTES_PER_PIXEL[cfg.precision], cfg.halo)
+        logger.info("Scale %dx%d: tiles of %d px with a %d px halo.", hw[1], hw[0], tile, cfg.halo)
+        return TiledLoss(loss, tile=tile, halo=cfg.halo)
 
     @staticmethod
     def plan(content_hw, cfg: GatysConfig) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -189,11 +206,22 @@ class Gatys:
         probe.stylize(io.resize(content, calib), [io.resize(s, calib) for s in styles],
                       callback=lambda e: stamps.append(time.perf_counter()) if isinstance(e, Progress) else None)
         per_px_it = (stamps[-1] - stamps[0]) / 2 / (calib[0] * calib[1])
-        work = sum(px * it for px, it in plan)
+        work, activations = 0.0, 0.0
+        for (h, w), (px, it) in zip(sizes, plan):
+            tiled = self._loss_for(None, (h, w), cfg)
+            factor = 1.0
+            if tiled is not None:  # crops overlap by their halos, and pass 1 adds a forward (~1/3 of a step)
+                crops = grid(h, w, tiled.tile, tiled.halo)
+                factor = 1.35 * sum((t.crop[1] - t.crop[0]) * (t.crop[3] - t.crop[2]) for t in crops) / px
+                px_act = max((t.crop[1] - t.crop[0]) * (t.crop[3] - t.crop[2]) for t in crops)
+            else:
+                px_act = px
+            work += px * it * factor
+            activations = max(activations, BYTES_PER_PIXEL[cfg.precision] * px_act + IMAGE_BYTES_PER_PIXEL * px)
         max_px = max(px for px, _ in plan)
         history = 2 * _lbfgs_history(3 * max_px) * 3 * max_px * 4 if cfg.optimizer == "lbfgs" else 0
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-        peak = base + OVERHEAD_BYTES + BYTES_PER_PIXEL[cfg.precision] * max_px + history
+        peak = base + OVERHEAD_BYTES + activations + history
         return {
             "seconds": per_px_it * work,
             "peak_bytes": int(peak),

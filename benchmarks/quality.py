@@ -1,0 +1,104 @@
+"""Time to quality: how long atelier's defaults take to reach the quality of pastiche's default run.
+
+    python benchmarks/quality.py [--pairs N] [--pastiche-steps 1000] [--out benchmarks/results]
+
+For each content x style pair (photos from ../shared/data/registry/photos, paintings from
+../shared/data/styles) pastiche runs with its defaults through its own command line (1000 L-BFGS steps at
+about 500x500 pixels); its result is judged by atelier.metrics (style: sliced Wasserstein distance;
+content: relative relu4_2 error) at 512 px. Then atelier runs with its defaults at the same long side,
+keeping a snapshot every 10 iterations with its wall time; the first snapshot whose style and content
+distances are both at most pastiche's gives atelier's time to the same quality. Reported as the ratio to
+pastiche's default wall time (the target is at most 1/10). Opt-in: it needs ../shared/data and takes long.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "data"
+PAIRS = [
+    ("registry/photos/tuxpaint-data__lighthouse.jpg", "styles/the_scream.jpg"),
+    ("registry/photos/scikit-image__chelsea.jpg", "styles/great_wave.jpg"),
+    ("registry/photos/opencv-doc__building.jpg", "styles/composition_vii.jpg"),
+]
+
+
+def run_pastiche(content: Path, style: Path, out: Path, steps: int) -> float:
+    cmd = [sys.executable, "-m", "pastiche", "--device", "cpu", "--num-steps", str(steps), "--no-verbose",
+           "--content", str(content), "--styles", str(style), "--output", str(out)]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def main(argv=None) -> int:
+    import atelier
+    from atelier.events import Progress
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--pastiche-steps", type=int, default=1000, help="pastiche's default is 1000.")
+    p.add_argument("--every", type=int, default=10, help="Snapshot interval of atelier's run.")
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    args = p.parse_args(argv)
+    rows = []
+    for content_rel, style_rel in PAIRS[: args.pairs]:
+        content, style = SHARED / content_rel, SHARED / style_rel
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "pastiche.png"
+            p_wall = run_pastiche(content, style, out, args.pastiche_steps)
+            p_img = atelier.load_image(out)
+        p_scores = atelier.evaluate(p_img, content=content, style=style)
+        long_side = max(p_img.shape[-2:])
+
+        snaps: list[tuple[int, float, object]] = []
+        t0 = time.perf_counter()
+
+        def listen(ev, snaps=snaps, t0=t0):
+            if isinstance(ev, Progress) and ev.iteration % args.every == 0 and ev.image is not None:
+                snaps.append((ev.iteration, time.perf_counter() - t0, ev.image.clone()))
+
+        result = atelier.run(content, style, size=long_side, device="cpu", callback=listen)
+        a_wall = time.perf_counter() - t0
+        snaps.append((result.info["iterations"], a_wall, result.image))
+        reached = None
+        for it, sec, img in snaps:
+            s = atelier.evaluate(img, content=content, style=style)
+            if s["style_swd"] <= p_scores["style_swd"] and s["content"] <= p_scores["content"]:
+                reached = {"iteration": it, "seconds": round(sec, 1), **s}
+                break
+        final = atelier.evaluate(result.image, content=content, style=style)
+        rows.append({
+            "pair": f"{Path(content_rel).stem} x {Path(style_rel).stem}", "size": long_side,
+            "pastiche_seconds": round(p_wall, 1), "pastiche": p_scores,
+            "atelier_default_seconds": round(a_wall, 1), "atelier_final": final, "atelier_reached": reached,
+            "ratio_time_to_quality": None if reached is None else round(reached["seconds"] / p_wall, 3),
+            "ratio_default_wall": round(a_wall / p_wall, 3),
+        })
+        print(json.dumps(rows[-1]), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "quality.json").write_text(json.dumps(rows, indent=2) + "\n")
+    header = ("| pair | pastiche s | pastiche swd / content | atelier default s | atelier swd / content "
+              "| atelier reaches pastiche at | ratio |")
+    lines = [header, "|---|---:|---|---:|---|---|---:|"]
+    for r in rows:
+        reach = "not reached" if r["atelier_reached"] is None else (
+            f"{r['atelier_reached']['seconds']} s (it {r['atelier_reached']['iteration']})")
+        lines.append(f"| {r['pair']} | {r['pastiche_seconds']} | {r['pastiche']['style_swd']:.3f} / "
+                     f"{r['pastiche']['content']:.3f} | {r['atelier_default_seconds']} | "
+                     f"{r['atelier_final']['style_swd']:.3f} / {r['atelier_final']['content']:.3f} | {reach} | "
+                     f"{r['ratio_time_to_quality']} |")
+    (args.out / "quality.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
