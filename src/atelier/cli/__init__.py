@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         top.print_help()
         return 2
+    from ..runtime import tune_allocator
+
+    tune_allocator()  # the launcher's job, not the library's: see atelier/runtime.py
     import importlib
 
     module = importlib.import_module(_COMMANDS[args.command][0])
