@@ -163,3 +163,11 @@ def test_estimate_plans_scales_and_predicts_time_and_memory(image_files):
     big = atelier.estimate(image_files["content"], image_files["style"], device="cpu",
                            **{**FAST, "size": 2048, "min_size": 2048, "iterations": 1})
     assert big["peak_bytes"] - est["peak_bytes"] > 1.5 * 2**30
+
+
+def test_forced_tiles_run_the_same_pipeline(image_files):
+    res = run(image_files, size=64, min_size=64, iterations=3, tile=32, halo=16)
+    assert tuple(res.image.shape) == (1, 3, 48, 64) and torch.isfinite(res.image).all()
+    assert res.info["stages"][-1]["tile"] == 32
+    with pytest.raises(OptionError, match="multiples of 16"):
+        run(image_files, tile=20)
