@@ -34,7 +34,9 @@ def _median_time(fn, repeats: int) -> float:
 
 def iteration_limit(size: int, *, precision: str = "fp32", repeats: int = 3) -> dict:
     """Seconds and GFLOP of the conv + Gram kernels of one iteration at ``size`` x ``size``."""
-    dtype = torch.bfloat16 if precision == "bf16" else None
+    # bf16: tensors already in bfloat16, as the activations are inside an autocast forward after the first
+    # layer (timing fp32 inputs under autocast would add a conversion per call that the network does not pay).
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     total_s, total_flop, side = 0.0, 0.0, size
     g = torch.Generator().manual_seed(0)
     for block, n_conv, c_in, c_out in _BLOCKS:
@@ -42,24 +44,23 @@ def iteration_limit(size: int, *, precision: str = "fp32", repeats: int = 3) -> 
             if block == 5 and i > 1:
                 break  # the forward stops at relu5_1
             cin = c_in if i == 1 else c_out
-            x = torch.randn(1, cin, side, side, generator=g).contiguous(memory_format=torch.channels_last)
-            w = torch.randn(c_out, cin, 3, 3, generator=g).contiguous(memory_format=torch.channels_last)
+            x = torch.randn(1, cin, side, side, generator=g).to(dtype).contiguous(memory_format=torch.channels_last)
+            w = torch.randn(c_out, cin, 3, 3, generator=g).to(dtype).contiguous(memory_format=torch.channels_last)
             x.requires_grad_(True)
+            grad_out = torch.ones(1, c_out, side, side, dtype=dtype).contiguous(memory_format=torch.channels_last)
 
-            def step(x=x, w=w):
-                with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-                    y = F.conv2d(x, w, padding=1)
-                y.backward(torch.ones_like(y))
+            def step(x=x, w=w, grad_out=grad_out):
+                y = F.conv2d(x, w, padding=1)
+                y.backward(grad_out)
                 x.grad = None
 
             total_s += _median_time(step, repeats)
             total_flop += 2 * 2 * c_out * cin * 9 * side * side  # forward + input gradient
             if (block, i) in STYLE:
-                f = torch.randn(c_out, side * side, generator=g, requires_grad=True)
+                f = torch.randn(c_out, side * side, generator=g).to(dtype).requires_grad_(True)
 
                 def gram(f=f):
-                    with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-                        gm = f @ f.t()
+                    gm = f @ f.t()
                     gm.float().sum().backward()
                     f.grad = None
 
