@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from .progress import ProgressPrinter
 def _field_type(hint) -> tuple[type, bool]:
     """(element type, is_list) of a config field's annotation such as ``list[float] | None``."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and args:
         hint = args[0]
     if typing.get_origin(hint) is list:
         return typing.get_args(hint)[0], True

@@ -30,7 +30,7 @@ class Capabilities:
     multiple_styles: bool = False
     masks: bool = False
     trainable: bool = False
-    video: bool = True
+    video: bool = False  # True once the video pipeline (issue 7) wraps the method
 
 
 def register_method(name: str):

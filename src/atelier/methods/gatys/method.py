@@ -83,7 +83,7 @@ def style_size_for(style: torch.Tensor, out_hw: tuple[int, int], style_scale: fl
 @register_method("gatys")
 class Gatys:
     config_class = GatysConfig
-    capabilities = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=False, video=True)
+    capabilities = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=False)
 
     def __init__(self, config: GatysConfig | None = None):
         self.config = config or GatysConfig()
