@@ -2,7 +2,7 @@
 
 glibc's malloc returns large buffers (every VGG activation is one) to the kernel with munmap and maps them
 again on the next iteration, so each optimisation step pays hundreds of thousands of page faults. Keeping
-them in the heap (no mmap for large blocks, no trimming) removed ~40 % of the faults and sped a 512 px
+them in the heap (no mmap for large blocks, no trimming) removed 28-38 % of the faults and sped a 512 px
 Gatys step up by ~1.1-1.27x on our 2-core machines (PERFORMANCE.md measured 1.27x with the same settings
 through GLIBC_TUNABLES). The cost: memory freed by a run stays with the process until it exits.
 """

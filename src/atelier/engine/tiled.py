@@ -45,6 +45,9 @@ class TiledLoss:
 
     def __init__(self, loss: PerceptualLoss, *, tile: int, halo: int = 64):
         self.loss, self.tile, self.halo = loss, tile, halo
+        # Per-target constants, computed once when targets change rather than on every evaluation.
+        self._content_norms: dict[str, float] = {}
+        self._layer_masks: list | None = None
 
     def _tiles(self, image: torch.Tensor) -> list[Tile]:
         return grid(image.shape[-2], image.shape[-1], self.tile, self.halo)
@@ -70,6 +73,7 @@ class TiledLoss:
     def set_content(self, content: torch.Tensor) -> None:
         feats = self._assemble(content, self.loss.content_layers)
         self.loss.content_losses = torch.nn.ModuleDict({k: ContentLoss(v) for k, v in feats.items()})
+        self._content_norms = {k: float(v.pow(2).sum()) + 1e-8 for k, v in feats.items()}
 
     @torch.no_grad()
     def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -77,6 +81,7 @@ class TiledLoss:
 
     def set_styles(self, grams, weights, masks=None) -> None:
         self.loss.set_styles(grams, weights, masks)
+        self._layer_masks = None
 
     def _masks(self, image) -> list[dict[str, torch.Tensor] | None]:
         """Each region's mask at every style layer's resolution (whole image), or None."""
@@ -117,7 +122,9 @@ class TiledLoss:
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         lo = self.loss
         has_style = len(lo.style_losses) > 0
-        masks = self._masks(image) if has_style else []
+        if has_style and self._layer_masks is None:
+            self._layer_masks = self._masks(image)
+        masks = self._layer_masks if has_style else []
         # Pass 1: global Gram matrices, the style value and the fixed coefficients D of the surrogate.
         coeffs, style_value = [], image.new_zeros(())
         if has_style:
@@ -134,7 +141,7 @@ class TiledLoss:
         grad = torch.zeros_like(image)
         content_value = image.new_zeros(())
         n_content = max(1, len(lo.content_losses))
-        norms = {k: float(c.target.pow(2).sum()) + 1e-8 for k, c in lo.content_losses.items()}
+        norms = self._content_norms
         layers = set(lo.content_losses) | (set(lo.style_layers) if has_style else set())
         for t in self._tiles(image):
             ys, xs = t.crop_slices()
