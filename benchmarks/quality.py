@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,9 +32,11 @@ PAIRS = [
 ]
 
 
-def run_pastiche(content: Path, style: Path, out: Path, steps: int) -> float:
+def run_pastiche(content: Path, style: Path, out: Path, steps: int, size: int | None) -> float:
     cmd = [sys.executable, "-m", "pastiche", "--device", "cpu", "--num-steps", str(steps), "--no-verbose",
            "--content", str(content), "--styles", str(style), "--output", str(out)]
+    if size:  # only for smoke runs: pastiche's default is ~250 000 pixels
+        cmd += ["--size", str(size)]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     return time.perf_counter() - t
@@ -41,11 +45,17 @@ def run_pastiche(content: Path, style: Path, out: Path, steps: int) -> float:
 def main(argv=None) -> int:
     import atelier
     from atelier.events import Progress
+    from atelier.runtime import tune_allocator
+
+    tune_allocator()  # as the command line does
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=3)
     p.add_argument("--pastiche-steps", type=int, default=1000, help="pastiche's default is 1000.")
     p.add_argument("--every", type=int, default=10, help="Snapshot interval of atelier's run.")
+    p.add_argument("--size", type=int, default=None,
+                   help="Smoke runs only: long side for both tools (default: each tool's own default).")
+    p.add_argument("--images", type=Path, default=None, help="Also save both results here (not committed).")
     p.add_argument("--out", type=Path, default=HERE / "results")
     args = p.parse_args(argv)
     rows = []
@@ -53,10 +63,14 @@ def main(argv=None) -> int:
         content, style = SHARED / content_rel, SHARED / style_rel
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "pastiche.png"
-            p_wall = run_pastiche(content, style, out, args.pastiche_steps)
+            load = os.getloadavg()[0]
+            p_wall = run_pastiche(content, style, out, args.pastiche_steps, args.size)
             p_img = atelier.load_image(out)
+            if args.images:
+                args.images.mkdir(parents=True, exist_ok=True)
+                shutil.copy(out, args.images / f"{content.stem}__{style.stem}__pastiche.png")
         p_scores = atelier.evaluate(p_img, content=content, style=style)
-        long_side = max(p_img.shape[-2:])
+        p_size = tuple(p_img.shape[-2:])
 
         snaps: list[tuple[int, float, object]] = []
         t0 = time.perf_counter()
@@ -65,7 +79,9 @@ def main(argv=None) -> int:
             if isinstance(ev, Progress) and ev.iteration % args.every == 0 and ev.image is not None:
                 snaps.append((ev.iteration, time.perf_counter() - t0, ev.image.clone()))
 
-        result = atelier.run(content, style, size=long_side, device="cpu", callback=listen)
+        # atelier's default settings (size 512 = long side); both results are judged at the same eval size.
+        kw = {"size": args.size} if args.size else {}
+        result = atelier.run(content, style, device="cpu", callback=listen, **kw)
         a_wall = time.perf_counter() - t0
         snaps.append((result.info["iterations"], a_wall, result.image))
         reached = None
@@ -74,17 +90,25 @@ def main(argv=None) -> int:
             if s["style_swd"] <= p_scores["style_swd"] and s["content"] <= p_scores["content"]:
                 reached = {"iteration": it, "seconds": round(sec, 1), **s}
                 break
+        if args.images:
+            atelier.save_image(result.image, args.images / f"{content.stem}__{style.stem}__atelier.png")
         final = atelier.evaluate(result.image, content=content, style=style)
         rows.append({
-            "pair": f"{Path(content_rel).stem} x {Path(style_rel).stem}", "size": long_side,
+            "pair": f"{Path(content_rel).stem} x {Path(style_rel).stem}",
+            "pastiche_size": p_size, "atelier_size": tuple(result.image.shape[-2:]), "load_before": load,
             "pastiche_seconds": round(p_wall, 1), "pastiche": p_scores,
             "atelier_default_seconds": round(a_wall, 1), "atelier_final": final, "atelier_reached": reached,
             "ratio_time_to_quality": None if reached is None else round(reached["seconds"] / p_wall, 3),
             "ratio_default_wall": round(a_wall / p_wall, 3),
         })
         print(json.dumps(rows[-1]), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "quality.json").write_text(json.dumps(rows, indent=2) + "\n")
+        write(rows, args.out)  # after every pair: a long run that is stopped keeps what it measured
+    return 0
+
+
+def write(rows: list[dict], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "quality.json").write_text(json.dumps(rows, indent=2) + "\n")
     header = ("| pair | pastiche s | pastiche swd / content | atelier default s | atelier swd / content "
               "| atelier reaches pastiche at | ratio |")
     lines = [header, "|---|---:|---|---:|---|---|---:|"]
@@ -95,9 +119,7 @@ def main(argv=None) -> int:
                      f"{r['pastiche']['content']:.3f} | {r['atelier_default_seconds']} | "
                      f"{r['atelier_final']['style_swd']:.3f} / {r['atelier_final']['content']:.3f} | {reach} | "
                      f"{r['ratio_time_to_quality']} |")
-    (args.out / "quality.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    (out / "quality.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
