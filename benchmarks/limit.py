@@ -2,7 +2,7 @@
 
 For each VGG-19 convolution up to relu5_1 at the given image size we time its forward pass and its
 backward pass to the input (the weights are frozen, so no weight gradient is needed), in the layout and
-precision atelier uses (channels_last; fp32 or bf16 autocast), plus the Gram matrix products of the style
+precision atelier uses (channels_last; fp32, or bf16 weights and activations), plus the Gram matrix products of the style
 layers. The sum is the time of an iteration made only of these kernels at their measured speed: a lower
 bound that ignores everything else (activations, pooling, losses, optimiser), so a real iteration can get
 close to it but not below. FLOP counts are reported alongside so speeds can be checked against
@@ -34,8 +34,8 @@ def _median_time(fn, repeats: int) -> float:
 
 def iteration_limit(size: int, *, precision: str = "fp32", repeats: int = 3) -> dict:
     """Seconds and GFLOP of the conv + Gram kernels of one iteration at ``size`` x ``size``."""
-    # bf16: tensors already in bfloat16, as the activations are inside an autocast forward after the first
-    # layer (timing fp32 inputs under autocast would add a conversion per call that the network does not pay).
+    # bf16: tensors already in bfloat16, as atelier's bf16 VGG holds its weights and activations in bf16
+    # (its input is cast once, before the first layer).
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     total_s, total_flop, side = 0.0, 0.0, size
     g = torch.Generator().manual_seed(0)

@@ -168,6 +168,28 @@ def test_random_weights_keep_activation_scale(vgg):
 # ------------------------------------------------------------------------------------------ preprocessing
 
 
+def test_bf16_network_runs_in_bf16_and_tracks_fp32():
+    """A bf16 VGG casts its input once: features are bf16, close to fp32's, and the image gets a gradient."""
+    net32 = VGG19(weights="random")
+    net16 = VGG19(weights="random").to(torch.bfloat16)
+    assert net16.dtype == torch.bfloat16
+    x = image().requires_grad_(True)
+    f16 = net16(x, ["relu3_1"])["relu3_1"]
+    f32 = net32(x, ["relu3_1"])["relu3_1"]
+    assert f16.dtype == torch.bfloat16
+    rel = (f16.float() - f32).norm() / f32.norm()
+    assert 0 < rel < 0.05
+    f16.float().sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float32 and x.grad.abs().sum() > 0
+
+
+def test_get_vgg19_caches_per_dtype():
+    a = features.get_vgg19(weights="random")
+    b = features.get_vgg19(weights="random", dtype=torch.bfloat16)
+    assert a is features.get_vgg19(weights="random") and a is not b
+    assert (a.dtype, b.dtype) == (torch.float32, torch.bfloat16)
+
+
 def test_preprocess_zeros_is_minus_mean(vgg):
     """Black RGB maps to minus the Caffe mean pixel, in BGR channel order."""
     out = vgg.preprocess(torch.zeros(1, 3, 4, 5))

@@ -49,6 +49,29 @@ def test_gram_shape_symmetry_and_definition():
         torch.testing.assert_close(g[b], m @ m.T / 42)
 
 
+def test_gram_channels_last_and_masked_equal_contiguous():
+    """The channels_last fast path gives the same Gram (plain and guided) and gradient as NCHW input."""
+    f = torch.randn(2, 6, 5, 7, generator=torch.Generator().manual_seed(1))
+    mask = rand(1, 1, 10, 14, seed=2)
+    cl = f.contiguous(memory_format=torch.channels_last)
+    assert not cl.is_contiguous()
+    for m in (None, mask):
+        torch.testing.assert_close(gram_matrix(cl, m), gram_matrix(f, m))
+    a, b = f.clone().requires_grad_(True), cl.clone().requires_grad_(True)
+    gram_matrix(a).square().sum().backward()
+    gram_matrix(b).square().sum().backward()
+    torch.testing.assert_close(b.grad, a.grad)
+    assert b.grad.is_contiguous(memory_format=torch.channels_last)  # no layout change in the backward
+
+
+def test_gram_of_bf16_features_is_fp32_and_close():
+    """bf16 features are multiplied in bf16 and returned in fp32, within bf16 rounding of the fp32 Gram."""
+    f = rand(1, 8, 16, 16).contiguous(memory_format=torch.channels_last)
+    g = gram_matrix(f.bfloat16())
+    assert g.dtype == torch.float32
+    torch.testing.assert_close(g, gram_matrix(f.bfloat16().float()), rtol=1e-2, atol=1e-3)
+
+
 def test_gram_rejects_non_4d():
     """Features must be (B,C,H,W)."""
     with pytest.raises(ValueError, match="B,C,H,W"):

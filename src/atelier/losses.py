@@ -55,22 +55,35 @@ def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def gram_matrix(feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """(B,C,H,W) -> (B,C,C) Gram matrix of mean feature products, in fp32.
+    """(B,C,H,W) -> (B,C,C) Gram matrix of mean feature products, returned in fp32.
 
     With a mask (B|1,1,H',W', values in [0,1]) this is the guided Gram matrix of Gatys et al. 2017 §4:
     features are weighted by the mask at this layer's resolution and the sum is normalised by the mask's
     total weight, so a region's Gram does not depend on the region's size.
+
+    Speed (measured in benchmarks/, profile in docs/DEVELOPERS.md): VGG features are channels_last, so the
+    product is taken over the (B,HW,C) view of that layout without a copy; reshaping to (B,C,HW) would copy
+    the activation and send back an NCHW gradient whose sum with the conv's channels_last gradient takes a
+    slow strided path. bf16 features (``--precision bf16``) are multiplied in bf16 (oneDNN accumulates in
+    fp32; the product is rounded to bf16, a relative 2^-9) rather than cast up to fp32 first, because the
+    fp32 matmul is 4x slower on these CPUs.
     """
     _check_feats(feats)
     b, c, h, w = feats.shape
-    f = feats.float()
+    f = feats if feats.dtype in (torch.float32, torch.bfloat16) else feats.float()
     if mask is None:
-        m = f.reshape(b, c, h * w)
-        return torch.bmm(m, m.transpose(1, 2)) / (h * w)
-    t = resize_mask(mask.float(), (h, w))  # (B|1,1,h,w)
-    m = (f * t).reshape(b, c, h * w)
-    norm = t.pow(2).sum(dim=(1, 2, 3)).clamp_min(EPS).view(-1, 1, 1)
-    return torch.bmm(m, m.transpose(1, 2)) / norm
+        norm = torch.full((b, 1, 1), float(h * w), device=f.device)
+    else:
+        t = resize_mask(mask.float(), (h, w)).to(f.dtype)  # (B|1,1,h,w)
+        f = f * t  # keeps the channels_last layout of f
+        norm = t.float().pow(2).sum(dim=(1, 2, 3)).clamp_min(EPS).view(-1, 1, 1)
+    if f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous():
+        m = f.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B,HW,C), a view
+        g = torch.bmm(m.transpose(1, 2), m)
+    else:
+        m = f.reshape(b, c, h * w)  # (B,C,HW)
+        g = torch.bmm(m, m.transpose(1, 2))
+    return g.float() / norm
 
 
 def content_loss(feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -147,7 +160,6 @@ class PerceptualLoss(nn.Module):
         content_weight: float = 1.0,
         style_weight: float = 1.0,
         tv_weight: float = 0.0,
-        autocast_dtype: torch.dtype | None = None,
     ):
         super().__init__()
         self.vgg = vgg
@@ -159,17 +171,14 @@ class PerceptualLoss(nn.Module):
         total = sum(lw)
         self.style_layer_weights = [w / total for w in lw]  # normalised: style term is a weighted mean
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
-        self.autocast_dtype = autocast_dtype
         self.content_losses = nn.ModuleDict()
         # One entry per region: a list (over style layers) of GramLoss, and the region's weight.
         self.style_losses = nn.ModuleList()
         self.region_weights: list[float] = []
 
     def features(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        if self.autocast_dtype is None:
-            return self.vgg(image, layers)
-        with torch.autocast(image.device.type, dtype=self.autocast_dtype):
-            return self.vgg(image, layers)
+        # The network's dtype sets the arithmetic (a bf16 VGG from get_vgg19(dtype=...) runs in bf16).
+        return self.vgg(image, layers)
 
     @torch.no_grad()
     def set_content(self, content: torch.Tensor) -> None:

@@ -120,7 +120,8 @@ class Gatys:
         elif cfg.preserve_color == "histogram":
             styles = [color.match_color_histogram(s, content) for s in styles]
 
-        vgg = get_vgg19(pooling=cfg.pooling, weights=cfg.weights, device=device)
+        vgg = get_vgg19(pooling=cfg.pooling, weights=cfg.weights, device=device,
+                        dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
         loss = PerceptualLoss(
             vgg,
             content_layers=cfg.content_layers,
@@ -129,7 +130,6 @@ class Gatys:
             content_weight=cfg.content_weight,
             style_weight=BASE_STYLE_WEIGHT * cfg.style_strength,
             tv_weight=cfg.tv_weight,
-            autocast_dtype=torch.bfloat16 if cfg.precision == "bf16" else None,
         )
         weights = cfg.style_weights or [1.0] * len(styles)
 
