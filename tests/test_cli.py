@@ -162,3 +162,26 @@ def test_dry_run_prints_estimate_and_writes_nothing(image_files, tmp_path, capsy
                               "--size", "64", "--dry-run")
     assert code == 0 and "Estimated time" in stdout and "GiB" in stdout and "64x48" in stdout
     assert not out.exists() and not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["stylize", "--help"], ["methods"]])
+def test_help_and_listing_do_not_import_torch(argv):
+    """Start-up stays fast: parsing, help and the method list read configs only (torch costs ~1 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom atelier.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")
+
+
+def test_method_spec_matches_registered_class():
+    import atelier
+
+    spec = atelier.method_spec("gatys")
+    cls = atelier.get_method("gatys")
+    assert spec.config_class is cls.config_class and spec.capabilities == cls.capabilities
+    with pytest.raises(atelier.errors.OptionError, match="Unknown method 'nope'.*gatys"):
+        atelier.method_spec("nope")

@@ -31,6 +31,7 @@ _LAZY = {
     "sidecar_path": "atelier.io",
     "list_methods": "atelier.methods",
     "get_method": "atelier.methods",
+    "method_spec": "atelier.methods",
     "create_method": "atelier.methods",
     "compare": "atelier.comparison",
     "RunSpec": "atelier.comparison",
@@ -43,7 +44,7 @@ _LAZY = {
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "__version__", "stylize", "stylize_to_file", "run", "estimate", "write_result", "StylizeResult", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
-    "list_methods", "get_method", "create_method", "compare", "RunSpec", "evaluate", "metrics", "errors",
+    "list_methods", "get_method", "method_spec", "create_method", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events",
 ]
 

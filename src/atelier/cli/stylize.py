@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(method: str) -> argparse.ArgumentParser:
-    cls = atelier.get_method(method)
+    cls = atelier.method_spec(method)  # config and capabilities only: --help must not import torch
     p = _Parser(
         prog="atelier stylize",
         description=(
@@ -112,7 +112,7 @@ def main(command: str, argv: list[str]) -> int:
     pre.add_argument("--method", default="gatys")
     known, _ = pre.parse_known_args(argv)
     args = build_parser(known.method).parse_args(argv)
-    cls = atelier.get_method(args.method)
+    cls = atelier.method_spec(args.method)
     names = [f.name for f in dataclasses.fields(cls.config_class)]
     options = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
@@ -161,8 +161,7 @@ def _dry_run(content, styles, args, options) -> int:
 
 def _list_methods() -> int:
     for name in atelier.list_methods():
-        cls = atelier.get_method(name)
-        caps = ", ".join(k for k, v in dataclasses.asdict(cls.capabilities).items() if v)
-        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
-        print(f"{name:10s} {doc}  [{caps}]")
+        spec = atelier.method_spec(name)
+        caps = ", ".join(k for k, v in dataclasses.asdict(spec.capabilities).items() if v)
+        print(f"{name:10s} {spec.summary}  [{caps}]")
     return 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import OptionError
+from .. import Capabilities
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -123,3 +124,9 @@ class GatysConfig:
             raise OptionError(f"--max-memory must be positive, not {self.max_memory}.")
         if self.init not in ("content", "random") and not Path(self.init).is_file():
             raise OptionError(f"--init must be 'content', 'random' or an image file; '{self.init}' does not exist.")
+
+
+# Read by the registry without importing the method (and torch): see atelier/methods/__init__.py.
+CONFIG = GatysConfig
+CAPABILITIES = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=False)
+SUMMARY = "Optimise the pixels to match VGG-19 content features and Gram statistics (Gatys et al. 2016)."

@@ -34,8 +34,8 @@ from ...features import STRIDE, get_vgg19
 from ...losses import PerceptualLoss
 from ...ops import color
 from ...ops.tiling import grid, tile_for_budget
-from .. import Capabilities, register_method
-from .config import GatysConfig
+from .. import register_method
+from .config import CAPABILITIES, GatysConfig
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def style_size_for(style: torch.Tensor, out_hw: tuple[int, int], style_scale: fl
 @register_method("gatys")
 class Gatys:
     config_class = GatysConfig
-    capabilities = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=False)
+    capabilities = CAPABILITIES
 
     def __init__(self, config: GatysConfig | None = None):
         self.config = config or GatysConfig()
