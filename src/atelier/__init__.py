@@ -39,13 +39,20 @@ _LAZY = {
     "metrics": "atelier.metrics",
     "errors": "atelier.errors",
     "events": "atelier.events",
+    "list_models": "atelier.weights",
+    "find_model": "atelier.weights",
+    "export_onnx": "atelier.export",
+    "train": "atelier.training",
+    "list_trainers": "atelier.methods",
+    "trainer_spec": "atelier.methods",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "__version__", "stylize", "stylize_to_file", "run", "estimate", "write_result", "StylizeResult", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
     "list_methods", "get_method", "method_spec", "create_method", "compare", "RunSpec", "evaluate", "metrics", "errors",
-    "events",
+    "events", "list_models", "find_model", "export_onnx",
+    "train", "list_trainers", "trainer_spec",
 ]
 
 

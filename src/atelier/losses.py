@@ -18,6 +18,7 @@ every size, and the per-layer terms are comparable without hand-tuned 1/N^2 M^2 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -216,21 +217,34 @@ class PerceptualLoss(nn.Module):
             self.style_losses.append(nn.ModuleList([GramLoss(g[k], m) for k in self.style_layers]))
             self.region_weights.append(w)
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not self.content_losses and not len(self.style_losses):
+    def forward(self, image: torch.Tensor, content: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Named weighted terms of ``image`` (B,3,H,W).
+
+        ``content`` (B,3,H,W), if given, replaces the targets of :meth:`set_content` by the features of each
+        batch item's own photo (computed here, without gradient): the per-item content target of feed-forward
+        training, where the network's input is the content (Johnson et al. 2016 §3.1). The content term is
+        then the mean over the batch of each item's relative error.
+        """
+        if content is None and not self.content_losses and not len(self.style_losses):
             raise RuntimeError("PerceptualLoss has no targets: call set_content() and/or set_styles() first")
-        layers = set(self.content_losses) | (set(self.style_layers) if len(self.style_losses) else set())
+        if content is not None:
+            if content.shape != image.shape:
+                raise ValueError(f"content {tuple(content.shape)} and image {tuple(image.shape)} must match")
+            with torch.no_grad():
+                targets = self.features(content, self.content_layers)  # {layer: (B,C,h,w)}
+            content_losses = {k: partial(content_loss, target=targets[k]) for k in self.content_layers}
+        else:
+            content_losses = dict(self.content_losses.items())
+        layers = set(content_losses) | (set(self.style_layers) if len(self.style_losses) else set())
         feats = self.features(image, layers)
         zero = image.new_zeros(())
-        content = sum((loss(feats[k]) for k, loss in self.content_losses.items()), zero) / max(
-            1, len(self.content_losses)
-        )
+        content_term = sum((loss(feats[k]) for k, loss in content_losses.items()), zero) / max(1, len(content_losses))
         style = zero
         for region, rw in zip(self.style_losses, self.region_weights):
             for loss, k, lw in zip(region, self.style_layers, self.style_layer_weights):
                 style = style + rw * lw * loss(feats[k])
         terms = {
-            "content": self.content_weight * content,
+            "content": self.content_weight * content_term,
             "style": self.style_weight * style,
             "tv": self.tv_weight * tv_loss(image) if self.tv_weight else zero,
         }

@@ -47,10 +47,24 @@ def build_parser(method: str) -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("content", nargs="?", metavar="CONTENT", help="The photo to stylise (JPEG, PNG, WebP, TIFF, BMP).")
-    p.add_argument("styles", nargs="*", metavar="STYLE", help="One or more style images (paintings).")
-    p.add_argument("-o", "--output", help="Output file; its extension sets the format "
-                   "(default: ./atelier-out/CONTENT__STYLE.png).")
+    names = {f.name for f in dataclasses.fields(cls.config_class)}
+    if cls.capabilities.needs_style:
+        p.add_argument("content", nargs="?", metavar="CONTENT",
+                       help="The photo to stylise (JPEG, PNG, WebP, TIFF, BMP).")
+        p.add_argument("styles", nargs="*", metavar="STYLE", help="One or more style images (paintings).")
+        p.add_argument("-o", "--output", help="Output file; its extension sets the format "
+                       "(default: ./atelier-out/CONTENT__STYLE.png).")
+    else:  # a trained network holds the style: every positional is a photo
+        p.description = ("Stylise each CONTENT photo with the trained network given by --model (see "
+                         "'atelier models').")
+        p.add_argument("contents", nargs="*", metavar="CONTENT",
+                       help="The photo(s) to stylise (JPEG, PNG, WebP, TIFF, BMP).")
+        p.add_argument("-o", "--output", help="Output file for one photo, or a directory (created) for "
+                       "several (default: ./atelier-out/CONTENT__MODEL.png).")
+    if "model" not in names:
+        p.add_argument("--model", metavar="NAME|PATH", help="Stylise with a trained feed-forward network "
+                       "instead (selects --method johnson; then every positional is a photo; see "
+                       "'atelier models').")
     p.add_argument("--method", default=method, choices=atelier.list_methods(), help="Style transfer method.")
     p.add_argument("--mask", nargs="+", metavar="MASK", help="One mask image per style: white where that "
                    "style applies; pixels no mask covers keep the photo unchanged.")
@@ -107,14 +121,22 @@ def _default_output(content: Path, styles: list[Path]) -> Path:
 def main(command: str, argv: list[str]) -> int:
     if command == "methods":
         return _list_methods()
-    # Two passes: find --method first, then build the parser with that method's options.
+    # Two passes: find --method (or --model, which selects johnson) first, then build the parser with
+    # that method's options.
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--method", default="gatys")
+    pre.add_argument("--method")
+    pre.add_argument("--model")
     known, _ = pre.parse_known_args(argv)
-    args = build_parser(known.method).parse_args(argv)
+    method = known.method or ("johnson" if known.model is not None else "gatys")
+    args = build_parser(method).parse_args(argv)
     cls = atelier.method_spec(args.method)
     names = [f.name for f in dataclasses.fields(cls.config_class)]
     options = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if "model" not in names and args.model is not None:
+        raise atelier.errors.OptionError(f"--model selects a trained network (the johnson method); it cannot "
+                                         f"be used with --method {args.method}.")
+    if not cls.capabilities.needs_style:
+        return _feed_forward(args, options)
 
     if args.content is None:
         content, style = atelier.default_inputs()
@@ -144,14 +166,99 @@ def main(command: str, argv: list[str]) -> int:
     finally:
         if printer:
             printer.close()
-    info = result.info
-    print(f"Wrote {path} ({info['output_size'][0]}x{info['output_size'][1]}, {info['iterations']} iterations, "
+    _report(path, result.info)
+    return 0
+
+
+def _report(path: Path, info: dict) -> None:
+    work = f"{info['tiles']} tile(s)" if "tiles" in info else f"{info['iterations']} iterations"
+    print(f"Wrote {path} ({info['output_size'][0]}x{info['output_size'][1]}, {work}, "
           f"{info['timings']['total_seconds']:.1f} s); settings in {atelier.sidecar_path(path)}")
+
+
+def _free_name(out_dir: Path, stem: str, taken: set[Path], overwrite: bool) -> Path:
+    """out_dir/stem.png, numbered (stem-2.png, ...) past existing files and names already chosen."""
+    path, n = out_dir / f"{stem}.png", 2
+    while path in taken or (not overwrite and (path.exists() or atelier.sidecar_path(path).exists())):
+        path = out_dir / f"{stem}-{n}.png"
+        n += 1
+    taken.add(path)
+    return path
+
+
+def _feed_forward_outputs(contents: list[Path], model: str, output: str | None,
+                          overwrite: bool) -> list[Path]:
+    """One output per content: -o is a file for one photo, a directory for several (default ./atelier-out).
+    In a directory the names are CONTENT__MODEL.png, numbered rather than replacing a file (unless
+    --overwrite)."""
+    tag = Path(model).stem if model.lower().endswith((".safetensors", ".onnx")) else Path(model).name
+    out = Path(output) if output else None
+    if out is not None and len(contents) == 1 and not out.is_dir() and out.suffix:
+        return [out]
+    if out is not None and (out.is_file() or out.suffix):
+        raise atelier.errors.OutputError(
+            f"With {len(contents)} input photos, -o must be a directory, not '{out}'.")
+    out_dir, taken = out or Path("atelier-out"), set()
+    return [_free_name(out_dir, f"{c.stem}__{tag}", taken, overwrite) for c in contents]
+
+
+class _LazyPrinter:
+    """A progress bar that appears with the first event, so a model that fails to load leaves none."""
+
+    def __init__(self):
+        self.printer = None
+
+    def __call__(self, event) -> None:
+        if self.printer is None:
+            self.printer = ProgressPrinter(show=True)
+        self.printer(event)
+
+    def close(self) -> None:
+        if self.printer is not None:
+            self.printer.close()
+
+
+def _feed_forward(args, options: dict) -> int:
+    """Methods whose style is in a trained network: every positional is a photo, one output each."""
+    contents = [Path(c) for c in args.contents]
+    if not contents:
+        raise atelier.errors.OptionError(
+            "Give at least one photo to stylise: atelier stylize PHOTO [PHOTO ...] --model NAME.")
+    for c in contents:
+        if not c.is_file():
+            raise atelier.errors.InputError(f"Input image '{c}' does not exist.")
+    model_path = atelier.find_model(options.get("model", ""))  # an unknown model fails before any work
+    outputs = _feed_forward_outputs(contents, str(options.get("model", "")), args.output, args.overwrite)
+    inputs = [*contents, model_path]
+    for out in outputs:  # every output is checked before the first run
+        atelier.check_output_path(out, overwrite=args.overwrite, inputs=inputs)
+    if args.dry_run:
+        for content in contents:
+            _dry_run(content, [], args, options)
+        return 0
+    for content, out in zip(contents, outputs):
+        printer = None if args.quiet else _LazyPrinter()
+        try:
+            path, result = atelier.stylize_to_file(
+                content, None, out, overwrite=args.overwrite, method=args.method, masks=args.mask,
+                seed=args.seed, device=args.device, callback=printer, **options,
+            )
+        finally:
+            if printer:
+                printer.close()
+        _report(path, result.info)
     return 0
 
 
 def _dry_run(content, styles, args, options) -> int:
     est = atelier.estimate(content, styles or None, method=args.method, device=args.device, **options)
+    if "tiles" in est:  # one forward pass, possibly in tiles
+        (h, w) = est["scales"][0]["size"]
+        tiles = f"{est['tiles']} tiles of {est['tile']} px" if est["tile"] else "one pass"
+        print(f"Plan: {content.name}: {w}x{h} in {tiles}.")
+        print(f"Estimated time: {est['seconds']:.1f} s; estimated peak memory: "
+              f"{est['peak_bytes'] / 2**30:.2f} GiB. Nothing was written.")
+        return 0
     scales = ", ".join(f"{s['size'][1]}x{s['size'][0]} x{s['iterations']}" for s in est["scales"])
     print(f"Plan: {scales} iterations.")
     print(f"Estimated time: {est['seconds']:.0f} s (at most; the stopping rule may end scales earlier); "

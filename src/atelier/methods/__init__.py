@@ -23,8 +23,17 @@ from ..errors import OptionError
 # dataclass), CAPABILITIES and SUMMARY, which is all that option parsing, help and listings need; its
 # ``method`` module (torch, networks) is imported on first use and registers the class. Measured: the CLI's
 # `atelier stylize --help` took 2.1 s when building the parser imported the method modules (torch: 1.1 s).
-_BUILTIN = {"gatys": "atelier.methods.gatys"}
+_BUILTIN = {"gatys": "atelier.methods.gatys", "johnson": "atelier.methods.johnson"}
 _REGISTRY: dict[str, type] = {}
+
+
+def option(default, help: str, paper: str = "", **extra):
+    """A config field with its CLI/web metadata: help text, paper section, and extras (choices, metavar,
+    ``cli=False`` for fields the command line does not offer). Lists get a default_factory copy."""
+    meta = {"help": help, "paper": paper, **extra}
+    if isinstance(default, (list, tuple)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -101,3 +110,43 @@ def create_method(name: str, **overrides):
     """An instance of a registered method with its config built from ``overrides``."""
     cls = get_method(name)
     return cls(make_config(cls.config_class, overrides))
+
+
+# --------------------------------------------------------------------------------------------- trainers
+
+# Trainable methods: name -> package. The package's ``train_config`` module (no torch import) defines CONFIG
+# (the training config dataclass) and SUMMARY, enough for `atelier train NAME --help`; its ``train`` module
+# (torch) defines ``train(style, data, output, *, config, resume, callback, device, overwrite)``.
+_TRAINERS = {"johnson": "atelier.methods.johnson"}
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """What can be known of a trainer without importing torch: its config dataclass and a summary."""
+
+    name: str
+    config_class: type
+    summary: str
+
+
+def list_trainers() -> list[str]:
+    return sorted(_TRAINERS)
+
+
+def _unknown_trainer(name: str) -> OptionError:
+    return OptionError(f"No trainer for method {name!r}; trainable methods: {', '.join(list_trainers())}.")
+
+
+def trainer_spec(name: str) -> TrainerSpec:
+    """The training config class and summary of a trainable method, without importing torch."""
+    if name not in _TRAINERS:
+        raise _unknown_trainer(name)
+    mod = importlib.import_module(_TRAINERS[name] + ".train_config")
+    return TrainerSpec(name, mod.CONFIG, mod.SUMMARY)
+
+
+def get_trainer(name: str):
+    """The ``train`` function of a trainable method (imports torch and the method's networks)."""
+    if name not in _TRAINERS:
+        raise _unknown_trainer(name)
+    return importlib.import_module(_TRAINERS[name] + ".train").train

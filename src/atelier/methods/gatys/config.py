@@ -6,20 +6,14 @@ option comes from. Values are validated in :meth:`GatysConfig.validate` with one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import OptionError
 from .. import Capabilities
+from .. import option as _f
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-
-
-def _f(default, help: str, paper: str = "", **extra):
-    meta = {"help": help, "paper": paper, **extra}
-    if isinstance(default, (list, tuple)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass

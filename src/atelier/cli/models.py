@@ -1,0 +1,63 @@
+"""``atelier models`` (list trained networks with their cards) and ``atelier export`` (to ONNX)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import atelier
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one sentence, exit 2
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}.\n")
+
+
+def _duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "?"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _list(argv: list[str]) -> int:
+    p = _Parser(prog="atelier models", description="List the bundled and your own trained models "
+                "(yours live in $ATELIER_HOME/models/; pass a name or a file to 'atelier stylize --model').")
+    p.parse_args(argv)
+    models = atelier.list_models()
+    if not models:
+        from atelier.weights import user_models_dir  # where to put them: part of the answer
+
+        print(f"No trained models yet. Train one with 'atelier train johnson', or copy .safetensors/.onnx "
+              f"files to {user_models_dir()}.")
+        return 0
+    for m in models:
+        card = m.card
+        where = "bundled" if m.bundled else "user"
+        if m.error:
+            print(f"{m.name:20s} {where:7s} unreadable: {m.error}  {m.path}")
+            continue
+        print(f"{m.name:20s} {m.method:8s} {where:7s} style: {card.get('style', '?')}; steps: "
+              f"{card.get('steps', '?')}; training: {_duration(card.get('training_seconds'))}  {m.path}")
+    return 0
+
+
+def _export(argv: list[str]) -> int:
+    p = _Parser(prog="atelier export", description="Export a trained model to ONNX (dynamic image size), "
+                "checked against torch with onnxruntime before it is written.")
+    p.add_argument("model", metavar="MODEL",
+                   help="A model name (see 'atelier models') or a .safetensors file.")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="Export format.")
+    p.add_argument("-o", "--output", help="Output file (default: ./atelier-out/MODEL.onnx).")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version.")
+    p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    args = p.parse_args(argv)
+    output = Path(args.output) if args.output else Path("atelier-out") / f"{Path(args.model).stem}.onnx"
+    path = atelier.export_onnx(args.model, output, opset=args.opset, overwrite=args.overwrite)
+    print(f"Wrote {path}")
+    return 0
+
+
+def main(command: str, argv: list[str]) -> int:
+    return _list(argv) if command == "models" else _export(argv)

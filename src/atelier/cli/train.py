@@ -1,0 +1,135 @@
+"""``atelier train METHOD --style S --data DIR [DIR ...] -o MODEL``: options generated from the method's
+training config dataclass (``atelier.trainer_spec``), the same way ``atelier stylize`` builds its options.
+
+Writes MODEL (a .safetensors network with its model card), MODEL's checkpoint beside it (resumable with
+``--resume``) and, every ``--preview-every`` steps, MODEL.preview.png: the first training photo stylised by
+the current network (written atomically, so a viewer never sees half a file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from pathlib import Path
+
+import atelier
+
+from .progress import ProgressPrinter
+from .stylize import _field_type, _fmt, _int
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one sentence, exit 2
+        self.print_usage(sys.stderr)
+        self.exit(2, f"atelier train: error: {message}.\n")
+
+
+def build_parser(method: str) -> argparse.ArgumentParser:
+    spec = atelier.trainer_spec(method)  # config class only: --help must not import torch
+    p = _Parser(
+        prog="atelier train",
+        description=f"{spec.summary} Writes MODEL, its resumable checkpoint MODEL.ckpt.safetensors and a "
+        "preview MODEL.preview.png. Trainable methods: " + ", ".join(atelier.list_trainers()) + ".",
+    )
+    p.add_argument("method", nargs="?", default=method, choices=atelier.list_trainers(), metavar="METHOD",
+                   help=f"Method to train (default: {method}).")
+    p.add_argument("--style", required=True, metavar="IMAGE", help="The style image (painting).")
+    p.add_argument("--data", required=True, nargs="+", metavar="DIR",
+                   help="Folder(s) of training photos, searched recursively (JPEG, PNG, WebP, TIFF, BMP).")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="The model file to write (.safetensors).")
+    p.add_argument("--resume", action="store_true",
+                   help="Continue the run whose checkpoint is beside MODEL (to --steps in total, or for "
+                   "--minutes more); with --steps at or below the step reached, just write MODEL.")
+    p.add_argument("--overwrite", action="store_true", help="Replace an existing MODEL and its checkpoint.")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+    p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
+    hints = typing.get_type_hints(spec.config_class)
+    group = p.add_argument_group(f"{method} training options")
+    for f in dataclasses.fields(spec.config_class):
+        meta = f.metadata
+        if not meta.get("cli", True):
+            continue
+        typ, is_list = _field_type(hints[f.name])
+        kwargs = {"help": meta.get("help", "") + (f" [{meta['paper']}]" if meta.get("paper") else ""),
+                  "dest": f.name, "default": None}
+        if typ is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _int if typ is int else typ
+            if is_list:
+                kwargs["nargs"] = "+"
+            if "choices" in meta:
+                kwargs["choices"] = meta["choices"]
+            else:
+                kwargs["metavar"] = meta.get("metavar") or {int: "N", float: "X"}.get(typ, "VALUE")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kwargs["help"] += "" if default is None else f" (default: {_fmt(default)})"
+        group.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
+    return p
+
+
+class _Listener:
+    """Progress bar (unless quiet) and the preview file, written atomically whenever a preview arrives."""
+
+    def __init__(self, preview: Path, *, show: bool):
+        self.preview, self.show = preview, show
+        self.bar: ProgressPrinter | None = None  # started by the first event, so errors before it show no bar
+
+    def __call__(self, event) -> None:
+        if self.bar is None:
+            self.bar = ProgressPrinter(show=self.show)
+        self.bar(event)
+        if isinstance(event, atelier.events.Progress) and event.image is not None:
+            atelier.save_image(event.image[:1], self.preview, overwrite=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def preview_path(output) -> Path:
+    """'starry.safetensors' -> 'starry.preview.png', beside the model."""
+    output = Path(output)
+    return output.with_name(output.name.removesuffix(".safetensors") + ".preview.png")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+def main(command: str, argv: list[str]) -> int:
+    # The method is the first word, if any (its config gives the options): "atelier train johnson ...".
+    method = argv[0] if argv and not argv[0].startswith("-") else "johnson"
+    args = build_parser(method).parse_args(argv)
+    spec = atelier.trainer_spec(args.method)
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(spec.config_class)
+               if getattr(args, f.name, None) is not None}
+    output = Path(args.output)
+    preview = preview_path(output)
+    for folder in args.data:
+        if _inside(preview, Path(folder)):
+            raise atelier.errors.OutputError(
+                f"Refusing to write the model and its preview inside the training folder '{folder}' (the "
+                "preview would become a training photo); choose an output elsewhere."
+            )
+    listener = _Listener(preview, show=not args.quiet)
+    try:
+        summary = atelier.train(args.method, args.style, args.data, output, resume=args.resume,
+                                overwrite=args.overwrite, device=args.device, callback=listener, **options)
+    except atelier.errors.Interrupted as err:
+        listener.close()
+        now = "" if err.partial is None else (f" To write the model as it is now, run the same command with "
+                                              f"--resume --steps {err.partial.steps}.")
+        print(f"atelier: {err}{now}", file=sys.stderr)
+        return 130
+    finally:
+        listener.close()
+    took = f"{summary['seconds'] / 60:.1f} min" if summary["seconds"] >= 120 else f"{summary['seconds']:.0f} s"
+    print(f"Wrote {summary['output']} ({summary['steps']} steps, {took} this session); checkpoint "
+          f"{summary['checkpoint']}" + (f"; preview {preview}" if preview.exists() else ""))
+    return 0

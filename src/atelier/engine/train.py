@@ -1,0 +1,223 @@
+"""The network trainer shared by every trainable method (Johnson now; AdaIN, SANet, CycleGAN later).
+
+:func:`train` knows nothing of VGG, styles or terminals: it gets a model, an optimizer, a batch iterator and
+a ``step_fn(batch) -> {"total": loss, other named terms...}``, and runs optimisation steps until ``steps``
+are done or the ``minutes`` budget would be exceeded by the next step, emitting :mod:`atelier.events`:
+
+* :class:`~atelier.events.Stage` once, then :class:`~atelier.events.Progress` after every step (losses,
+  elapsed seconds, ETA from the measured step time; every ``preview_every`` steps ``image=preview_fn()``),
+  then :class:`~atelier.events.Done`.
+* Checkpoints (``engine.checkpoint``: weights, optimizer, step, RNG states, config, and the batch stream's
+  position if it has ``state_dict``) every ``checkpoint_every`` steps, at the end and on Ctrl-C. They are
+  written atomically, so a killed run (SIGKILL, power cut) loses at most one checkpoint interval.
+* ``resume=True`` restores all of that, so 2 + 2 resumed steps give bit for bit the weights of 4 steps.
+  ``steps`` counts the whole run (a resumed run at step 1500 with ``steps=2000`` does 500 more; give a
+  larger ``steps`` to train further); the ``minutes`` budget counts this session only.
+* Ctrl-C: the step in progress is abandoned (or, if the optimizer was already updating the weights,
+  finished first, so weights and optimizer state never disagree), the checkpoint of the last completed step
+  is written, and :class:`~atelier.errors.Interrupted` is raised with the :class:`TrainResult` as ``partial``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import Interrupted, OptionError
+from ..events import Callback, Done, Progress, Stage, emit
+from . import checkpoint as ckpt
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    steps: int  # total steps of the run (including those before a resume)
+    session_steps: int  # steps done in this session
+    seconds: float  # this session's wall time
+    total_seconds: float  # training time over all sessions (sessions before a resume included)
+    losses: dict[str, float]  # terms of the last step
+    stopped_by: str  # "steps", "time" or "interrupt"
+    history: list[float] = field(default_factory=list)  # total loss of each step of this session
+
+
+@contextlib.contextmanager
+def _defer_sigint():
+    """Hold back Ctrl-C while the optimizer updates the weights, then raise it (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    except ValueError:  # not allowed here (e.g. an embedded interpreter)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def train(
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    batches: Iterator,
+    steps: int | None = None,
+    minutes: float = 0.0,
+    generator: torch.Generator | None = None,
+    checkpoint_path=None,
+    checkpoint_every: int = 0,
+    checkpoint_info: dict | None = None,
+    resume: bool = False,
+    preview_fn: Callable[[], torch.Tensor] | None = None,
+    preview_every: int = 0,
+    callback: Callback | None = None,
+    stage_name: str = "train",
+    size: tuple[int, int] = (0, 0),
+) -> TrainResult:
+    """Train ``model`` until ``steps`` (total) are done or the ``minutes`` budget ends; see the module doc.
+
+    ``checkpoint_info``: ``method``, ``arch`` and ``config`` (JSON) written into every checkpoint.
+    ``size``: the (H, W) of the training crops, for the Stage event.
+    """
+    if not steps and not minutes:
+        raise OptionError("Training needs a number of steps or a time budget in minutes (or both).")
+    if (steps is not None and steps < 0) or minutes < 0 or checkpoint_every < 0 or preview_every < 0:
+        raise OptionError("Steps, minutes, checkpoint and preview intervals must be 0 or more.")
+    info = dict(checkpoint_info or {})
+    path = None if checkpoint_path is None else Path(checkpoint_path)
+    step = 0
+    earlier_seconds = 0.0  # training time of the sessions before a resume
+    if resume:
+        if path is None or not path.is_file():
+            raise OptionError(f"Cannot resume: there is no checkpoint '{path}'.")
+        header = ckpt.load_checkpoint(path, model=model, optimizer=optimizer, generator=generator,
+                                      method=info.get("method"))
+        step = int(header["step"])
+        earlier_seconds = float(header.get("extra", {}).get("seconds", 0.0))
+        data_state = header.get("extra", {}).get("data")
+        if data_state is not None and hasattr(batches, "load_state_dict"):
+            batches.load_state_dict(data_state)
+        logger.info("Resumed from %s at step %d.", path, step)
+
+    def save(at_step: int) -> None:
+        if path is None:
+            return
+        extra = {"seconds": round(earlier_seconds + time.perf_counter() - start, 3)}
+        if hasattr(batches, "state_dict"):
+            extra["data"] = batches.state_dict()
+        ckpt.save_checkpoint(path, method=info.get("method", "unknown"), arch=info.get("arch", {}),
+                             config=info.get("config", {}), step=at_step, model=model, optimizer=optimizer,
+                             generator=generator, extra=extra)
+        logger.debug("Checkpoint at step %d written to %s.", at_step, path)
+
+    start = time.perf_counter()
+    budget = minutes * 60.0
+    start_step = step
+    step_time: float | None = None  # exponential average of the measured seconds per step
+    losses: dict[str, float] = {}
+    history: list[float] = []
+    planned = steps or 0
+
+    def eta() -> float | None:
+        if step_time is None:
+            return None
+        left = [] if not steps else [(steps - step) * step_time]
+        if budget:
+            left.append(max(0.0, budget - (time.perf_counter() - start)))
+        return min(left)
+
+    def total_planned() -> int:
+        # With only a time budget the total is an estimate from the measured step time.
+        if steps:
+            return steps
+        if step_time is None:
+            return step + 1
+        return step + max(0, int((budget - (time.perf_counter() - start)) / step_time))
+
+    def undo_unfinished_step() -> None:
+        # The step in progress was not applied: undo its random draws so the checkpoint is the state after
+        # the last applied step (a resumed run then draws the same batch again).
+        if snapshot is not None:
+            gen_state, torch_state, data_state = snapshot
+            if gen_state is not None:
+                generator.set_state(gen_state)
+            torch.set_rng_state(torch_state)
+            if data_state is not None:
+                batches.load_state_dict(data_state)
+
+    emit(callback, Stage(name=stage_name, index=0, total=1, size=tuple(size), iterations=planned))
+    stopped_by = "steps"
+    snapshot = None  # RNG and stream states before the step in progress; None once it has been applied
+    model.train()
+    try:
+        while True:
+            if steps and step >= steps:
+                break
+            elapsed = time.perf_counter() - start
+            if budget and (elapsed >= budget or (step_time is not None and elapsed + step_time > budget)):
+                stopped_by = "time"
+                break
+            # Where the run stands if this step does not finish (Ctrl-C): restored before saving.
+            snapshot = (None if generator is None else generator.get_state(), torch.get_rng_state(),
+                        batches.state_dict() if hasattr(batches, "state_dict") else None)
+            t0 = time.perf_counter()
+            batch = next(batches)
+            optimizer.zero_grad(set_to_none=True)
+            terms = step_fn(batch)
+            total = terms["total"]
+            if not torch.isfinite(total.detach()).all():
+                undo_unfinished_step()
+                save(step)  # the weights of the last good step (the bad step was not applied)
+                raise OptionError(f"The training loss became {float(total.detach())} at step {step + 1}; try a "
+                                  f"smaller learning rate (--lr) (checkpoint of step {step} kept).")
+            total.backward()
+            with _defer_sigint():
+                optimizer.step()
+                step += 1
+                snapshot = None
+            dt = time.perf_counter() - t0
+            # The first step pays one-off costs (allocations, kernel selection): let later steps dominate.
+            step_time = dt if step_time is None else 0.8 * step_time + 0.2 * dt
+            losses = {k: float(v.detach()) for k, v in terms.items()}
+            history.append(losses["total"])
+            image = None
+            if preview_fn is not None and preview_every and step % preview_every == 0:
+                was_training = model.training
+                model.eval()
+                with torch.no_grad():
+                    image = preview_fn().detach()
+                model.train(was_training)
+            emit(callback, Progress(stage=stage_name, iteration=step, total_iterations=total_planned(),
+                                    losses=losses, elapsed=time.perf_counter() - start, eta=eta(), image=image))
+            if checkpoint_every and step % checkpoint_every == 0:
+                save(step)
+    except KeyboardInterrupt:
+        undo_unfinished_step()
+        save(step)
+        seconds = time.perf_counter() - start
+        result = TrainResult(step, step - start_step, seconds, earlier_seconds + seconds, losses, "interrupt",
+                             history)
+        where = f"; checkpoint saved to '{path}' (continue with --resume)" if path else ""
+        raise Interrupted(f"Training interrupted at step {step}{where}.", partial=result) from None
+    seconds = time.perf_counter() - start
+    if step > start_step or not (path and path.is_file()):
+        save(step)
+    emit(callback, Done(iterations=step, elapsed=seconds, losses=losses))
+    if step > start_step:
+        logger.info("Trained %d steps in %.1f s (%.3f s/step).", step - start_step, seconds,
+                    seconds / (step - start_step))
+    return TrainResult(step, step - start_step, seconds, earlier_seconds + seconds, losses, stopped_by, history)

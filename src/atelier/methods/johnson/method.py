@@ -1,0 +1,370 @@
+"""Johnson et al.: style transfer in one forward pass of a network trained for one style.
+
+Johnson, Alahi & Fei-Fei 2016, "Perceptual Losses for Real-Time Style Transfer and Super-Resolution"
+(ECCV), §3.1: an image transformation network f_W maps the photo to the stylised image, y = f_W(x); the
+style is in the weights (trained by ``methods/johnson/train.py``), so inference needs only the model file.
+
+Deliberate deviations and additions:
+* large images run in overlapping tiles cross-faded in their overlaps (``ops.tiling.run_blended``), with
+  memory bounded by one tile. The network's instance normalisation (Ulyanov et al. 2016) normalises by the
+  statistics of the whole image, so tiles normalised on their own would each get their own contrast and
+  colour cast, which shows as seams. We first run the network once on the whole image, reduced to the
+  size one tile may have, record every normalisation layer's per-channel mean and variance, and run the
+  tiles with those statistics frozen. When the whole image fits the budget the statistics are exact; for
+  larger ones they come from the reduced copy (close: they are image-wide averages);
+* colour preservation (Gatys et al. 2017 §3) without a style image: 'luminance' runs the network on the
+  photo's grey luminance and puts the photo's I/Q chroma back (pointwise, so it is done tile by tile);
+  'histogram' recolours the result to the photo's colour mean and covariance (the paper recolours the
+  style image before training, which a trained network cannot do).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ... import io
+from ...engine.checkpoint import load_model
+from ...errors import OptionError, WeightsError
+from ...events import Done, Progress, Stage, emit
+from ...ops import color
+from ...ops.tiling import blend_tile_count, run_blended
+from ...weights import find_model
+from .. import register_method
+from .config import CAPABILITIES, JohnsonConfig
+from .model import TransformerNet
+
+logger = logging.getLogger(__name__)
+
+# Peak activation memory of one forward pass (no autograd), per pixel and per channel of the network's
+# first layer: measured as the peak-RSS growth of a 192 and a 384 px forward on a CPU: compact (16
+# channels) 533-546 B/px and paper (32) 1187-1198 B/px in fp32, paper 550 B/px in bf16; rounded up.
+BYTES_PER_PIXEL_PER_CHANNEL = {"fp32": 40, "bf16": 20}
+# Image-sized buffers besides the network's: the content (fp32 RGB), the blended output, the caller's copy
+# of the result and its 8-bit conversion for writing: about 4 fp32 RGB images = 48 bytes per pixel.
+IMAGE_BYTES_PER_PIXEL = 48
+ALIGN = 4  # the network downsamples twice by 2: tiles start on its 4-pixel grid
+_MIN_SIDE = 8  # below this the 9x9 reflection padding has nothing to reflect
+
+
+# ---------------------------------------------------------------------------------------- loaded networks
+
+class _Cache:
+    """Loaded networks per (file, its size and mtime, device, dtype): a second image loads nothing."""
+
+    def __init__(self, size: int = 4):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, load):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = load()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+_CACHE = _Cache()
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+def load_network(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[TransformerNet, dict]:
+    """(network in eval mode on ``device``/``dtype``, header) of a johnson .safetensors model; cached."""
+
+    def load():
+        state, header = load_model(path, method="johnson")
+        try:
+            net = TransformerNet.from_arch(header["arch"])
+            net.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise WeightsError(f"'{path}' does not hold a usable johnson network ({reason}).") from err
+        logger.info("Loaded %s (%s) on %s.", path, header.get("arch"), device)
+        return net.eval().requires_grad_(False).to(device=device, dtype=dtype), header
+
+    return _CACHE.get((*_file_key(path), str(device), str(dtype)), load)
+
+
+class _OnnxNet:
+    """An exported .onnx network run by onnxruntime: (1,3,H,W) in [0,1] -> (1,3,H,W), like TransformerNet."""
+
+    def __init__(self, path: Path):
+        from ...export import onnx_session
+
+        self.session, self.header = onnx_session(path)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        from ...export import run_onnx
+
+        return run_onnx(self.session, x)
+
+
+def load_onnx(path: Path) -> _OnnxNet:
+    return _CACHE.get((*_file_key(path), "onnxruntime"), lambda: _OnnxNet(path))
+
+
+# ------------------------------------------------------------------------ instance norm with frozen stats
+
+class _FrozenNorm(nn.Module):
+    """InstanceNorm2d whose per-channel mean/variance (B,C,1,1) were measured on the whole image."""
+
+    def __init__(self, norm: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor):
+        super().__init__()
+        self.norm, self.mean, self.inv_std = norm, mean, torch.rsqrt(var + norm.eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x - self.mean.to(x.dtype)) * self.inv_std.to(x.dtype)
+        if self.norm.affine:
+            y = y * self.norm.weight[None, :, None, None] + self.norm.bias[None, :, None, None]
+        return y
+
+
+def frozen_copy(net: TransformerNet, image: torch.Tensor) -> TransformerNet:
+    """A copy of ``net`` whose instance norms use the statistics of ``net(image)`` (image (1,3,h,w)).
+
+    A copy (a few MB of weights), so the cached network that other threads may be running is never
+    modified.
+    """
+    frozen = copy.deepcopy(net)
+    norms = [(name, m) for name, m in frozen.named_modules() if isinstance(m, nn.InstanceNorm2d)]
+    stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def hook(name):
+        def record(_module, args):
+            x = args[0].float()  # (B,C,h,w); statistics in fp32 also for a bf16 network
+            stats[name] = (x.mean(dim=(2, 3), keepdim=True), x.var(dim=(2, 3), unbiased=False, keepdim=True))
+        return record
+
+    handles = [m.register_forward_pre_hook(hook(name)) for name, m in norms]
+    try:
+        with torch.inference_mode():
+            frozen(image)
+    finally:
+        for h in handles:
+            h.remove()
+    for name, m in norms:
+        parent_name, _, child = name.rpartition(".")
+        parent = frozen.get_submodule(parent_name) if parent_name else frozen
+        setattr(parent, child, _FrozenNorm(m, *stats[name]))
+    return frozen
+
+
+# ------------------------------------------------------------------------------------------------ method
+
+def _output_size(content_hw, size: int) -> tuple[int, int]:
+    hw = tuple(content_hw) if size == 0 else io.fit_size(*content_hw, size)
+    if min(hw) < _MIN_SIDE:
+        raise OptionError(f"The output would be {hw[1]}x{hw[0]} pixels; the johnson method needs at least "
+                          f"{_MIN_SIDE} pixels per side: increase --size.")
+    return hw
+
+
+@register_method("johnson")
+class Johnson:
+    """Stylise in one pass of a feed-forward network trained for one style (Johnson et al. 2016)."""
+
+    config_class = JohnsonConfig
+    capabilities = CAPABILITIES
+
+    def __init__(self, config: JohnsonConfig | None = None):
+        self.config = config or JohnsonConfig()
+        self.info: dict = {}
+
+    # -- planning (shared by stylize and estimate)
+
+    @staticmethod
+    def _backend(cfg: JohnsonConfig, path: Path) -> str:
+        is_onnx = path.suffix.lower() == ".onnx"
+        backend = cfg.backend if cfg.backend != "auto" else ("onnx" if is_onnx else "torch")
+        if backend == "torch" and is_onnx:
+            raise OptionError(f"'{path.name}' is an ONNX file: run it with --backend onnx (or auto).")
+        if backend == "onnx" and not is_onnx:
+            raise OptionError(f"--backend onnx needs an .onnx file; make one with "
+                              f"'atelier export {cfg.model} --format onnx -o MODEL.onnx'.")
+        return backend
+
+    @staticmethod
+    def bytes_per_pixel(arch: dict, precision: str) -> int:
+        return BYTES_PER_PIXEL_PER_CHANNEL[precision] * int(arch.get("channels", [32])[0])
+
+    @staticmethod
+    def tile_for(hw, cfg: JohnsonConfig, bpp: int) -> int:
+        """0 (one pass) or the tile side: the largest 16-aligned square whose activations fit the budget
+        left after the image-sized buffers."""
+        h, w = hw
+        budget = cfg.max_memory * 2**30 - IMAGE_BYTES_PER_PIXEL * h * w
+        if cfg.tile:
+            return cfg.tile if cfg.tile < max(h, w) else 0
+        if bpp * h * w <= budget:
+            return 0
+        side = int(math.sqrt(max(budget, 0) / bpp)) // 16 * 16
+        if side < 4 * cfg.overlap or side < 64:
+            need = (IMAGE_BYTES_PER_PIXEL * h * w + bpp * (4 * cfg.overlap + 64) ** 2) / 2**30
+            raise OptionError(f"A {w}x{h} image needs more than --max-memory {cfg.max_memory:g} GiB "
+                              f"(about {need:.1f} GiB); raise it or reduce --size.")
+        return side
+
+    @staticmethod
+    def stats_size(hw, cfg: JohnsonConfig, bpp: int) -> tuple[int, int]:
+        """(h, w) of the statistics pass: the whole image if its activations fit the budget, else the
+        whole image reduced (aspect kept) to the largest area that fits."""
+        h, w = hw
+        budget = max(cfg.max_memory * 2**30 - IMAGE_BYTES_PER_PIXEL * h * w, 0)
+        if bpp * h * w <= budget:
+            return h, w
+        long = max(_MIN_SIDE, int(max(h, w) * math.sqrt(budget / bpp / (h * w))))
+        while long > _MIN_SIDE and bpp * math.prod(io.fit_size(h, w, long)) > budget:
+            long -= 1  # the short side was rounded up
+        return io.fit_size(h, w, long)
+
+    # -- running
+
+    def stylize(self, content: torch.Tensor, style=None, *, config: JohnsonConfig | None = None,
+                generator: torch.Generator | None = None, callback=None, masks=None) -> torch.Tensor:
+        """Content (1,3,H,W) in [0,1] -> stylised (1,3,H',W'), long side ``size`` (or H,W for size 0).
+
+        ``generator`` is unused: inference is deterministic (no noise input).
+        """
+        cfg = config or self.config
+        cfg.validate()
+        if style is not None:
+            raise OptionError("The johnson method takes no style image: the style is in the --model network.")
+        if masks is not None:
+            raise OptionError("The johnson method does not support masks.")
+        t0 = time.perf_counter()
+        path = find_model(cfg.model)
+        backend = self._backend(cfg, path)
+        device = content.device
+        dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+        if backend == "onnx":
+            net = load_onnx(path)
+            header = net.header
+        else:
+            net, header = load_network(path, device, dtype)
+        arch = header.get("arch", {})
+        t_load = time.perf_counter()
+
+        out_hw = _output_size(content.shape[-2:], cfg.size)
+        x = io.resize(content, out_hw)  # (1,3,H',W'); the same tensor when the size is kept
+        tile = self.tile_for(out_hw, cfg, self.bytes_per_pixel(arch, cfg.precision))
+        n_tiles = blend_tile_count(*out_hw, tile, cfg.overlap, ALIGN)[0] if tile else 1
+        emit(callback, Stage("johnson", 0, 1, out_hw, n_tiles))
+
+        luminance = cfg.preserve_color == "luminance"
+
+        def apply(model, crop: torch.Tensor) -> torch.Tensor:
+            # crop (1,3,h,w) fp32 in [0,1] -> (1,3,h,w) fp32; luminance transfer is pointwise, so per tile.
+            inp = color.gray3(color.luminance(crop)) if luminance else crop
+            if backend == "onnx":
+                y = model(inp)
+            else:
+                with torch.inference_mode():
+                    y = model(inp.to(dtype)).float()
+            return color.combine_luminance(y, crop) if luminance else y
+
+        def on_tile(i: int, n: int) -> None:
+            elapsed = time.perf_counter() - t_load
+            emit(callback, Progress("johnson", i, n, {}, elapsed, elapsed / i * (n - i)))
+
+        if not tile:
+            out = apply(net, x)
+            on_tile(1, 1)
+        else:
+            if backend == "onnx":
+                # Deviation: the exported graph normalises each tile by its own statistics (no frozen
+                # statistics through onnxruntime); seams may show on large images. Use --backend torch.
+                logger.warning("The onnx backend normalises each tile separately; tile edges may show. "
+                               "--backend torch avoids this.")
+                model = net
+            else:
+                stats_hw = self.stats_size(out_hw, cfg, self.bytes_per_pixel(arch, cfg.precision))
+                model = frozen_copy(net, io.resize(x, stats_hw).to(dtype))
+            logger.info("%dx%d output: %d tiles of %d px, %d px overlap.", out_hw[1], out_hw[0], n_tiles,
+                        tile, cfg.overlap)
+            out = run_blended(lambda crop: apply(model, crop), x, tile, cfg.overlap, align=ALIGN,
+                              on_tile=on_tile)
+        if cfg.preserve_color == "histogram":
+            out = color.match_color_histogram(out, x)
+        out = out.clamp(0, 1)
+        elapsed = time.perf_counter() - t0
+        card = header.get("card") or {}
+        self.info = {
+            "model": {"name": cfg.model, "path": str(path), "backend": backend, "arch": arch,
+                      "card": {k: card[k] for k in ("style", "licence", "steps", "training_seconds", "source")
+                               if k in card}},
+            "tiles": n_tiles,
+            "tile": tile or None,
+            "overlap": cfg.overlap if tile else None,
+            "iterations": 0,  # no optimisation: one forward pass (per tile)
+            "seconds": round(elapsed, 3),
+            "load_seconds": round(t_load - t0, 3),
+            "losses": {},
+        }
+        emit(callback, Done(iterations=0, elapsed=elapsed, losses={}))
+        return out
+
+    def estimate(self, content: torch.Tensor, style=None, *, config: JohnsonConfig | None = None) -> dict:
+        """Predicted wall time and peak memory of ``stylize`` with these inputs, without running it.
+
+        Time: one timed forward at 128 px (after a warm-up) gives seconds per pixel, nearly constant for a
+        convolutional network; times the pixels the tiles cover (overlaps counted twice) plus the
+        statistics pass. Memory: this process's peak RSS so far plus the image buffers and one tile's (or
+        the whole image's) activations (BYTES_PER_PIXEL_PER_CHANNEL, measured at 192 and 384 px).
+        """
+        import resource
+
+        cfg = config or self.config
+        cfg.validate()
+        path = find_model(cfg.model)
+        backend = self._backend(cfg, path)
+        out_hw = _output_size(content.shape[-2:], cfg.size)
+        dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+        if backend == "onnx":
+            net = load_onnx(path)
+            header = net.header
+        else:
+            net, header = load_network(path, content.device, dtype)
+        bpp = self.bytes_per_pixel(header.get("arch", {}), cfg.precision)
+        tile = self.tile_for(out_hw, cfg, bpp)
+
+        calib = io.resize(content, io.fit_size(*content.shape[-2:], 128))
+        run = (lambda t: net(t)) if backend == "onnx" else (lambda t: net(t.to(dtype)))
+        with torch.inference_mode():
+            run(calib[..., :32, :32])  # warm-up
+            t0 = time.perf_counter()
+            run(calib)
+            per_px = (time.perf_counter() - t0) / (calib.shape[-2] * calib.shape[-1])
+        h, w = out_hw
+        if tile:
+            n_tiles, covered = blend_tile_count(h, w, tile, cfg.overlap, ALIGN)
+            stats_hw = self.stats_size(out_hw, cfg, bpp)
+            work = covered + stats_hw[0] * stats_hw[1]
+            act_px = (tile + ALIGN) ** 2
+        else:
+            n_tiles, work, act_px = 1, h * w, h * w
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        peak = base + IMAGE_BYTES_PER_PIXEL * h * w + bpp * act_px
+        return {
+            "seconds": per_px * work,
+            "peak_bytes": int(peak),
+            "scales": [{"size": [h, w], "iterations": 1}],
+            "tiles": n_tiles,
+            "tile": tile or None,
+            "seconds_per_megapixel": per_px * 1e6,
+        }

@@ -1,0 +1,197 @@
+"""Training a Johnson et al. 2016 feed-forward style network on a folder of photos.
+
+Johnson, Alahi & Fei-Fei 2016, "Perceptual Losses for Real-Time Style Transfer and Super-Resolution": a
+:class:`~atelier.methods.johnson.model.TransformerNet` f_W is trained so that y = f_W(x) minimises, over
+photos x, the perceptual loss of eq. 6: a feature reconstruction (content) loss between y and x at
+relu2_2, a Gram (style) loss between y and one style image at relu1_2 ... relu4_3, and a total-variation
+term. Adam, lr 1e-3, batches of 4 crops of 256x256 (§4.1).
+
+Deviations, each deliberate:
+* the loss terms are atelier's relative, size-independent ones (``atelier.losses``), the same as Gatys's
+  here, so ``style_strength`` has the same meaning for both methods; BASE_STYLE_WEIGHT is the same scale;
+* VGG-19 instead of VGG-16 (one VGG in atelier; see ``train_config.STYLE_LAYERS``);
+* random crops of photos resized to short side 256 (plus optional scale augmentation) instead of COCO
+  images squashed to 256x256, so the network never sees distorted aspect ratios;
+* 2000 steps by default instead of 40000 (2 epochs of COCO on a GPU): on a CPU that is what fits in ~30
+  minutes (docs PERFORMANCE.md); ``--steps``/``--minutes`` and ``--resume`` train further;
+* the network itself deviates as ``model.py`` says (instance norm, upsample+conv, reflection padding).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from ... import __version__, io
+from ...engine import checkpoint as ckpt
+from ...engine.data import ImageFolderData
+from ...engine.train import train as run_training
+from ...errors import OptionError, OutputError
+from ...events import Callback
+from ...features import get_vgg19
+from ...losses import PerceptualLoss
+from ...methods import make_config
+from .model import TransformerNet
+from .train_config import JohnsonTrainConfig, checkpoint_path
+
+logger = logging.getLogger(__name__)
+
+METHOD = "johnson"
+# The style term's scale at style_strength=1: the value Gatys uses in atelier (methods/gatys/method.py),
+# kept equal so one strength means the same look for both methods. Not yet tuned on trained networks.
+BASE_STYLE_WEIGHT = 10.0
+# Fields of a run that a resumed run takes from its checkpoint (it must continue the same training); the
+# others (how long, how often to save or preview) may change between sessions.
+SESSION_FIELDS = ("steps", "minutes", "checkpoint_every", "preview_every", "cache_mb")
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """'auto' -> bf16 where the hardware has bf16 dot products, else fp32 (see train_config.precision)."""
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    if device.type == "cpu":
+        cpu = torch.cpu
+        try:
+            native = cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()
+        except AttributeError:  # older torch: assume emulated bf16
+            native = False
+        return torch.bfloat16 if native else torch.float32
+    return torch.float32  # MPS and others: bf16 support varies, fp32 is safe
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _check_paths(style: Path, data: list[Path], output: Path, *, resume: bool, overwrite: bool) -> None:
+    """One clear sentence for every output that may not be written; nothing is written here."""
+    if output.suffix != ".safetensors":
+        raise OutputError(f"The model file '{output}' must end in .safetensors.")
+    if output.is_dir():
+        raise OutputError(f"Cannot write '{output}': it is a directory.")
+    if _same(output, style) or any(_same(output, d) for d in data):
+        raise OutputError(f"Refusing to write '{output}': it is one of the inputs.")
+    ckpt_file = checkpoint_path(output)
+    if resume:
+        if not ckpt_file.is_file():
+            raise OptionError(f"Cannot resume: there is no checkpoint '{ckpt_file}' beside '{output}'.")
+        return
+    if output.exists() and not overwrite:
+        raise OutputError(f"Output '{output}' already exists (use --overwrite to replace it, or --resume to "
+                          "train it further).")
+    if ckpt_file.exists() and not overwrite:
+        raise OutputError(f"A checkpoint of an earlier run exists at '{ckpt_file}': continue it with --resume "
+                          "or start again with --overwrite.")
+
+
+def _resumed_config(config: JohnsonTrainConfig, path: Path) -> JohnsonTrainConfig:
+    """The checkpoint's config with this session's run-length fields (see SESSION_FIELDS)."""
+    _, header = ckpt.read(path)
+    if header.get("method") != METHOD or header.get("kind") != "checkpoint":
+        raise OptionError(f"'{path}' is not a {METHOD} training checkpoint.")
+    stored = dict(header.get("config") or {})
+    given = dataclasses.asdict(config)
+    differs = sorted(k for k in stored if k not in SESSION_FIELDS and k in given and stored[k] != given[k])
+    if differs:
+        logger.warning("Resuming with the checkpoint's %s (the values given now are ignored).", ", ".join(differs))
+    stored.update({k: given[k] for k in SESSION_FIELDS})
+    cfg = make_config(JohnsonTrainConfig, {k: v for k, v in stored.items() if k in given})
+    cfg.validate()
+    return cfg
+
+
+def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resume: bool = False,
+          callback: Callback | None = None, device="auto", overwrite: bool = False) -> dict:
+    """Train a network for the style image ``style`` on the photos under ``data`` (folder or folders) and
+    write it to ``output`` (a .safetensors model, fp16, with a model card); the resumable checkpoint is kept
+    beside it (:func:`checkpoint_path`). Returns a summary: output, checkpoint, steps, seconds, losses, card.
+
+    Raises ``atelier.errors`` for bad inputs before any training; on Ctrl-C writes the checkpoint and raises
+    :class:`~atelier.errors.Interrupted` (resume with ``resume=True``; with ``steps`` at or below the step
+    reached, a resume writes the model without training).
+    """
+    from ...api import resolve_device
+
+    cfg = config or JohnsonTrainConfig()
+    cfg.validate()
+    style, output = Path(style).expanduser(), Path(output).expanduser()
+    folders = [Path(d).expanduser() for d in ([data] if isinstance(data, (str, Path)) else data)]
+    _check_paths(style, folders, output, resume=resume, overwrite=overwrite)
+    ckpt_file = checkpoint_path(output)
+    if resume:
+        cfg = _resumed_config(cfg, ckpt_file)
+    dev = resolve_device(device)
+    dtype = resolve_precision(cfg.precision, dev)
+
+    # Inputs first (clear errors before minutes of work): the style image, then the photos.
+    style_img = io.load_image(style, long_side=cfg.style_size, device=dev)  # (1,3,h,w)
+    photos = ImageFolderData(folders, cfg.size, max_scale=cfg.max_scale, cache_mb=cfg.cache_mb)
+    if any(_same(output, f) or _same(ckpt_file, f) for f in photos.files):
+        raise OutputError(f"Refusing to write '{output}': it is one of the training images.")
+
+    vgg = get_vgg19(weights=cfg.weights, device=dev, dtype=dtype)
+    loss = PerceptualLoss(
+        vgg, content_layers=cfg.content_layers, style_layers=cfg.style_layers,
+        content_weight=cfg.content_weight, style_weight=BASE_STYLE_WEIGHT * cfg.style_strength,
+        tv_weight=cfg.tv_weight,
+    )
+    loss.set_styles([loss.style_grams(style_img)], [1.0])  # Gram targets (1,C,C), computed once
+
+    # The initial weights come from the seed without touching the caller's global RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        net = TransformerNet.from_arch(cfg.arch).to(dev)
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    generator = torch.Generator().manual_seed(cfg.seed)  # crops, flips and epoch order (CPU side)
+    batches = photos.batches(cfg.batch_size, generator)
+    preview_photo = photos.load_full().to(dev)  # (1,3,h,w): the first usable photo, short side = size
+
+    def step_fn(batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = batch.to(dev, non_blocking=True)  # (B,3,S,S) photos in [0,1]
+        return loss(net(x), content=x)  # each crop is its own content target (Johnson 2016 §3.1)
+
+    config_dict = dataclasses.asdict(cfg)
+    logger.info("Training a %s network (%d parameters) on %d photos, %s VGG passes.", cfg.arch,
+                sum(p.numel() for p in net.parameters()), len(photos), str(dtype).removeprefix("torch."))
+    result = run_training(
+        model=net, optimizer=optimizer, step_fn=step_fn, batches=batches, steps=cfg.steps or None,
+        minutes=cfg.minutes, generator=generator, checkpoint_path=ckpt_file,
+        checkpoint_every=cfg.checkpoint_every,
+        checkpoint_info={"method": METHOD, "arch": net.arch, "config": config_dict}, resume=resume,
+        preview_fn=lambda: net(preview_photo), preview_every=cfg.preview_every, callback=callback,
+        size=(cfg.size, cfg.size),
+    )
+
+    card = {
+        "method": METHOD,
+        "paper": "Johnson, Alahi & Fei-Fei 2016, Perceptual Losses for Real-Time Style Transfer and "
+                 "Super-Resolution",
+        "style": style.name,
+        "data": {"folders": [str(f) for f in folders], "images": photos.usable},
+        "steps": result.steps,
+        "training_seconds": round(result.total_seconds, 1),
+        "arch": cfg.arch,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "precision": str(dtype).removeprefix("torch."),
+        "device": str(dev),
+        "final_losses": result.losses,
+        "atelier": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    t0 = time.perf_counter()
+    ckpt.save_model(output, net.state_dict(), method=METHOD, arch=net.arch, config=config_dict, card=card)
+    logger.info("Wrote %s in %.2f s; checkpoint kept at %s.", output, time.perf_counter() - t0, ckpt_file)
+    return {"output": output, "checkpoint": ckpt_file, "steps": result.steps, "seconds": result.seconds,
+            "losses": result.losses, "stopped_by": result.stopped_by, "card": card}

@@ -1,0 +1,105 @@
+"""Training configuration of Johnson et al. 2016 feed-forward style networks (no torch import).
+
+``atelier train johnson --help`` builds its options from :class:`JohnsonTrainConfig` without importing torch
+(this module is read by ``atelier.methods.trainer_spec``). The ``help`` texts are the CLI's; ``paper`` says
+where an option comes from: Johnson, Alahi & Fei-Fei 2016, "Perceptual Losses for Real-Time Style Transfer
+and Super-Resolution" (ECCV), §3 (losses) and §4.1 (training details).
+"""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import OptionError
+from .. import option as _f
+
+# Johnson et al. use VGG-16 relu2_2 for content and relu1_2, relu2_2, relu3_3, relu4_3 for style. Deviation:
+# atelier has one VGG (VGG-19, see atelier.features), which has layers of the same names; in VGG-19 relu3_3
+# and relu4_3 are the third of four convolutions of their blocks rather than the last, so the features are
+# slightly less deep than VGG-16's. relu1_2/relu2_2 are identical in structure (different trained weights).
+CONTENT_LAYERS = ("relu2_2",)
+STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+
+
+@dataclass
+class JohnsonTrainConfig:
+    arch: str = _f(
+        "compact", "Network size: 'compact' (16/32/64 channels, 3 residual blocks, 0.28 M parameters; ~0.8 s "
+        "per step on 2 CPU cores, so 2000 steps take ~30 min) or 'paper' (32/64/128, 5 blocks, 1.68 M; ~1.4x "
+        "slower to train and run).", "Johnson 2016 suppl. Table 1", choices=("compact", "paper"),
+    )
+    size: int = _f(256, "Side of the square training crops in pixels (192 trains ~1.7x faster).",
+                   "Johnson 2016 §4.1 (256x256)")
+    steps: int = _f(2000, "Total training steps; a resumed run continues up to this count (raise it to train "
+                    "further); 0 = no step limit (then give --minutes).", "Johnson 2016 §4.1 (40000 on a GPU)")
+    minutes: float = _f(0.0, "Time budget of this session in minutes: stop cleanly before the step that would "
+                        "exceed it (0 = no budget; with both, whichever comes first).")
+    batch_size: int = _f(4, "Photos per training step.", "Johnson 2016 §4.1")
+    lr: float = _f(1e-3, "Adam learning rate.", "Johnson 2016 §4.1")
+    style_strength: float = _f(1.0, "How strongly the style is imposed; 1 is the default, 2 twice as strong.",
+                               "Johnson 2016 eq. 6 (lambda_s)")
+    content_weight: float = _f(1.0, "Weight of the content (feature reconstruction) loss.",
+                               "Johnson 2016 eq. 6 (lambda_c)")
+    tv_weight: float = _f(1e-3, "Weight of the total-variation smoothness term.", "Johnson 2016 §3.3")
+    style_size: int = _f(256, "Long side in pixels of the style image when its Gram targets are computed; "
+                         "larger gives smaller brush strokes relative to the photo.", "Johnson 2016 §4.1")
+    content_layers: list[str] = _f(list(CONTENT_LAYERS), "VGG-19 layers of the content loss.",
+                                   "Johnson 2016 §3.1", metavar="LAYER")
+    style_layers: list[str] = _f(list(STYLE_LAYERS), "VGG-19 layers of the style loss.", "Johnson 2016 §3.2",
+                                 metavar="LAYER")
+    # bf16 only where the hardware has bf16 dot products (AVX512-BF16/AMX CPUs, CUDA with bf16): there the
+    # frozen VGG passes, ~80 % of a step, run ~2x faster (docs PERFORMANCE.md); elsewhere bf16 is emulated
+    # and slower than fp32. The network and its optimizer always stay fp32.
+    precision: str = _f("auto", "Arithmetic of the VGG loss passes: 'auto' (bf16 where the hardware supports "
+                        "it, else fp32), 'fp32' or 'bf16'.", choices=("auto", "fp32", "bf16"))
+    max_scale: float = _f(1.0, "Scale augmentation: photos are seen with their short side between --size and "
+                          "this times --size (1 = no augmentation, as in the paper).")
+    cache_mb: float = _f(1024.0, "Memory in MB for decoded, downsized training photos (0 = decode every time).",
+                         metavar="MB")
+    checkpoint_every: int = _f(100, "Write the resumable checkpoint every N steps (also at the end and on "
+                               "Ctrl-C); a killed run loses at most N steps.")
+    preview_every: int = _f(100, "Stylise the preview photo every N steps (the CLI writes MODEL.preview.png; "
+                            "0 = never).")
+    seed: int = _f(0, "Random seed of the network's initial weights and of the crops: same seed, same run.")
+    weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
+                      choices=("pretrained", "random"), cli=False)
+
+    def validate(self) -> None:
+        choices = {"arch": ("compact", "paper"), "precision": ("auto", "fp32", "bf16"),
+                   "weights": ("pretrained", "random")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise OptionError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                                  f"not {getattr(self, name)!r}.")
+        if self.size < 16 or self.size % 4:
+            raise OptionError(f"--size must be a multiple of 4 and at least 16 pixels, not {self.size}.")
+        if self.style_size < 16:
+            raise OptionError(f"--style-size must be at least 16 pixels, not {self.style_size}.")
+        for name in ("batch_size", "steps"):
+            if getattr(self, name) < 0 or (name == "batch_size" and self.batch_size < 1):
+                raise OptionError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}.")
+        if self.steps == 0 and self.minutes <= 0:
+            raise OptionError("Give --steps or --minutes (or both): training needs an end.")
+        for name in ("minutes", "style_strength", "content_weight", "tv_weight", "cache_mb", "checkpoint_every",
+                     "preview_every"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}.")
+        if self.lr <= 0:
+            raise OptionError(f"--lr must be positive, not {self.lr}.")
+        if not 1.0 <= self.max_scale <= 4.0:
+            raise OptionError(f"--max-scale must be between 1 and 4, not {self.max_scale}.")
+        if not self.content_layers or not self.style_layers:
+            raise OptionError("--content-layers and --style-layers need at least one layer each.")
+
+
+def checkpoint_path(output) -> Path:
+    """'starry.safetensors' -> 'starry.ckpt.safetensors': the resumable checkpoint kept beside the model."""
+    output = Path(output)
+    return output.with_name(output.name.removesuffix(".safetensors") + ".ckpt.safetensors")
+
+
+# Read by the trainer registry without importing torch: see atelier/methods/__init__.py.
+CONFIG = JohnsonTrainConfig
+SUMMARY = "Train a feed-forward network for one style (Johnson et al. 2016); stylising is then one pass."

@@ -1,0 +1,16 @@
+"""Where atelier keeps its files (torch-free, so command-line start-up can ask without importing torch)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def atelier_home() -> Path:
+    """The directory for caches and user models: ``$ATELIER_HOME`` or the platform's user cache dir."""
+    env = os.environ.get("ATELIER_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("atelier"))
