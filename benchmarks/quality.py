@@ -51,6 +51,9 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--only", type=int, nargs="+", default=None, metavar="I",
+                   help="Run only these pairs (1-based) and merge them into an existing quality.json, so a "
+                        "long benchmark can be split over sessions.")
     p.add_argument("--pastiche-steps", type=int, default=1000, help="pastiche's default is 1000.")
     p.add_argument("--every", type=int, default=10, help="Snapshot interval of atelier's run.")
     p.add_argument("--size", type=int, default=None,
@@ -59,7 +62,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "results")
     args = p.parse_args(argv)
     rows = []
-    for content_rel, style_rel in PAIRS[: args.pairs]:
+    chosen = PAIRS[: args.pairs]
+    if args.only:
+        chosen = [PAIRS[i - 1] for i in args.only]
+        old = args.out / "quality.json"
+        rows = json.loads(old.read_text()) if old.exists() else []
+    for content_rel, style_rel in chosen:
         content, style = SHARED / content_rel, SHARED / style_rel
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "pastiche.png"
@@ -93,8 +101,10 @@ def main(argv=None) -> int:
         if args.images:
             atelier.save_image(result.image, args.images / f"{content.stem}__{style.stem}__atelier.png")
         final = atelier.evaluate(result.image, content=content, style=style)
+        pair = f"{Path(content_rel).stem} x {Path(style_rel).stem}"
+        rows = [r for r in rows if r["pair"] != pair]  # a re-run replaces the pair's earlier row
         rows.append({
-            "pair": f"{Path(content_rel).stem} x {Path(style_rel).stem}",
+            "pair": pair,
             "pastiche_size": p_size, "atelier_size": tuple(result.image.shape[-2:]), "load_before": load,
             "pastiche_seconds": round(p_wall, 1), "pastiche": p_scores,
             "atelier_default_seconds": round(a_wall, 1), "atelier_final": final, "atelier_reached": reached,

@@ -183,6 +183,18 @@ def test_bf16_network_runs_in_bf16_and_tracks_fp32():
     assert x.grad is not None and x.grad.dtype == torch.float32 and x.grad.abs().sum() > 0
 
 
+def test_bf16_network_equals_autocast_over_fp32():
+    """bf16 weights give bit for bit the features of torch.autocast over the fp32 network (what the bf16
+    quality comparison in benchmarks/results was measured with), without re-casting weights per call."""
+    net32, net16 = VGG19(weights="random"), VGG19(weights="random").to(torch.bfloat16)
+    x = image(40, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = net32(x, ["relu1_1", "relu3_1", "relu5_1"])
+    got = net16(x, ["relu1_1", "relu3_1", "relu5_1"])
+    for k in ref:
+        assert torch.equal(got[k], ref[k]), k
+
+
 def test_get_vgg19_caches_per_dtype():
     a = features.get_vgg19(weights="random")
     b = features.get_vgg19(weights="random", dtype=torch.bfloat16)

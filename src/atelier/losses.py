@@ -65,26 +65,26 @@ def gram_matrix(feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
     Speed (measured in benchmarks/, profile in docs/DEVELOPERS.md): VGG features are channels_last, so the
     product is taken over the (B,HW,C) view of that layout without a copy; reshaping to (B,C,HW) would copy
     the activation and send back an NCHW gradient whose sum with the conv's channels_last gradient takes a
-    slow strided path. bf16 features (``--precision bf16``) are multiplied in bf16 (oneDNN accumulates in
-    fp32; the product is rounded to bf16, a relative 2^-9) rather than cast up to fp32 first, because the
-    fp32 matmul is 4x slower on these CPUs.
+    slow strided path. bf16 features (``--precision bf16``) are cast to fp32 (keeping the layout) before
+    the product: a bf16 product would be ~5 % faster per step but rounds every Gram entry to bf16, and the
+    bf16-vs-fp32 quality comparison (benchmarks/results/bf16_vs_fp32.md) was measured with fp32 Grams.
     """
     _check_feats(feats)
     b, c, h, w = feats.shape
-    f = feats if feats.dtype in (torch.float32, torch.bfloat16) else feats.float()
+    f = feats.float()  # a no-op for fp32; for bf16 a copy that keeps channels_last
     if mask is None:
         norm = torch.full((b, 1, 1), float(h * w), device=f.device)
     else:
-        t = resize_mask(mask.float(), (h, w)).to(f.dtype)  # (B|1,1,h,w)
+        t = resize_mask(mask.float(), (h, w))  # (B|1,1,h,w)
         f = f * t  # keeps the channels_last layout of f
-        norm = t.float().pow(2).sum(dim=(1, 2, 3)).clamp_min(EPS).view(-1, 1, 1)
+        norm = t.pow(2).sum(dim=(1, 2, 3)).clamp_min(EPS).view(-1, 1, 1)
     if f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous():
         m = f.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B,HW,C), a view
         g = torch.bmm(m.transpose(1, 2), m)
     else:
         m = f.reshape(b, c, h * w)  # (B,C,HW)
         g = torch.bmm(m, m.transpose(1, 2))
-    return g.float() / norm
+    return g / norm
 
 
 def content_loss(feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
