@@ -14,95 +14,25 @@ x is occluded where |b(x) + f(x + b(x))|^2 > 0.01 (|b(x)|^2 + |f(x + b(x))|^2) +
 
 Flows are (H,W,2) in pixels, (dx, dy), OpenCV's convention: a(x) ~ b_img(x + flow(x)) for flow a -> b.
 The default flow is OpenCV's DIS (Kroeger et al. 2016), an optional dependency (the ``video`` extra).
+Flow, warping and the occlusion check live in :mod:`atelier.video.flow` (the video pipeline uses them too).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import OptionError
 from ..io import load_image, resize
 
+# One copy of the flow code, shared with the video pipeline (atelier.video.flow imports no method).
+from ..video.flow import FlowFn, _as_flow, dis_flow, occlusion_mask, warp
+
+__all__ = ["FlowFn", "dis_flow", "occlusion_mask", "warp", "warping_error"]
+
 logger = logging.getLogger(__name__)
-
-FlowFn = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | np.ndarray"]
-
-
-def _as_flow(flow, device=None) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(flow) if not isinstance(flow, torch.Tensor) else flow).float()
-    if t.dim() not in (3, 4) or t.shape[-1] != 2:
-        raise ValueError(f"a flow must be (H,W,2) or (B,H,W,2), got shape {tuple(t.shape)}")
-    return t if device is None else t.to(device)
-
-
-def warp(image: torch.Tensor, flow) -> torch.Tensor:
-    """Backward-warp ``image`` (B,C,H,W) by ``flow`` (H,W,2) or (B,H,W,2), in pixels (dx, dy).
-
-    out(x) = image(x + flow(x)), bilinear; samples outside the frame take the nearest border value (mask
-    them with :func:`occlusion_mask`). Pixel centres are at integer coordinates (align_corners=True).
-    """
-    if image.dim() != 4:
-        raise ValueError(f"warp expects (B,C,H,W), got shape {tuple(image.shape)}")
-    b, _, h, w = image.shape
-    fl = _as_flow(flow, image.device).to(image.dtype)
-    if fl.shape[-3:-1] != (h, w):
-        raise ValueError(f"flow size {tuple(fl.shape[-3:-1])} does not match image size {(h, w)}")
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=image.device, dtype=image.dtype),
-        torch.arange(w, device=image.device, dtype=image.dtype),
-        indexing="ij",
-    )
-    px = xs + fl[..., 0]  # (H,W) or (B,H,W): sampling positions in pixels
-    py = ys + fl[..., 1]
-    grid = torch.stack([2 * px / max(w - 1, 1) - 1, 2 * py / max(h - 1, 1) - 1], dim=-1)
-    grid = grid.expand(b, h, w, 2) if grid.dim() == 3 else grid  # (B,H,W,2) in [-1,1]
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
-
-
-def occlusion_mask(backward, forward) -> torch.Tensor:
-    """(H,W) bool, True where frame t's pixel has no reliable match in frame t-1.
-
-    ``backward`` b: flow t -> t-1, ``forward`` f: flow t-1 -> t, both (H,W,2) in pixels. True where the
-    forward-backward check fails (Ruder et al. 2016 §3.3; Lai et al. 2018 §5):
-    |b(x) + f(x + b(x))|^2 > 0.01 (|b(x)|^2 + |f(x + b(x))|^2) + 0.5, or where x + b(x) lies outside the
-    frame (no pixel of t-1 to compare with: the border that moved in).
-    """
-    b, f = _as_flow(backward), _as_flow(forward)
-    if b.dim() != 3 or b.shape != f.shape:
-        raise ValueError(f"expected two (H,W,2) flows of one size, got {tuple(b.shape)}, {tuple(f.shape)}")
-    h, w = b.shape[:2]
-    f_at = warp(f.permute(2, 0, 1)[None], b)[0].permute(1, 2, 0)  # f(x + b(x)), (H,W,2)
-    diff = (b + f_at).pow(2).sum(-1)
-    occluded = diff > 0.01 * (b.pow(2).sum(-1) + f_at.pow(2).sum(-1)) + 0.5
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=b.dtype), torch.arange(w, dtype=b.dtype), indexing="ij")
-    px, py = xs + b[..., 0], ys + b[..., 1]
-    outside = (px < 0) | (px > w - 1) | (py < 0) | (py > h - 1)
-    return occluded | outside
-
-
-def dis_flow(prev: torch.Tensor, next: torch.Tensor) -> np.ndarray:
-    """OpenCV DIS optical flow (preset MEDIUM) from ``prev`` to ``next``, (1,3,H,W) in [0,1] -> (H,W,2).
-
-    Computed on grayscale uint8, as DIS expects. Needs the optional OpenCV (``atelier[video]``).
-    """
-    try:
-        import cv2
-    except ImportError:
-        raise OptionError(
-            "The warping error's optical flow needs OpenCV: pip install 'atelier[video]'."
-        ) from None
-
-    def gray(t: torch.Tensor) -> np.ndarray:
-        rgb = (t[0].detach().cpu().float().clamp(0, 1).permute(1, 2, 0) * 255).round().to(torch.uint8)
-        return cv2.cvtColor(np.ascontiguousarray(rgb.numpy()), cv2.COLOR_RGB2GRAY)  # (H,W) uint8
-
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(gray(prev), gray(next), None)  # (H,W,2) float32
 
 
 def _frames(frames) -> list[torch.Tensor]:
