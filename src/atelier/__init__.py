@@ -45,6 +45,7 @@ _LAZY = {
     "train": "atelier.training",
     "list_trainers": "atelier.methods",
     "trainer_spec": "atelier.methods",
+    "atelier_home": "atelier.paths",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
@@ -52,7 +53,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
     "list_methods", "get_method", "method_spec", "create_method", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "export_onnx",
-    "train", "list_trainers", "trainer_spec",
+    "train", "list_trainers", "trainer_spec", "atelier_home",
 ]
 
 

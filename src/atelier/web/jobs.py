@@ -1,0 +1,379 @@
+"""Jobs of the web app: stored on disk, run one at a time (or N) by worker threads through the public API.
+
+A job lives in ``JOBS_DIR/<id>/`` (``id`` a server-made uuid4 hex, never anything a user typed)::
+
+    job.json            state, settings, progress summary, error (rewritten atomically at each change)
+    content.<ext>       the uploaded photo (or video), named by the server from its detected format
+    style-<n>.<ext>     the uploaded painting(s)
+    result.png          the result, written by ``atelier.write_result`` (atomic) ...
+    result.png.json     ... with its sidecar (resolved config, seed, timings, losses)
+    preview.jpg         the latest small preview of the image forming (gatys)
+
+States: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled``. When the server starts, jobs
+found ``queued`` or ``running`` (the previous server stopped under them) are marked ``failed`` with a
+reason, never left running. Progress events are kept in memory per job for the event stream
+(``/api/jobs/{id}/events``); the page and the API read the same :class:`JobStore`.
+
+Cancelling: the progress callback raises :class:`JobCancelled` at the next event after ``cancel()``; the
+engine does not catch it (it catches only Ctrl-C), so the run unwinds and the worker marks the job
+``cancelled`` and takes the next one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import atelier
+
+logger = logging.getLogger(__name__)
+
+TERMINAL = ("done", "failed", "cancelled")
+RESTART_REASON = "The server stopped before this job finished; start it again."
+PREVIEW_SIDE = 256  # long side of the preview images sent with progress events
+PREVIEW_INTERVAL = 0.4  # seconds between two previews (the last image is always sent)
+MAX_EVENTS = 2000  # events kept per job for late subscribers (older progress events are dropped)
+
+
+class JobCancelled(Exception):
+    """Raised from the progress callback to unwind a cancelled run."""
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_job_id(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def video_api():
+    """The public video function once the video pipeline exists (``atelier.stylize_video``), else None."""
+    try:
+        return getattr(atelier, "stylize_video")  # noqa: B009 - absent until the video pipeline lands
+    except AttributeError:
+        return None
+
+
+def video_unavailable_reason() -> str | None:
+    """None when video jobs can run; otherwise one sentence saying why not."""
+    if video_api() is None:
+        return "Video jobs are not available yet: this version of atelier has no video pipeline."
+    if not any(atelier.method_spec(m).capabilities.video for m in atelier.list_methods()):
+        return "Video jobs are not available yet: no method supports video in this version of atelier."
+    return None
+
+
+@dataclass
+class Job:
+    id: str
+    dir: Path
+    kind: str  # "image" | "video"
+    method: str
+    options: dict[str, Any]
+    seed: int
+    inputs: dict[str, Any]  # stored file names (server-made) and the user's names (display only)
+    state: str = "queued"
+    created: str = field(default_factory=now)
+    started: str | None = None
+    finished: str | None = None
+    error: str | None = None
+    progress: dict[str, Any] = field(default_factory=dict)  # last stage/progress summary, no image
+    result: str | None = None  # file name inside dir
+    info: dict[str, Any] = field(default_factory=dict)  # a summary of the sidecar: size, timings, losses
+    # in memory only
+    events: list[dict] = field(default_factory=list, repr=False)
+    first_event: int = 0  # sequence number of events[0] (older ones were dropped)
+    cancel_requested: bool = False
+    _last_preview: float = 0.0
+
+    def public(self) -> dict[str, Any]:
+        """What the API returns (and what job.json stores)."""
+        return {
+            "id": self.id, "kind": self.kind, "method": self.method, "options": self.options, "seed": self.seed,
+            "inputs": {
+                "content_name": self.inputs.get("content_name"), "style_names": self.inputs.get("style_names", []),
+                "content": f"/api/jobs/{self.id}/inputs/content",
+                "styles": [f"/api/jobs/{self.id}/inputs/style-{i}" for i in range(len(self.inputs.get("style_files", [])))],
+            },
+            "state": self.state, "created": self.created, "started": self.started, "finished": self.finished,
+            "error": self.error, "progress": self.progress, "info": self.info,
+            "result": f"/api/jobs/{self.id}/result" if self.result else None,
+            "sidecar": f"/api/jobs/{self.id}/sidecar" if self.result else None,
+        }
+
+    def stored(self) -> dict[str, Any]:
+        return {**self.public(), "inputs": self.inputs, "result_file": self.result}
+
+    @classmethod
+    def from_stored(cls, d: Path, data: dict) -> Job:
+        job = cls(id=data["id"], dir=d, kind=data.get("kind", "image"), method=data["method"],
+                  options=dict(data.get("options") or {}), seed=int(data.get("seed", 0)),
+                  inputs=dict(data.get("inputs") or {}), state=data["state"], created=data.get("created") or now(),
+                  started=data.get("started"), finished=data.get("finished"), error=data.get("error"),
+                  progress=dict(data.get("progress") or {}), result=data.get("result_file"),
+                  info=dict(data.get("info") or {}))
+        if job.result and not (d / job.result).is_file():
+            job.result = None
+        return job
+
+
+class JobStore:
+    """All jobs of one jobs directory, and the worker threads that run them."""
+
+    def __init__(self, root: Path, *, workers: int = 1):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.workers = max(1, int(workers))
+        self.jobs: dict[str, Job] = {}
+        self.lock = threading.RLock()
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.threads: list[threading.Thread] = []
+        self._load()
+
+    # -- persistence
+
+    def _load(self) -> None:
+        for d in sorted(self.root.iterdir()):
+            meta = d / "job.json"
+            if not (d.is_dir() and is_job_id(d.name) and meta.is_file()):
+                continue
+            try:
+                job = Job.from_stored(d, json.loads(meta.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                logger.warning("Skipping the unreadable job %s (%s).", d.name, err)
+                continue
+            if job.id != d.name:
+                continue
+            if job.state not in TERMINAL:  # the previous server stopped under it
+                job.state, job.error, job.finished = "failed", RESTART_REASON, now()
+                self._save(job)
+            self.jobs[job.id] = job
+
+    def _save(self, job: Job) -> None:
+        write_json_atomic(job.dir / "job.json", job.stored())
+
+    # -- the API's operations
+
+    def new_dir(self) -> tuple[str, Path]:
+        """A fresh job id and its (created) directory, for the uploads of a job being created."""
+        job_id = new_id()
+        d = self.root / job_id
+        d.mkdir()
+        return job_id, d
+
+    def submit(self, job: Job) -> Job:
+        with self.lock:
+            self.jobs[job.id] = job
+            self._save(job)
+            self._event(job, "state", job.public())
+        self.queue.put(job.id)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id) if is_job_id(job_id) else None
+
+    def list(self) -> list[Job]:
+        with self.lock:
+            return sorted(self.jobs.values(), key=lambda j: (j.created, j.id), reverse=True)
+
+    def cancel(self, job: Job) -> Job:
+        with self.lock:
+            if job.state == "queued":
+                self._finish(job, "cancelled", error=None)
+            elif job.state == "running":
+                job.cancel_requested = True
+        return job
+
+    def delete(self, job: Job) -> None:
+        with self.lock:
+            self.jobs.pop(job.id, None)
+        shutil.rmtree(job.dir, ignore_errors=True)
+
+    # -- events
+
+    def _event(self, job: Job, kind: str, data: dict) -> None:
+        with self.lock:
+            job.events.append({"event": kind, "data": data})
+            if len(job.events) > MAX_EVENTS:  # late subscribers start from the state snapshot anyway
+                del job.events[0]
+                job.first_event += 1
+
+    def events_since(self, job: Job, seq: int) -> tuple[list[tuple[int, dict]], int]:
+        """Events numbered >= seq (sequence numbers start at 0), and the next number."""
+        with self.lock:
+            start = max(seq, job.first_event)
+            out = [(job.first_event + i, e) for i, e in enumerate(job.events) if job.first_event + i >= start]
+            return out, job.first_event + len(job.events)
+
+    def _finish(self, job: Job, state: str, *, error: str | None) -> None:
+        with self.lock:
+            job.state, job.error, job.finished = state, error, now()
+            for e in job.events:  # the result replaces the previews; free their memory
+                e["data"].pop("preview", None)
+            self._save(job)
+            self._event(job, "state", job.public())
+            self._event(job, "end", job.public())
+
+    # -- workers
+
+    def start(self) -> None:
+        for i in range(self.workers):
+            t = threading.Thread(target=self._work, name=f"atelier-job-worker-{i}", daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the workers: cancel running jobs, wake idle workers, wait a little for them."""
+        with self.lock:
+            for job in self.jobs.values():
+                if job.state == "running":
+                    job.cancel_requested = True
+        for _ in self.threads:
+            self.queue.put(None)
+        for t in self.threads:
+            t.join(timeout)
+        self.threads = []
+
+    def _work(self) -> None:
+        while True:
+            job_id = self.queue.get()
+            if job_id is None:
+                return
+            job = self.jobs.get(job_id)
+            if job is None or job.state != "queued":
+                continue
+            try:
+                self._run(job)
+            except Exception:  # the worker must survive anything a job does
+                logger.exception("Job %s crashed the worker's bookkeeping.", job_id)
+
+    def _run(self, job: Job) -> None:
+        with self.lock:
+            if job.state != "queued":
+                return
+            job.state, job.started = "running", now()
+            self._save(job)
+            self._event(job, "state", job.public())
+        try:
+            if job.kind == "video":
+                self._run_video(job)
+            else:
+                self._run_image(job)
+        except JobCancelled:
+            self._finish(job, "cancelled", error=None)
+        except atelier.errors.AtelierError as err:
+            self._finish(job, "failed", error=str(err))
+        except MemoryError:
+            self._finish(job, "failed", error="The machine ran out of memory; try a smaller size.")
+        except Exception as err:
+            logger.exception("Job %s failed.", job.id)
+            self._finish(job, "failed", error=f"Internal error ({type(err).__name__}: {err}).")
+        else:
+            self._finish(job, "done", error=None)
+
+    def _callback(self, job: Job):
+        def callback(event) -> None:
+            if job.cancel_requested:
+                raise JobCancelled
+            ev = atelier.events
+            if isinstance(event, ev.Stage):
+                data = {"stage": event.name, "index": event.index, "total": event.total,
+                        "size": list(event.size), "iterations": event.iterations}
+                with self.lock:
+                    job.progress = {**job.progress, "stage": event.name, "stage_index": event.index,
+                                    "stages": event.total, "stage_size": list(event.size)}
+                    self._event(job, "stage", data)
+            elif isinstance(event, ev.Progress):
+                data = {"stage": event.stage, "iteration": event.iteration,
+                        "total_iterations": event.total_iterations, "fraction": round(event.fraction, 4),
+                        "losses": {k: float(v) for k, v in event.losses.items()},
+                        "elapsed": round(event.elapsed, 2),
+                        "eta": None if event.eta is None else round(event.eta, 1)}
+                t = time.monotonic()
+                last = event.iteration >= event.total_iterations
+                if event.image is not None and (last or t - job._last_preview >= PREVIEW_INTERVAL):
+                    job._last_preview = t
+                    data["preview"] = self._preview(job, event.image)
+                with self.lock:
+                    job.progress = {**job.progress, **{k: v for k, v in data.items() if k != "preview"}}
+                    self._event(job, "progress", data)
+        return callback
+
+    def _preview(self, job: Job, image) -> str | None:
+        """A small JPEG of the image forming, as a data URL (also kept as preview.jpg)."""
+        import torch.nn.functional as F
+
+        h, w = image.shape[-2:]
+        scale = min(1.0, PREVIEW_SIDE / max(h, w))
+        small = image[:1].detach().float()
+        if scale < 1:
+            small = F.interpolate(small, size=(max(1, round(h * scale)), max(1, round(w * scale))),
+                                  mode="area")
+        path = job.dir / "preview.jpg"
+        try:
+            atelier.save_image(small.clamp(0, 1).cpu(), path, overwrite=True, quality=80)
+            return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+        except (OSError, atelier.errors.AtelierError) as err:
+            logger.warning("No preview for job %s (%s).", job.id, err)
+            return None
+
+    def _input_paths(self, job: Job) -> tuple[Path, list[Path]]:
+        content = job.dir / job.inputs["content_file"]
+        styles = [job.dir / s for s in job.inputs.get("style_files", [])]
+        styles += [Path(p) for p in job.inputs.get("bundled_style_paths", [])]
+        return content, styles
+
+    def _run_image(self, job: Job) -> None:
+        content, styles = self._input_paths(job)
+        result = atelier.run(content, styles or None, method=job.method, seed=job.seed,
+                             callback=self._callback(job), **job.options)
+        if job.cancel_requested:
+            raise JobCancelled
+        path = atelier.write_result(result, job.dir / "result.png", overwrite=True, inputs=[content, *styles])
+        info = result.info
+        with self.lock:
+            job.result = path.name
+            job.info = {k: info[k] for k in ("output_size", "timings", "iterations", "losses", "stages", "tiles")
+                        if k in info}
+
+    def _run_video(self, job: Job) -> None:
+        reason = video_unavailable_reason()
+        if reason:
+            raise atelier.errors.OptionError(reason)
+        content, styles = self._input_paths(job)
+        out = job.dir / "result.mp4"
+        # The video pipeline's public function: stylize_video(video, style, output, *, method, seed,
+        # callback, **options) -> (path, info), mirroring stylize_to_file.
+        path, info = video_api()(content, styles or None, out, method=job.method, seed=job.seed,
+                                 callback=self._callback(job), overwrite=True, **job.options)
+        with self.lock:
+            job.result = Path(path).name
+            job.info = {k: info[k] for k in ("output_size", "timings", "frames") if k in info}
