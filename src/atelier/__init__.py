@@ -4,6 +4,7 @@ Public API (imported lazily so that ``atelier --help`` starts fast)::
 
     import atelier
     img = atelier.stylize("photo.jpg", "painting.jpg", size=512)   # -> PIL image
+    atelier.stylize_video("clip.mp4", "out.mp4", model="starry_night")   # -> VideoResult
     atelier.list_methods()                                         # -> ["gatys", ...]
 
 Front ends (CLI, web, batch) use only the names listed in ``__all__``.
@@ -46,6 +47,8 @@ _LAZY = {
     "list_trainers": "atelier.methods",
     "trainer_spec": "atelier.methods",
     "atelier_home": "atelier.paths",
+    "stylize_video": "atelier.video.pipeline",
+    "VideoResult": "atelier.video.pipeline",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
@@ -53,7 +56,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
     "list_methods", "get_method", "method_spec", "create_method", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "export_onnx",
-    "train", "list_trainers", "trainer_spec", "atelier_home",
+    "train", "list_trainers", "trainer_spec", "atelier_home", "stylize_video", "VideoResult",
 ]
 
 

@@ -67,6 +67,25 @@ def _describe(source) -> str | None:
     return str(Path(source)) if isinstance(source, (str, Path)) else None
 
 
+def prepare(method: str, style, masks, options: dict) -> tuple[type, Any, list]:
+    """(method class, validated config, list of styles) for a run, or one clear OptionError. Shared by
+    :func:`run` and the video pipeline, which runs the method once per frame."""
+    cls = get_method(method)
+    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
+    config = make_config(cls.config_class, options)
+    if hasattr(config, "validate"):
+        config.validate(max(1, len(styles)))
+    if cls.capabilities.needs_style and not styles:
+        raise OptionError(f"The {method} method needs at least one style image.")
+    if len(styles) > 1 and not cls.capabilities.multiple_styles:
+        raise OptionError(f"The {method} method takes one style image, not {len(styles)}.")
+    if masks is not None and not cls.capabilities.masks:
+        raise OptionError(f"The {method} method does not support masks.")
+    if masks is not None and len(masks) != len(styles):
+        raise OptionError(f"There are {len(masks)} mask(s) for {len(styles)} style image(s); give one mask per style.")
+    return cls, config, styles
+
+
 def run(
     content,
     style=None,
@@ -81,19 +100,7 @@ def run(
     """Stylise and return the image with everything a sidecar needs. Raises ``atelier.errors`` on bad input;
     on Ctrl-C raises :class:`~atelier.errors.Interrupted` whose ``partial`` is a :class:`StylizeResult`."""
     t_start = time.perf_counter()
-    cls = get_method(method)
-    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
-    config = make_config(cls.config_class, options)
-    if hasattr(config, "validate"):
-        config.validate(max(1, len(styles)))
-    if cls.capabilities.needs_style and not styles:
-        raise OptionError(f"The {method} method needs at least one style image.")
-    if len(styles) > 1 and not cls.capabilities.multiple_styles:
-        raise OptionError(f"The {method} method takes one style image, not {len(styles)}.")
-    if masks is not None and not cls.capabilities.masks:
-        raise OptionError(f"The {method} method does not support masks.")
-    if masks is not None and len(masks) != len(styles):
-        raise OptionError(f"There are {len(masks)} mask(s) for {len(styles)} style image(s); give one mask per style.")
+    cls, config, styles = prepare(method, style, masks, options)
 
     dev = resolve_device(device)
     loaded = io.read_image(content)

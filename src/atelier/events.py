@@ -35,6 +35,7 @@ class Progress:
     elapsed: float  # seconds since the run started
     eta: float | None  # seconds left, estimated from the work (pixels x iterations) still planned
     image: torch.Tensor | None = field(default=None, repr=False)
+    rate: float | None = None  # items per second where that is the natural unit (video: frames per second)
 
     @property
     def fraction(self) -> float:

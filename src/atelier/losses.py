@@ -1,4 +1,4 @@
-"""Perceptual losses: content, Gram (optionally guided by masks), mean/std, total variation.
+"""Perceptual losses: content, Gram (optionally guided by masks), mean/std, total variation, temporal.
 
 Each loss is a pure function with shape checks plus a thin ``nn.Module`` holding its target (computed once,
 without gradient). :class:`PerceptualLoss` is the container every method uses: it owns the targets and
@@ -119,6 +119,19 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
+def temporal_loss(image: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Short-term temporal loss of Ruder, Dosovitskiy & Brox 2016 ("Artistic style transfer for videos",
+    eq. 7): (1/D) sum_k c_k (x_k - w_k)^2 with D = C*H*W, the previous result ``target`` (B,3,H,W) warped
+    to this frame and the per-pixel reliability ``weights`` c (B|1,1,H,W) in [0,1] (0 at disocclusions
+    and motion boundaries). Already intensive (a mean), like the other terms here."""
+    _check_feats(image, "image")
+    if target.shape != image.shape:
+        raise ValueError(f"target {tuple(target.shape)} and image {tuple(image.shape)} must match")
+    if weights.dim() != 4 or weights.shape[1] != 1 or weights.shape[-2:] != image.shape[-2:]:
+        raise ValueError(f"weights must be (B,1,H,W) at the image's size, got {tuple(weights.shape)}")
+    return (weights * (image - target).pow(2)).mean()
+
+
 class ContentLoss(nn.Module):
     def __init__(self, target: torch.Tensor):
         super().__init__()
@@ -141,6 +154,18 @@ class GramLoss(nn.Module):
 class TVLoss(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return tv_loss(image)
+
+
+class TemporalLoss(nn.Module):
+    """:func:`temporal_loss` against a fixed warped previous result and its reliability weights."""
+
+    def __init__(self, target: torch.Tensor, weights: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", target.detach())
+        self.register_buffer("weights", weights.detach())
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return temporal_loss(image, self.target, self.weights)
 
 
 class PerceptualLoss(nn.Module):

@@ -42,7 +42,21 @@ class Capabilities:
     multiple_styles: bool = False
     masks: bool = False
     trainable: bool = False
-    video: bool = False  # True once the video pipeline (issue 7) wraps the method
+    video: bool = False  # `atelier video` may run it frame by frame
+    # stylize() takes ``temporal=TemporalGuide`` (optimisation methods: warped initialisation and Ruder et
+    # al.'s temporal loss); without it the video pipeline blends the warped previous output instead.
+    temporal_loss: bool = False
+
+
+@dataclass(frozen=True)
+class TemporalGuide:
+    """What a method with ``capabilities.temporal_loss`` gets for a video frame after the first (Ruder,
+    Dosovitskiy & Brox 2016): the previous result warped to this frame, where that warp can be trusted,
+    and the weight of the temporal term."""
+
+    previous: Any  # (1,3,H,W) tensor in [0,1], the previous output warped to this frame (output size)
+    reliability: Any  # (1,1,H,W) tensor in [0,1]: 0 at disocclusions and motion boundaries
+    weight: float  # the user's --temporal-weight (> 0)
 
 
 def register_method(name: str):

@@ -20,6 +20,7 @@ use), so the judge (``atelier.metrics``) uses the same code without importing an
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -171,3 +172,49 @@ class FlowEstimator:
     def pair(self, prev, next) -> tuple[torch.Tensor, torch.Tensor]:
         """(backward next -> prev, forward prev -> next) flows as (H,W,2) float32 tensors."""
         return torch.from_numpy(self(next, prev)), torch.from_numpy(self(prev, next))
+
+
+# ------------------------------------------------------------------ the same on (H,W,C) arrays, with OpenCV
+# The video pipeline works on numpy frames at full video resolution, where OpenCV's remap is several times
+# faster than grid_sample (1280x720: warp ~10 ms vs ~60 ms, consistency check ~30 ms vs ~400 ms on 2 cores).
+# Same conventions and thresholds as the torch functions above (tests check they agree).
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return xs, ys
+
+
+def remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """:func:`warp` for an (H,W) or (H,W,C) float32/uint8 array: out(x) = image(x + flow(x)), bilinear,
+    border values outside the frame."""
+    cv2 = _cv2()
+    h, w = flow.shape[:2]
+    xs, ys = _grid(h, w)
+    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def reliability_array(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """:func:`reliability` for (H,W,2) float32 arrays -> (H,W) float32 in {0, 1}."""
+    cv2 = _cv2()
+    b = np.ascontiguousarray(backward, dtype=np.float32)
+    f = np.ascontiguousarray(forward, dtype=np.float32)
+    h, w = b.shape[:2]
+    xs, ys = _grid(h, w)
+    px, py = xs + b[..., 0], ys + b[..., 1]  # where each pixel of t comes from in t-1
+    f_at = cv2.remap(f, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # f(x + b(x))
+    b_sq = cv2.magnitude(b[..., 0], b[..., 1]) ** 2
+    bad = cv2.magnitude(b[..., 0] + f_at[..., 0], b[..., 1] + f_at[..., 1]) ** 2 > (
+        0.01 * (b_sq + cv2.magnitude(f_at[..., 0], f_at[..., 1]) ** 2) + 0.5)  # forward-backward check
+    bad |= (px < 0) | (px > w - 1) | (py < 0) | (py > h - 1)  # came from outside the frame
+    # Motion boundaries: central differences (Sobel with ksize=1 is [-1, 0, 1], so halve it); at the
+    # border OpenCV reflects where torch.gradient takes one-sided differences.
+    grad_sq = np.zeros((h, w), np.float32)
+    for c in (b[..., 0], b[..., 1]):
+        for dx, dy in ((1, 0), (0, 1)):
+            g = cv2.Sobel(c, cv2.CV_32F, dx, dy, ksize=1, scale=0.5)
+            grad_sq += g * g
+    bad |= grad_sq > 0.01 * b_sq + 0.002
+    return (~bad).astype(np.float32)

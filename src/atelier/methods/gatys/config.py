@@ -122,5 +122,6 @@ class GatysConfig:
 
 # Read by the registry without importing the method (and torch): see atelier/methods/__init__.py.
 CONFIG = GatysConfig
-CAPABILITIES = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=False)
+CAPABILITIES = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=False, video=True,
+                            temporal_loss=True)
 SUMMARY = "Optimise the pixels to match VGG-19 content features and Gram statistics (Gatys et al. 2016)."

@@ -12,7 +12,11 @@ Deviations, each deliberate:
 * coarse-to-fine is the default, not only for high resolutions: sizes double from ``min_size`` to
   ``size``; each finer scale starts from the upsampled result plus the content's missing high
   frequencies (so the photo's detail is not lost to the upsampling);
-* a region that no mask covers keeps the content exactly: the image is parametrised there as the photo.
+* a region that no mask covers keeps the content exactly: the image is parametrised there as the photo;
+* video (Ruder, Dosovitskiy & Brox 2016, §3): with ``temporal=`` each scale adds their temporal loss
+  (eq. 7) towards the previous frame's result warped to this one, and the coarsest scale starts from that
+  warped result where it can be trusted and from the photo at disocclusions (the paper starts from the
+  warped result everywhere; the photo is a better start where the warp shows something that is not there).
 """
 
 from __future__ import annotations
@@ -31,10 +35,10 @@ from ...engine.tiled import TiledLoss
 from ...errors import Interrupted, OptionError
 from ...events import Done, Progress, Stage, emit
 from ...features import STRIDE, get_vgg19
-from ...losses import PerceptualLoss
+from ...losses import PerceptualLoss, TemporalLoss
 from ...ops import color
 from ...ops.tiling import grid, tile_for_budget
-from .. import register_method
+from .. import TemporalGuide, register_method
 from .config import CAPABILITIES, GatysConfig
 
 logger = logging.getLogger(__name__)
@@ -42,6 +46,11 @@ logger = logging.getLogger(__name__)
 # The style term's scale at style_strength=1, chosen on the bundled pair and the ../shared paintings so
 # that the default gives a clearly painted result that keeps the photo's structure (content weight 1).
 BASE_STYLE_WEIGHT = 10.0
+# The temporal term's scale at temporal weight 1: it is a mean squared pixel difference (~1e-3 for a
+# flickering frame), the other terms relative feature errors (~0.1-1). Chosen on ../shared/data/video so
+# that weight 1 more than halves the warping error while the style distance moves by under 10 %
+# (benchmarks/video.py).
+BASE_TEMPORAL_WEIGHT = 1000.0
 
 # Peak memory model of one scale (see ``estimate``): bytes per output pixel kept for the backward pass,
 # fitted to the peak RSS of single-scale runs at 512 and 1024 px on a CPU (fp32: 2562, bf16: 2087), and a
@@ -98,8 +107,12 @@ class Gatys:
         generator: torch.Generator | None = None,
         callback=None,
         masks: Sequence[torch.Tensor] | None = None,
+        temporal: TemporalGuide | None = None,
     ) -> torch.Tensor:
-        """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> stylised (1,3,H',W'), long side ``size``."""
+        """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> stylised (1,3,H',W'), long side ``size``.
+
+        ``temporal`` (video frames after the first): the previous result warped to this frame, its
+        reliability and weight; adds Ruder et al.'s temporal loss and starts from the warped result."""
         cfg = config or self.config
         if style is None:
             raise OptionError("The gatys method needs at least one style image.")
@@ -119,6 +132,8 @@ class Gatys:
             styles = [color.gray3(color.match_luminance(color.luminance(s), cy)) for s in styles]
         elif cfg.preserve_color == "histogram":
             styles = [color.match_color_histogram(s, content) for s in styles]
+        if temporal is not None and cfg.preserve_color == "luminance":  # optimised on luminance only
+            temporal = dataclasses.replace(temporal, previous=color.gray3(color.luminance(temporal.previous)))
 
         vgg = get_vgg19(pooling=cfg.pooling, weights=cfg.weights, device=device,
                         dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
@@ -142,13 +157,19 @@ class Gatys:
                 continue
             t0 = time.perf_counter()
             c = io.resize(work_content, hw)
-            image = self._initial(image, c, hw, cfg, generator)
+            if image is None and temporal is not None:
+                keep = io.resize(temporal.reliability, hw)  # trusted warp: start there; else the photo
+                image = (keep * io.resize(temporal.previous, hw) + (1 - keep) * c).clamp(0, 1)
+            else:
+                image = self._initial(image, c, hw, cfg, generator)
             scale_loss = self._loss_for(loss, hw, cfg)
             scale_loss.set_content(c)
             grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale))) for s in styles]
             region_masks = None if masks is None else [io.resize(m, hw) for m in masks]
             scale_loss.set_styles(grams, weights, region_masks)
             render = self._renderer(c, region_masks)
+            if temporal is not None:
+                scale_loss = self._with_temporal(scale_loss, temporal, hw)
             stage = Stage(f"scale {i + 1}/{len(sizes)}", i, len(sizes), hw, iters)
             res = optimize_image(
                 image, scale_loss, iterations=iters, render=render, optimizer=cfg.optimizer, lr=cfg.lr,
@@ -177,6 +198,20 @@ class Gatys:
         tile = cfg.tile or tile_for_budget(cfg.max_memory * 2**30 / 2, BYTES_PER_PIXEL[cfg.precision], cfg.halo)
         logger.info("Scale %dx%d: tiles of %d px with a %d px halo.", hw[1], hw[0], tile, cfg.halo)
         return TiledLoss(loss, tile=tile, halo=cfg.halo)
+
+    @staticmethod
+    def _with_temporal(scale_loss, temporal: TemporalGuide, hw):
+        """The scale's loss plus the weighted temporal term (named "temporal" in the reported terms)."""
+        term = TemporalLoss(io.resize(temporal.previous, hw), io.resize(temporal.reliability, hw))
+        weight = BASE_TEMPORAL_WEIGHT * temporal.weight
+
+        def loss_fn(image: torch.Tensor) -> dict[str, torch.Tensor]:
+            terms = scale_loss(image)
+            terms["temporal"] = weight * term(image)
+            terms["total"] = terms["total"] + terms["temporal"]
+            return terms
+
+        return loss_fn
 
     @staticmethod
     def plan(content_hw, cfg: GatysConfig) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

@@ -68,6 +68,6 @@ class JohnsonConfig:
 
 # Read by the registry without importing the method (and torch): see atelier/methods/__init__.py.
 CONFIG = JohnsonConfig
-CAPABILITIES = Capabilities(needs_style=False, multiple_styles=False, masks=False, trainable=True)
+CAPABILITIES = Capabilities(needs_style=False, multiple_styles=False, masks=False, trainable=True, video=True)
 SUMMARY = ("Stylise in one pass of a feed-forward network trained for one style (Johnson et al. 2016); "
            "needs --model.")

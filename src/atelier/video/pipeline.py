@@ -1,0 +1,393 @@
+"""Stylise a video frame by frame with any method, temporally coherent, resumable.
+
+Ruder, Dosovitskiy & Brox 2016, "Artistic style transfer for videos" (GCPR): the previous result is warped
+to the current frame along the optical flow of the *input* frames (backward flow t -> t-1), and trusted
+only where the forward-backward check and the motion-boundary test pass (weight c, :mod:`.flow`).
+
+* Methods whose capabilities say ``temporal_loss`` (optimisation: gatys) get a
+  :class:`~atelier.methods.TemporalGuide`: they start from the warped result and add the paper's temporal
+  loss (eq. 7) weighted by ``temporal_weight``.
+* Every other method (feed-forward, arbitrary-style) is blended: out = (y + w c warped) / (1 + w c), with
+  y the method's own output and w = ``temporal_weight``. This is the pixel-wise minimiser of
+  ||out - y||^2 + w c ||out - warped||^2: the temporal loss of Ruder et al. against a method that cannot
+  take it inside, applied after the fact (the "flow-warped blending of the previous output" of the
+  feed-forward video literature). w = 0 stylises every frame independently.
+
+Resume: each finished frame is written at once (atomically, PNG) into a work folder next to the output
+(``OUT.mp4.frames/``, or the output folder itself), with a JSON state holding the settings. ``resume=True``
+checks the settings, reads the finished frames back (the last one continues the temporal chain exactly,
+as it was stored losslessly) and stylises only the rest. The MP4 is encoded while the frames are made,
+into a temporary file renamed when complete; the work folder is removed afterwards unless ``keep_frames``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__, io
+from ..api import _versions, prepare, resolve_device
+from ..errors import InputError, Interrupted, OptionError, OutputError
+from ..events import Done, Progress, Stage, emit
+from ..methods import TemporalGuide
+from .flow import PRESETS, FlowEstimator, reliability_array, remap
+from .io import FRAME_NAME, Mp4Writer, VideoFile, even_size, open_video, read_frame, write_frame
+
+logger = logging.getLogger(__name__)
+
+STATE_NAME = "atelier-video.json"
+STATE_VERSION = 1
+_FRAME_RE = re.compile(r"^frame_(\d{6})\.png$")
+
+
+@dataclass
+class VideoResult:
+    output: Path
+    frames: int  # frames in the output
+    info: dict[str, Any] = field(default_factory=dict)  # what the sidecar records
+
+
+def parse_time(value) -> float | None:
+    """Seconds from a number or 'SS', 'MM:SS', 'HH:MM:SS' (fractions allowed); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        try:
+            parts = [float(p) for p in str(value).strip().split(":")]
+        except ValueError:
+            raise OptionError(f"A time must be seconds or MM:SS or HH:MM:SS, not {value!r}.") from None
+        if not 1 <= len(parts) <= 3:
+            raise OptionError(f"A time must be seconds or MM:SS or HH:MM:SS, not {value!r}.")
+        seconds = sum(p * 60**i for i, p in enumerate(reversed(parts)))
+    if not math.isfinite(seconds) or seconds < 0:
+        raise OptionError(f"A time must be 0 or more seconds, not {value!r}.")
+    return seconds
+
+
+def _to_tensor(arr: np.ndarray, device) -> torch.Tensor:
+    """(H,W,3) uint8 or float32 [0,1] / (H,W) float32 -> (1,C,H,W) float32 on ``device``."""
+    t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = t.float() / 255 if t.dtype == torch.uint8 else t.float()
+    t = t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None]
+    return t.to(device)
+
+
+def _resize_u8(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    if rgb.shape[:2] == tuple(hw):
+        return rgb
+    return cv2.resize(rgb, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+
+
+def _finished_frames(work: Path) -> int:
+    """How many frames 0, 1, 2, ... exist without a gap (each was written atomically when finished)."""
+    if not work.is_dir():
+        return 0
+    have = {int(m.group(1)) for p in work.iterdir() if (m := _FRAME_RE.match(p.name))}
+    n = 0
+    while n in have:
+        n += 1
+    return n
+
+
+def _clear_frames(work: Path) -> None:
+    for p in work.iterdir():
+        if _FRAME_RE.match(p.name) or p.name == STATE_NAME:
+            p.unlink()
+
+
+def _fingerprint(path: Path) -> dict | None:
+    if path.is_file():
+        st = path.stat()
+        return {"path": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if path.is_dir():
+        return {"path": str(path.resolve())}
+    return None
+
+
+def _describe(source) -> str | None:
+    return str(Path(source).expanduser().resolve()) if isinstance(source, (str, Path)) else None
+
+
+def stylize_video(
+    input,
+    output,
+    style=None,
+    *,
+    method: str | None = None,
+    masks=None,
+    temporal_weight: float = 1.0,
+    max_frames: int | None = None,
+    start=None,
+    end=None,
+    fps: float | None = None,
+    flow_preset: str = "fast",
+    flow_size: int = 0,
+    crf: int = 18,
+    resume: bool = False,
+    overwrite: bool = False,
+    keep_frames: bool = False,
+    seed: int = 0,
+    device="auto",
+    callback=None,
+    **options,
+) -> VideoResult:
+    """Stylise the video ``input`` (a file PyAV reads: mp4, mov, avi, mkv, webm; or a folder of numbered
+    frames) into ``output`` (an .mp4: H.264, the input's frame rate and audio; or a folder of PNG frames).
+
+    ``method`` defaults to johnson when ``model=`` is given, else gatys; other keywords are the method's
+    options (``size``, ``preserve_color``, ...), ``masks`` one mask image per style (the same for every
+    frame). ``temporal_weight`` 0 stylises frames independently. ``start``/``end`` (seconds or
+    'MM:SS') and ``max_frames`` select frames; ``fps`` is a frame folder's rate (default 25).
+    ``flow_preset`` (ultrafast, fast, medium) and ``flow_size`` (long side the flow is computed at, 0 =
+    the output's) trade flow accuracy for speed. ``resume`` continues an interrupted job. Progress goes
+    to ``callback`` (:class:`~atelier.events.Progress` per frame, with ``rate`` in frames per second).
+    """
+    t_start = time.perf_counter()
+    method = method or ("johnson" if options.get("model") else "gatys")
+    cls, config, styles = prepare(method, style, masks, options)
+    if not cls.capabilities.video:
+        raise OptionError(f"The {method} method does not support video.")
+    if not (math.isfinite(temporal_weight) and temporal_weight >= 0):
+        raise OptionError(f"--temporal-weight must be 0 or more, not {temporal_weight}.")
+    if flow_preset not in PRESETS:
+        raise OptionError(f"--flow-preset must be one of {', '.join(PRESETS)}, not {flow_preset!r}.")
+    if flow_size < 0 or 0 < flow_size < 16:
+        raise OptionError(f"--flow-size must be 0 (the output's size) or at least 16, not {flow_size}.")
+    if not 0 <= crf <= 51:
+        raise OptionError(f"--crf must be between 0 and 51, not {crf}.")
+    if max_frames is not None and max_frames < 1:
+        raise OptionError(f"--max-frames must be at least 1, not {max_frames}.")
+
+    src_path = Path(input).expanduser()
+    source = open_video(src_path, fps=fps)
+    vinfo = source.info
+    t0, t1 = parse_time(start), parse_time(end)
+    if t0 is not None and t1 is not None and t1 <= t0:
+        raise OptionError(f"--end ({end}) must come after --start ({start}).")
+    first = round((t0 or 0.0) * vinfo.fps)
+    stop = None if t1 is None else round(t1 * vinfo.fps)
+    if vinfo.frames is not None:
+        if first >= vinfo.frames:
+            raise OptionError(f"--start {start} is after the end of '{src_path}' ({vinfo.frames} frames, "
+                              f"{float(vinfo.frames / vinfo.fps):.2f} s).")
+        stop = vinfo.frames if stop is None else min(stop, vinfo.frames)
+    if max_frames is not None:
+        stop = first + max_frames if stop is None else min(stop, first + max_frames)
+    total = None if stop is None else stop - first
+
+    out = Path(output).expanduser()
+    to_mp4 = out.suffix.lower() == ".mp4"
+    if not to_mp4 and out.suffix and not out.is_dir():
+        raise OutputError(f"The output must be an .mp4 file or a folder for the frames, not '{out}'.")
+    if io._same_file(out, src_path):
+        raise OutputError(f"Refusing to write '{out}': it is the input.")
+    if to_mp4 and out.is_dir():
+        raise OutputError(f"Cannot write '{out}': it is a directory.")
+    if to_mp4 and out.exists() and not overwrite:
+        raise OutputError(f"Output '{out}' already exists (use --overwrite to replace it).")
+    work = out.with_name(out.name + ".frames") if to_mp4 else out
+    if src_path.is_dir() and work.exists() and io._same_file(work, src_path):
+        raise OutputError(f"Refusing to write frames into '{work}': it is the input folder.")
+
+    settings = {
+        "input": _fingerprint(src_path),
+        "method": method,
+        "config": dataclasses.asdict(config),
+        "styles": [_describe(s) for s in styles],
+        "masks": None if masks is None else [_describe(m) for m in masks],
+        "temporal_weight": temporal_weight,
+        "flow": {"preset": flow_preset, "size": flow_size},
+        "frames": [first, stop],
+        "fps": str(vinfo.fps),
+        "seed": int(seed),
+    }
+    done = _open_work(work, settings, resume=resume, overwrite=overwrite)
+
+    dev = resolve_device(device)
+    style_t = [io.load_image(s, device=dev) for s in styles]
+    mask_t = None if masks is None else [io.load_image(m, device=dev) for m in masks]
+    instance = cls(config)
+    flows = FlowEstimator(preset=flow_preset, max_side=flow_size)
+    mode = "none" if temporal_weight == 0 else ("loss" if cls.capabilities.temporal_loss else "blend")
+    audio = to_mp4 and vinfo.has_audio and isinstance(source, VideoFile)
+    audio_start = (source.start_seconds if isinstance(source, VideoFile) else 0.0) + float(first / vinfo.fps)
+
+    state = {"frames": 0, "computed": 0, "size": None, "seconds": 0.0, "reliable": []}
+
+    def loop(writer_path: Path | None) -> None:
+        writer = None
+        prev_in = prev_out = None  # input frame resized to the output size (uint8); previous output [0,1]
+        t_loop = time.perf_counter()
+        emit(callback, Stage("video", 0, 1, (vinfo.height, vinfo.width), total or 0))
+        for k, rgb in enumerate(source.frames(first, stop)):
+            path_k = work / FRAME_NAME.format(k)
+            if k < done:  # finished in an earlier run: read back, never recomputed
+                if writer_path is not None or k == done - 1:
+                    u8 = read_frame(path_k)
+                    if k == done - 1:
+                        prev_out = u8.astype(np.float32) / 255
+                        prev_in = _resize_u8(rgb, u8.shape[:2])
+                    if writer_path is not None:
+                        writer = writer or _writer(writer_path, u8.shape[:2])
+                        writer.write(_even(u8))
+                state["frames"] = k + 1
+                continue
+            x = _to_tensor(rgb, dev)
+            generator = torch.Generator().manual_seed(int(seed) + first + k)
+            guide = warped = weight = None
+            if prev_out is not None and temporal_weight > 0:
+                cur = _resize_u8(rgb, prev_out.shape[:2])
+                backward, forward = flows(cur, prev_in), flows(prev_in, cur)  # t -> t-1, t-1 -> t
+                weight = reliability_array(backward, forward)  # (H,W) c in {0,1}
+                warped = remap(prev_out, backward)  # (H,W,3) previous output seen from frame t
+                state["reliable"].append(float(weight.mean()))
+                if mode == "loss":
+                    guide = TemporalGuide(_to_tensor(warped, dev), _to_tensor(weight, dev), temporal_weight)
+            extra = {"temporal": guide} if guide is not None else {}
+            y = instance.stylize(x, style_t or None, config=config, generator=generator, callback=None,
+                                 masks=mask_t, **extra)
+            out_f = y[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()  # (H,W,3)
+            if mode == "blend" and warped is not None:
+                if warped.shape != out_f.shape:
+                    raise OptionError("The method's output size changed between frames.")
+                a = (temporal_weight / (1 + temporal_weight)) * weight[..., None]
+                out_f = out_f + a * (warped - out_f)
+            u8 = (out_f * 255 + 0.5).clip(0, 255).astype(np.uint8)
+            write_frame(path_k, u8)
+            if writer_path is not None:
+                writer = writer or _writer(writer_path, u8.shape[:2])
+                writer.write(_even(u8))
+            # The chain continues from the stored (8-bit) frame, so a resumed run equals an uninterrupted one.
+            prev_out = u8.astype(np.float32) / 255
+            prev_in = _resize_u8(rgb, u8.shape[:2])
+            state["frames"] = k + 1
+            state["computed"] += 1
+            state["size"] = list(u8.shape[:2])
+            elapsed = time.perf_counter() - t_loop
+            rate = state["computed"] / elapsed if elapsed > 0 else None
+            left = None if total is None or not rate else (total - k - 1) / rate
+            emit(callback, Progress("video", k + 1, total or k + 1, {}, elapsed, left,
+                                    image=torch.from_numpy(u8).permute(2, 0, 1)[None], rate=rate))
+        state["seconds"] = time.perf_counter() - t_loop
+        if state["frames"] == 0:
+            raise InputError(f"'{src_path}' has no frames in the chosen range.")
+        if writer is not None:
+            writer.close()
+            state["audio"] = writer.audio_mode
+
+    def _writer(path: Path, hw) -> Mp4Writer:
+        h, w = even_size(*hw)
+        if min(h, w) < 2:
+            raise OptionError(f"A {hw[1]}x{hw[0]} output is too small for an MP4.")
+        return Mp4Writer(path, w, h, vinfo.fps, crf=crf, audio_source=src_path if audio else None,
+                         audio_start=audio_start)
+
+    try:
+        if to_mp4:
+            io.atomic_write(out, loop)
+        else:
+            loop(None)
+    except (KeyboardInterrupt, Interrupted):
+        raise Interrupted(f"Interrupted after {state['frames']} finished frame(s) (kept in '{work}'); run the "
+                          "same command with --resume to continue.") from None
+    finally:
+        source.close()
+
+    h, w = state["size"] or _stored_size(work)
+    info = {
+        "atelier": __version__,
+        "method": method,
+        "inputs": {"video": str(src_path), "styles": settings["styles"], "masks": settings["masks"]},
+        "config": settings["config"],
+        "video": {
+            "frames": state["frames"],
+            "computed_now": state["computed"],
+            "resumed_from": done,
+            "first_frame": first,
+            "fps": str(vinfo.fps),
+            "size": [w, h],
+            "mp4_size": list(even_size(h, w)[::-1]) if to_mp4 else None,
+            "audio": state.get("audio"),
+            "temporal_weight": temporal_weight,
+            "temporal": mode,
+            "flow": settings["flow"],
+            "mean_reliable_fraction": (round(float(np.mean(state["reliable"])), 4) if state["reliable"]
+                                       else None),
+        },
+        "seed": int(seed),
+        "device": str(dev),
+        "versions": _versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "timings": {
+            "frames_seconds": round(state["seconds"], 3),
+            "frames_per_second": (round(state["computed"] / state["seconds"], 3)
+                                  if state["computed"] and state["seconds"] else None),
+            "total_seconds": round(time.perf_counter() - t_start, 3),
+        },
+        "output": str(out),
+    }
+    if to_mp4:
+        io.write_json(io.sidecar_path(out), info)
+        if not keep_frames:
+            shutil.rmtree(work, ignore_errors=True)
+    else:
+        io.write_json(work / STATE_NAME, {"version": STATE_VERSION, "settings": settings, "finished": True,
+                                          "info": info})
+    emit(callback, Done(iterations=state["frames"], elapsed=time.perf_counter() - t_start, losses={}))
+    return VideoResult(out, state["frames"], info)
+
+
+def _even(u8: np.ndarray) -> np.ndarray:
+    """Crop the last row/column of an odd-sized frame (H.264's yuv420p needs even sides)."""
+    h, w = even_size(*u8.shape[:2])
+    return u8[:h, :w]
+
+
+def _stored_size(work: Path) -> tuple[int, int]:
+    return read_frame(work / FRAME_NAME.format(0)).shape[:2]
+
+
+def _open_work(work: Path, settings: dict, *, resume: bool, overwrite: bool) -> int:
+    """Prepare the work folder; returns how many frames are already finished (0 unless resuming)."""
+    state_path = work / STATE_NAME
+    if resume:
+        if not state_path.is_file():
+            raise OptionError(f"Nothing to resume: '{work}' holds no unfinished job of atelier video.")
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise OptionError(f"The job state '{state_path}' is unreadable; start again with --overwrite.") from None
+        old = state.get("settings", {})
+        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != json.loads(json.dumps(settings.get(k))))
+        if changed:
+            raise OptionError(f"The job in '{work}' was started with other settings ({', '.join(changed)}); "
+                              "use the same options with --resume, or --overwrite to start again.")
+        done = _finished_frames(work)
+        logger.info("Resuming '%s': %d frame(s) already finished.", work, done)
+        return done
+    if work.exists() and not work.is_dir():
+        raise OutputError(f"Cannot write frames into '{work}': it is a file.")
+    if work.is_dir() and (state_path.exists() or _finished_frames(work) or
+                          any(_FRAME_RE.match(p.name) for p in work.iterdir())):
+        if not overwrite:
+            raise OutputError(f"'{work}' already holds frames of an earlier job: add --resume to continue it "
+                              "or --overwrite to start again.")
+        _clear_frames(work)
+    io.write_json(state_path, {"version": STATE_VERSION, "settings": settings, "finished": False})
+    return 0
