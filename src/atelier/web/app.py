@@ -48,15 +48,11 @@ MAX_STYLES = 8
 def _bundled() -> dict[str, dict[str, Any]]:
     content, style = atelier.default_inputs()
     return {
-        "example-photo": {"role": "content", "path": content,
+        "example-photo": {"role": "content", "path": content, "name": "example photo",
                           "title": "Example photo (china.jpg, scikit-learn sample, CC BY 2.0)"},
-        "starry-night": {"role": "style", "path": style,
+        "starry-night": {"role": "style", "path": style, "name": "The Starry Night",
                          "title": "Vincent van Gogh, The Starry Night (1889)"},
     }
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class Guard:
@@ -94,21 +90,12 @@ class Guard:
         if length is not None and length.isdigit() and int(length) > self.max_body:
             return await _deny(scope, receive, send, 413, _too_large_message(self.max_body))
 
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise _TooLarge
-            return message
-
-        started = False
+        seen, too_large, started = 0, False, False
 
         async def guarded_send(message):
             nonlocal started
+            if too_large:  # the 413 went out already; what the app answers is dropped
+                return
             if message["type"] == "http.response.start":
                 started = True
                 if set_cookie:  # the page's later requests (fetch, EventSource, <img>) carry the token
@@ -117,15 +104,32 @@ class Guard:
                                                       (b"set-cookie", cookie.encode("latin-1"))]}
             await send(message)
 
+        async def limited_receive():
+            # A body without Content-Length (chunked) is counted as it arrives: past the limit the client
+            # gets 413 at once and the app sees a disconnect (so it stores nothing).
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    if not started:
+                        await _deny(scope, receive, send, 413, _too_large_message(self.max_body))
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
         try:
             await self.app(scope, limited_receive, guarded_send)
-        except _TooLarge:
-            if not started:
-                await JSONResponse({"detail": _too_large_message(self.max_body)}, 413)(scope, receive, send)
+        except Exception:
+            if not too_large:
+                raise
 
 
 def _too_large_message(limit: int) -> str:
-    return f"The upload is too large: this server accepts at most {limit / MB:.0f} MB per request."
+    amount = f"{limit / MB:.0f} MB" if limit >= MB else f"{limit / 1000:.0f} kB"
+    return f"The upload is too large: this server accepts at most {amount} per request."
 
 
 def _hostname(host: str) -> str:
@@ -413,7 +417,7 @@ def _store_bundled(item: str | None, role: str, d: Path, index: int = 0) -> tupl
     src = Path(entry["path"])
     name = f"{role}{src.suffix.lower()}" if role == "content" else f"style-{index}{src.suffix.lower()}"
     shutil.copyfile(src, d / name)
-    return name, entry["title"]
+    return name, entry["name"]
 
 
 def _display_name(filename: str | None) -> str:

@@ -236,8 +236,9 @@ class JobStore:
     def _finish(self, job: Job, state: str, *, error: str | None) -> None:
         with self.lock:
             job.state, job.error, job.finished = state, error, now()
-            for e in job.events:  # the result replaces the previews; free their memory
-                e["data"].pop("preview", None)
+            with_preview = [e for e in job.events if "preview" in e["data"]]
+            for e in with_preview[:-1]:  # free the memory of all but the last preview
+                del e["data"]["preview"]
             self._save(job)
             self._event(job, "state", job.public())
             self._event(job, "end", job.public())

@@ -1,0 +1,454 @@
+// atelier's page: plain JavaScript, talks only to this server's HTTP API (see /docs).
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = {
+  kind: "image", methods: {}, info: null,
+  inputs: { content: null, style: null },  // {file} or {bundled, url, title}
+  job: null, events: null,
+};
+
+if (location.search.includes("token=")) {  // the server set a cookie; keep the secret out of the address bar
+  history.replaceState(null, "", location.pathname + location.hash);
+}
+
+async function api(path, opts = {}) {
+  const res = await fetch(path, { credentials: "same-origin", ...opts });
+  if (!res.ok) {
+    let detail = `${res.status} ${res.statusText}`;
+    try {
+      const body = await res.json();
+      if (typeof body.detail === "string") detail = body.detail;
+      else if (Array.isArray(body.detail)) detail = body.detail.map((d) => d.msg).join("; ");
+    } catch (_) { /* not JSON */ }
+    throw new Error(detail);
+  }
+  return res.status === 204 ? null : res.json();
+}
+
+function humanize(name) {
+  const text = name.replace(/_/g, " ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function fmtSeconds(s) {
+  if (s == null) return "?";
+  if (s < 60) return `${Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - 60 * m)} s`;
+}
+
+function fmtNumber(x) {
+  if (typeof x !== "number") return String(x);
+  return Math.abs(x) >= 1000 || (Math.abs(x) < 0.01 && x !== 0) ? x.toExponential(2) : x.toPrecision(3);
+}
+
+// ---------------------------------------------------------------- options generated from the configs
+
+function optionField(opt) {
+  const wrap = document.createElement("label");
+  wrap.className = "field";
+  wrap.dataset.option = opt.name;
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = humanize(opt.name);
+  let input;
+  const def = opt.default;
+  if (opt.choices) {
+    input = document.createElement("select");
+    if (opt.name === "model" && opt.choices.length === 0) {
+      const o = document.createElement("option");
+      o.value = ""; o.textContent = "no trained models installed";
+      input.append(o);
+      input.disabled = true;
+    }
+    for (const c of opt.choices) {
+      const o = document.createElement("option");
+      o.value = c; o.textContent = c;
+      input.append(o);
+    }
+    if (opt.choices.includes(def)) input.value = def;
+  } else if (opt.type === "boolean" && !opt.list) {
+    input = document.createElement("input");
+    input.type = "checkbox";
+    input.checked = Boolean(def);
+  } else if ((opt.type === "integer" || opt.type === "number") && !opt.list) {
+    input = document.createElement("input");
+    input.type = "number";
+    input.step = opt.type === "integer" ? "1" : "any";
+    if (def != null) input.value = def;
+    else input.placeholder = "default";
+  } else {
+    input = document.createElement("input");
+    input.type = "text";
+    if (Array.isArray(def)) input.value = def.join(" ");
+    else if (def != null) input.value = def;
+    if (opt.list) input.placeholder = def == null ? "default (space-separated values)" : "space-separated values";
+  }
+  input.name = opt.name;
+  input.id = `opt-${opt.name}`;
+  input.dataset.default = input.type === "checkbox" ? String(input.checked) : input.value;
+  const help = document.createElement("small");
+  help.className = "help";
+  help.textContent = opt.help;
+  if (opt.paper) {
+    const p = document.createElement("span");
+    p.className = "paper";
+    p.textContent = ` [${opt.paper}]`;
+    help.append(p);
+  }
+  if (input.type === "checkbox") {
+    const row = document.createElement("span");
+    row.className = "label";
+    row.append(input, document.createTextNode(humanize(opt.name)));
+    wrap.append(row, help);
+  } else {
+    wrap.append(label, input, help);
+  }
+  return wrap;
+}
+
+function renderOptions() {
+  const spec = state.methods[$("#method").value];
+  const basic = $("#options"), more = $("#more-options");
+  basic.replaceChildren();
+  more.replaceChildren();
+  for (const opt of spec.options) {
+    if (!opt.form) continue;
+    (opt.basic ? basic : more).append(optionField(opt));
+  }
+  $("#method-summary").textContent = spec.summary;
+  const needsStyle = spec.capabilities.needs_style;
+  $("#drop-style").hidden = !needsStyle;
+  $(".drops").style.gridTemplateColumns = needsStyle ? "" : "1fr";
+}
+
+function collectOptions() {
+  const out = {};
+  for (const el of document.querySelectorAll("#options [name], #more-options [name]")) {
+    const value = el.type === "checkbox" ? String(el.checked) : el.value.trim();
+    if (value === el.dataset.default || el.disabled) continue;  // the library's default applies
+    out[el.name] = el.type === "checkbox" ? el.checked : value;
+  }
+  const model = document.querySelector("#options [name=model]");
+  if (model && !model.disabled && model.value) out.model = model.value;
+  return out;
+}
+
+// ---------------------------------------------------------------- inputs: upload, drag and drop, bundled
+
+function showInput(role) {
+  const drop = $(`#drop-${role}`);
+  const img = drop.querySelector("img");
+  const input = state.inputs[role];
+  let name = drop.querySelector(".name");
+  if (!name) {
+    name = document.createElement("span");
+    name.className = "name";
+    drop.querySelector(".drop-text").after(name);
+  }
+  if (!input) { img.hidden = true; drop.classList.remove("filled"); name.textContent = ""; return; }
+  drop.classList.add("filled");
+  if (input.file && input.file.type.startsWith("video/")) {
+    img.hidden = true;
+  } else {
+    img.src = input.file ? URL.createObjectURL(input.file) : input.url;
+    img.hidden = false;
+  }
+  name.textContent = input.file ? input.file.name : input.title;
+}
+
+function setupDrop(role) {
+  const drop = $(`#drop-${role}`);
+  const file = drop.querySelector("input[type=file]");
+  drop.addEventListener("click", (e) => { if (!e.target.closest("button")) file.click(); });
+  drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); file.click(); } });
+  file.addEventListener("change", () => {
+    if (file.files.length) { state.inputs[role] = { file: file.files[0] }; showInput(role); }
+  });
+  for (const ev of ["dragenter", "dragover"]) {
+    drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const ev of ["dragleave", "drop"]) {
+    drop.addEventListener(ev, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const f = e.dataTransfer.files[0];
+    if (f) { state.inputs[role] = { file: f }; showInput(role); }
+  });
+  const link = drop.querySelector("[data-bundled]");
+  link.addEventListener("click", async () => {
+    const id = link.dataset.bundled;
+    const item = (await api("/api/bundled")).find((b) => b.id === id);
+    state.inputs[role] = { bundled: id, url: item.url, title: item.title };
+    showInput(role);
+  });
+}
+
+function setKind(kind) {
+  state.kind = kind;
+  for (const t of document.querySelectorAll(".tab")) {
+    const on = t.dataset.kind === kind;
+    t.classList.toggle("active", on);
+    t.setAttribute("aria-selected", String(on));
+  }
+  const video = kind === "video";
+  $("#content-file").accept = video ? "video/*" : "image/*";
+  $("#content-title").textContent = video ? "Video" : "Photo";
+  $("#drop-content [data-bundled]").hidden = video;
+  state.inputs.content = null;
+  showInput("content");
+  const unavailable = video && !state.info.video;  // until the video pipeline exists
+  const note = $("#video-note");
+  note.textContent = unavailable ? state.info.video_reason : "";
+  note.hidden = !unavailable;
+  $("#start").disabled = unavailable;
+  $(".drops").hidden = unavailable;
+}
+
+// ---------------------------------------------------------------- a job: start, follow, cancel, show
+
+function showError(message) {
+  const el = $("#form-error");
+  el.textContent = message || "";
+  el.hidden = !message;
+}
+
+async function startJob(e) {
+  e.preventDefault();
+  showError("");
+  const method = $("#method").value;
+  const spec = state.methods[method];
+  const form = new FormData();
+  form.append("kind", state.kind);
+  form.append("method", method);
+  form.append("options", JSON.stringify(collectOptions()));
+  const c = state.inputs.content, s = state.inputs.style;
+  if (!c) return showError(`Choose a ${state.kind === "video" ? "video" : "photo"} first.`);
+  if (c.file) form.append("content", c.file, c.file.name); else form.append("content_bundled", c.bundled);
+  if (spec.capabilities.needs_style) {
+    if (!s) return showError("Choose a painting first.");
+    if (s.file) form.append("style", s.file, s.file.name); else form.append("style_bundled", s.bundled);
+  }
+  $("#start").disabled = true;
+  try {
+    const job = await api("/api/jobs", { method: "POST", body: form });
+    follow(job);
+    if (matchMedia("(max-width: 760px)").matches) $(".stage").scrollIntoView({ behavior: "smooth" });
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    $("#start").disabled = false;
+  }
+}
+
+function follow(job) {
+  if (state.events) state.events.close();
+  state.job = job;
+  resetView(job);
+  renderJob(job);
+  if (["done", "failed", "cancelled"].includes(job.state)) { showResult(job); return; }
+  const es = new EventSource(`/api/jobs/${job.id}/events`);
+  state.events = es;
+  const mine = () => state.job && state.job.id === job.id;
+  es.addEventListener("state", (e) => { if (mine()) renderJob(JSON.parse(e.data)); });
+  es.addEventListener("stage", (e) => { if (mine()) renderStage(JSON.parse(e.data)); });
+  es.addEventListener("progress", (e) => { if (mine()) renderProgress(JSON.parse(e.data)); });
+  es.addEventListener("end", (e) => {
+    es.close();
+    if (state.events === es) state.events = null;
+    const final = JSON.parse(e.data);
+    if (mine()) { renderJob(final); showResult(final); }
+    loadGallery();
+  });
+}
+
+function resetView(job) {
+  $("#preview").hidden = true;
+  $("#compare").hidden = true;
+  $("#video-result").hidden = true;
+  $("#placeholder").hidden = false;
+  $("#placeholder").textContent = "The image appears here as it forms.";
+  $("#losses").replaceChildren();
+  $("#bar").style.width = "0";
+  $("#download").hidden = true;
+  $("#sidecar").hidden = true;
+  $("#stage-title").textContent = `${humanize(job.method)}: ${job.inputs.content_name}` +
+    (job.inputs.style_names.length ? ` × ${job.inputs.style_names.join(", ")}` : "");
+}
+
+function renderJob(job) {
+  state.job = job;
+  const badge = $("#state");
+  badge.hidden = false;
+  badge.textContent = job.state;
+  badge.className = `badge ${job.state}`;
+  const active = job.state === "queued" || job.state === "running";
+  $("#cancel").hidden = !active;
+  $("#progress").hidden = job.state === "queued" && !job.progress.iteration;
+  const status = $("#status");
+  if (job.state === "queued") status.textContent = "Waiting for the worker…";
+  else if (job.state === "running" && !job.progress.iteration) status.textContent = "Starting (loading the network)…";
+  else if (job.state === "failed") status.textContent = job.error;
+  else if (job.state === "cancelled") status.textContent = "Cancelled.";
+  else if (job.state === "done") {
+    const t = job.info.timings ? ` in ${fmtSeconds(job.info.timings.total_seconds)}` : "";
+    const size = job.info.output_size ? `${job.info.output_size[0]}×${job.info.output_size[1]}` : "";
+    status.textContent = `Done${t}: ${size}.`;
+    $("#bar").style.width = "100%";
+  }
+}
+
+function renderStage(st) {
+  $("#progress").hidden = false;
+  $("#status").textContent = `Stage ${st.index + 1} of ${st.total}: ${st.size[1]}×${st.size[0]} px`;
+}
+
+function renderProgress(p) {
+  $("#progress").hidden = false;
+  $("#bar").style.width = `${Math.round(100 * p.fraction)}%`;
+  const eta = p.eta == null ? "" : `, about ${fmtSeconds(p.eta)} left`;
+  $("#status").textContent = `${p.stage}: step ${p.iteration} of ${p.total_iterations}${eta}`;
+  const dl = $("#losses");
+  dl.replaceChildren();
+  for (const [k, v] of Object.entries(p.losses)) {
+    const row = document.createElement("div");
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = fmtNumber(v);
+    row.append(dt, dd);
+    dl.append(row);
+  }
+  if (p.preview) {
+    const img = $("#preview");
+    img.src = p.preview;
+    img.hidden = false;
+    $("#placeholder").hidden = true;
+  }
+}
+
+function showResult(job) {
+  $("#cancel").hidden = true;
+  if (job.state !== "done" || !job.result) {
+    if (job.state !== "running") $("#placeholder").textContent = job.state === "failed" ? "No result." : "No result (cancelled).";
+    return;
+  }
+  const bust = `?v=${encodeURIComponent(job.finished || "")}`;
+  $("#placeholder").hidden = true;
+  $("#preview").hidden = true;
+  if (job.kind === "video") {
+    const v = $("#video-result");
+    v.src = job.result + bust;
+    v.hidden = false;
+  } else {
+    $("#after").src = job.result + bust;
+    $("#before").src = job.inputs.content;
+    $("#compare").hidden = false;
+    setSplit(50);
+  }
+  const dl = $("#download");
+  dl.href = `${job.result}?download=true`;
+  dl.hidden = false;
+  dl.textContent = job.kind === "video" ? "Download video" : "Download PNG";
+  $("#sidecar").href = job.sidecar;
+  $("#sidecar").hidden = false;
+}
+
+function setSplit(pct) {
+  $("#slider").value = pct;
+  $("#before-clip").style.clipPath = `inset(0 ${100 - pct}% 0 0)`;
+  $("#compare").style.setProperty("--split", `${pct}%`);
+}
+
+async function cancelJob() {
+  if (!state.job) return;
+  try {
+    renderJob(await api(`/api/jobs/${state.job.id}/cancel`, { method: "POST" }));
+  } catch (err) {
+    $("#status").textContent = err.message;
+  }
+}
+
+// ---------------------------------------------------------------- gallery of past jobs
+
+function settingsLine(job) {
+  const o = job.options;
+  const parts = [];
+  if (o.model) parts.push(o.model);
+  if (o.size != null) parts.push(`${o.size} px`);
+  for (const [k, v] of Object.entries(o)) {
+    if (!["model", "size", "weights"].includes(k)) parts.push(`${k.replace(/_/g, " ")} ${Array.isArray(v) ? v.join(" ") : v}`);
+  }
+  return parts.length ? parts.join(", ") : "defaults";
+}
+
+async function loadGallery() {
+  let jobs;
+  try { jobs = (await api("/api/jobs")).jobs; } catch (_) { return; }
+  const list = $("#gallery-list");
+  list.replaceChildren();
+  $("#gallery-empty").hidden = jobs.length > 0;
+  for (const job of jobs) {
+    const li = document.createElement("li");
+    li.tabIndex = 0;
+    li.dataset.job = job.id;
+    li.dataset.state = job.state;
+    const thumb = document.createElement("div");
+    thumb.className = "thumb";
+    if (job.result && job.kind === "image") {
+      const img = document.createElement("img");
+      img.loading = "lazy";
+      img.src = job.result;
+      img.alt = `Result of ${job.inputs.content_name}`;
+      thumb.append(img);
+    } else {
+      const s = document.createElement("span");
+      s.textContent = job.state;
+      thumb.append(s);
+    }
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const title = document.createElement("strong");
+    title.textContent = `${job.method}: ${job.inputs.content_name}` +
+      (job.inputs.style_names.length ? ` × ${job.inputs.style_names.join(", ")}` : "");
+    const line = document.createElement("span");
+    const when = new Date(job.created).toLocaleString();
+    const took = job.info.timings ? `, ${fmtSeconds(job.info.timings.total_seconds)}` : "";
+    line.textContent = `${settingsLine(job)}, seed ${job.seed} · ${when}${took}`;
+    meta.append(title, line);
+    li.append(thumb, meta);
+    const open = () => { follow(job); window.scrollTo({ top: 0, behavior: "smooth" }); };
+    li.addEventListener("click", open);
+    li.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+    list.append(li);
+  }
+}
+
+// ---------------------------------------------------------------- start-up
+
+async function init() {
+  const [info, methods] = await Promise.all([api("/api/info"), api("/api/methods")]);
+  state.info = info;
+  const select = $("#method");
+  for (const m of methods) {
+    state.methods[m.name] = m;
+    const o = document.createElement("option");
+    o.value = m.name;
+    o.textContent = m.name;
+    select.append(o);
+  }
+  select.addEventListener("change", renderOptions);
+  renderOptions();
+  setupDrop("content");
+  setupDrop("style");
+  for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => setKind(t.dataset.kind));
+  $("#job-form").addEventListener("submit", startJob);
+  $("#cancel").addEventListener("click", cancelJob);
+  $("#slider").addEventListener("input", (e) => setSplit(Number(e.target.value)));
+  await loadGallery();
+  document.body.dataset.ready = "true";  // for the browser test: the form is wired
+  const running = document.querySelector("#gallery-list li[data-state=running], #gallery-list li[data-state=queued]");
+  if (running) follow(await api(`/api/jobs/${running.dataset.job}`));
+}
+
+init().catch((err) => showError(`The page could not start: ${err.message}`));

@@ -1,0 +1,354 @@
+"""The web app's HTTP API through FastAPI's test client: job lifecycle, events, cancel, restart, limits,
+bad files, file names, token, Host and Origin checks, the local docs page and `atelier serve`'s refusals.
+
+Jobs run the real worker (a thread) on tiny images with a random-weight VGG (``weights: random``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient
+
+from atelier.web import create_app
+from atelier.web.jobs import RESTART_REASON
+
+BASE = "http://127.0.0.1:7860"
+TINY = {"size": 32, "iterations": 2, "coarse_iterations": 0, "min_size": 32, "weights": "random"}
+
+
+def png(w=40, h=32, seed=0) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def files(content=None, style=None, content_name="photo.png"):
+    out = [("content", (content_name, content if content is not None else png(), "image/png"))]
+    if style is not False:
+        out.append(("style", ("painting.png", style if style is not None else png(seed=1), "image/png")))
+    return out
+
+
+def create(client, options=TINY, method="gatys", **kw):
+    return client.post("/api/jobs", files=files(**kw), data={"method": method, "options": json.dumps(options)})
+
+
+def read_events(client, job_id, *, until="end", on_event=None) -> list[tuple[str, dict]]:
+    """The job's server-sent events up to ``until`` (the stream closes after "end")."""
+    events, kind = [], None
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+                if on_event is not None:
+                    on_event(kind, events[-1][1])
+                if kind == until:
+                    break
+    return events
+
+
+@pytest.fixture
+def jobs_dir(tmp_path):
+    return tmp_path / "jobs"
+
+
+@pytest.fixture
+def client(jobs_dir):
+    with TestClient(create_app(jobs_dir), base_url=BASE) as c:
+        yield c
+
+
+def test_methods_options_come_from_the_configs(client):
+    import dataclasses
+
+    import atelier
+
+    methods = {m["name"]: m for m in client.get("/api/methods").json()}
+    assert set(methods) == set(atelier.list_methods())
+    gatys = {o["name"]: o for o in methods["gatys"]["options"]}
+    fields = {f.name: f for f in dataclasses.fields(atelier.method_spec("gatys").config_class)}
+    assert set(gatys) == set(fields)
+    assert gatys["size"]["default"] == 512 and gatys["size"]["type"] == "integer"
+    assert gatys["size"]["help"] == fields["size"].metadata["help"]
+    assert gatys["preserve_color"]["choices"] == ["none", "luminance", "histogram"]
+    assert gatys["init"]["choices"] == ["content", "random"]  # no server paths from a web form
+    assert gatys["style_layers"]["list"] is True
+    assert gatys["weights"]["form"] is False  # not offered by the CLI, so not by the form
+    assert methods["gatys"]["capabilities"]["needs_style"] is True
+    assert methods["johnson"]["capabilities"]["needs_style"] is False
+    johnson = {o["name"]: o for o in methods["johnson"]["options"]}
+    assert johnson["model"]["choices"] == [m.name for m in atelier.list_models()
+                                           if m.method == "johnson" and not m.error]
+
+
+def test_job_lifecycle_events_result_and_sidecar(client, jobs_dir):
+    r = create(client)
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["state"] == "queued" and job["method"] == "gatys" and job["options"] == TINY
+    assert job["inputs"]["content_name"] == "photo.png"
+    assert job["inputs"]["style_names"] == ["painting.png"]
+
+    events = read_events(client, job["id"])
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "state" and kinds[-1] == "end"
+    assert "stage" in kinds
+    progress = [d for k, d in events if k == "progress"]
+    assert [p["iteration"] for p in progress] == [1, 2]
+    assert progress[-1]["total_iterations"] == 2 and progress[-1]["fraction"] == 1.0
+    assert {"content", "style", "tv", "total"} <= set(progress[-1]["losses"])
+    assert "eta" in progress[-1] and "elapsed" in progress[-1]
+    assert progress[-1]["preview"].startswith("data:image/jpeg;base64,")  # the last image is always sent
+    final = events[-1][1]
+    assert final["state"] == "done" and final["error"] is None
+    assert final["info"]["output_size"] == [32, 26]
+
+    got = client.get(f"/api/jobs/{job['id']}").json()
+    assert got["state"] == "done" and got["result"] == f"/api/jobs/{job['id']}/result"
+    res = client.get(got["result"])
+    assert res.status_code == 200 and res.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(res.content)).size == (32, 26)
+    dl = client.get(got["result"], params={"download": "true"})
+    assert dl.headers["content-disposition"].startswith("attachment")
+    sidecar = client.get(got["sidecar"]).json()
+    assert sidecar["config"]["size"] == 32 and sidecar["method"] == "gatys" and sidecar["seed"] == 0
+    assert client.get(got["inputs"]["content"]).content == png()
+    assert client.get(f"/api/jobs/{job['id']}/preview").headers["content-type"] == "image/jpeg"
+    assert [j["id"] for j in client.get("/api/jobs").json()["jobs"]] == [job["id"]]
+
+    # Finished jobs persist across a restart, with their results.
+    with TestClient(create_app(jobs_dir), base_url=BASE) as again:
+        listed = again.get("/api/jobs").json()["jobs"]
+        assert [(j["id"], j["state"]) for j in listed] == [(job["id"], "done")]
+        assert again.get(got["result"]).content == res.content
+        events = read_events(again, job["id"])
+        assert [k for k, _ in events] == ["state", "end"]
+
+
+def test_cancel_a_running_job_then_the_worker_goes_on(client):
+    slow = create(client, {**TINY, "iterations": 10_000, "tolerance": 0}).json()
+    queued = create(client).json()  # behind the slow one (one worker)
+    cancelled = client.post(f"/api/jobs/{queued['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+
+    def cancel_at_first_progress(kind, data):
+        if kind == "progress" and data["iteration"] == 1:
+            assert client.post(f"/api/jobs/{slow['id']}/cancel").status_code == 200
+
+    events = read_events(client, slow["id"], on_event=cancel_at_first_progress)
+    final = events[-1][1]
+    assert final["state"] == "cancelled" and final["error"] is None and final["result"] is None
+    assert max(d["iteration"] for k, d in events if k == "progress") < 10_000
+    assert client.post(f"/api/jobs/{slow['id']}/cancel").status_code == 409  # already over
+
+    after = create(client).json()
+    assert read_events(client, after["id"])[-1][1]["state"] == "done"
+    assert client.get(f"/api/jobs/{queued['id']}").json()["state"] == "cancelled"
+
+
+def test_jobs_interrupted_by_a_restart_are_marked_failed(jobs_dir):
+    first = TestClient(create_app(jobs_dir), base_url=BASE)  # no lifespan: no worker takes the job
+    job = create(first).json()
+    assert first.get(f"/api/jobs/{job['id']}").json()["state"] == "queued"
+    meta = jobs_dir / job["id"] / "job.json"
+    data = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**data, "state": "running"}))  # as if a worker had it when the server died
+    with TestClient(create_app(jobs_dir), base_url=BASE) as c:
+        got = c.get(f"/api/jobs/{job['id']}").json()
+    assert got["state"] == "failed" and got["error"] == RESTART_REASON
+    assert json.loads(meta.read_text())["state"] == "failed"
+
+
+def test_delete_a_finished_job(client, jobs_dir):
+    job = create(client).json()
+    read_events(client, job["id"])
+    assert client.delete(f"/api/jobs/{job['id']}").status_code == 204
+    assert client.get(f"/api/jobs/{job['id']}").status_code == 404
+    assert not (jobs_dir / job["id"]).exists()
+    idle = TestClient(create_app(jobs_dir), base_url=BASE)  # no lifespan: the job stays queued
+    queued = create(idle).json()
+    r = idle.delete(f"/api/jobs/{queued['id']}")
+    assert r.status_code == 409 and "cancel it first" in r.json()["detail"]
+
+
+def test_request_size_limit_answers_413(jobs_dir):
+    with TestClient(create_app(jobs_dir, max_upload_bytes=20_000), base_url=BASE) as c:
+        big = png(120, 120)  # ~43 kB of noise
+        r = c.post("/api/jobs", files=files(content=big), data={"options": json.dumps(TINY)})
+        assert r.status_code == 413
+        assert r.json()["detail"] == "The upload is too large: this server accepts at most 20 kB per request."
+        # A body sent without Content-Length (chunked) is counted as it arrives.
+        head = (b'--zz\r\nContent-Disposition: form-data; name="content"; filename="a.png"\r\n'
+                b"Content-Type: image/png\r\n\r\n")
+        chunks = [head, *[png(60, 60, seed=i) for i in range(4)]]
+        r = c.post("/api/jobs", content=iter(chunks), headers={"content-type": "multipart/form-data; boundary=zz"})
+        assert r.status_code == 413
+        assert r.json()["detail"].startswith("The upload is too large")
+    assert [p for p in jobs_dir.iterdir()] == []  # nothing stored
+
+
+def test_pixel_and_size_limits(jobs_dir):
+    with TestClient(create_app(jobs_dir, max_pixels=1000, max_size=64), base_url=BASE) as c:
+        r = create(c, content=png(40, 32))  # 1280 pixels
+        assert r.status_code == 413
+        assert "more than 0.001 million pixels" in r.json()["detail"] and "photo.png" in r.json()["detail"]
+        r = create(c, {**TINY, "size": 65}, content=png(30, 30), style=png(30, 30))
+        assert r.status_code == 422
+        assert r.json()["detail"] == "The size must be at most 64 pixels on this server, not 65."
+    assert list(jobs_dir.iterdir()) == []  # the rejected job's directory was removed
+
+
+@pytest.mark.parametrize("content,ctype,expected", [
+    (b"hello, not an image", "image/png", "is not an image atelier can read"),
+    (b"", "image/png", "is empty"),
+    (png(), "text/plain", "is text/plain, not an image"),
+    (b"GIF89a" + b"\0" * 10, "image/gif", "is not an image atelier can read"),
+])
+def test_bad_files_answer_422(client, content, ctype, expected):
+    r = client.post("/api/jobs", files=[("content", ("x.png", content, ctype)),
+                                        ("style", ("s.png", png(), "image/png"))],
+                    data={"options": json.dumps(TINY)})
+    assert r.status_code == 422
+    assert expected in r.json()["detail"]
+
+
+def test_gif_is_refused_by_type(client):
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 20), (200, 10, 10)).save(buf, format="GIF")
+    r = client.post("/api/jobs", files=[("content", ("a.gif", buf.getvalue(), "image/gif")),
+                                        ("style", ("s.png", png(), "image/png"))],
+                    data={"options": json.dumps(TINY)})
+    assert r.status_code == 422
+    assert r.json()["detail"] == ("The content file 'a.gif' is a GIF image; this server accepts JPEG, PNG, WebP, "
+                                  "TIFF or BMP.")
+
+
+@pytest.mark.parametrize("method,options,expected", [
+    ("gatys", {"sizes": 3}, "Unknown option(s) sizes for the gatys method"),
+    ("gatys", {"size": "big"}, "Option size must be a whole number, not 'big'."),
+    ("gatys", {"preserve_color": "sepia"}, "Option preserve_color must be one of none, luminance, histogram"),
+    ("gatys", {"init": "/etc/passwd"}, "Option init must be one of content, random"),
+    ("gatys", {"size": -1}, "--size must be a positive number, not -1."),
+    ("cubism", {}, "Unknown method 'cubism'"),
+    ("johnson", {"model": "/etc/passwd"}, "Unknown model '/etc/passwd'"),
+])
+def test_bad_options_answer_422(client, method, options, expected):
+    r = client.post("/api/jobs", files=files(style=None if method == "gatys" else False),
+                    data={"method": method, "options": json.dumps(options)})
+    assert r.status_code == 422
+    assert expected in r.json()["detail"]
+
+
+def test_missing_inputs_and_unavailable_video_answer_422(client):
+    r = client.post("/api/jobs", files=files(style=False), data={"options": json.dumps(TINY)})
+    assert r.status_code == 422 and "needs a style image" in r.json()["detail"]
+    r = client.post("/api/jobs", files=files(), data={"method": "johnson"})
+    assert r.status_code == 422 and "takes no style image" in r.json()["detail"]
+    r = client.post("/api/jobs", data={"options": "{not json"}, files=files())
+    assert r.status_code == 422 and "JSON object" in r.json()["detail"]
+    r = client.post("/api/jobs", data={"options": "{}", "style_bundled": "starry-night"})
+    assert r.status_code == 422 and "Give a content image" in r.json()["detail"]
+    info = client.get("/api/info").json()
+    if not info["video"]:
+        r = client.post("/api/jobs", files=files(), data={"kind": "video"})
+        assert r.status_code == 422 and r.json()["detail"] == info["video_reason"]
+        assert info["video_reason"].startswith("Video jobs are not available yet")
+
+
+def test_bundled_images_and_user_file_names_never_become_paths(client, jobs_dir):
+    r = client.post("/api/jobs", files=files(content_name="../../evil.png", style=False),
+                    data={"style_bundled": "starry-night", "options": json.dumps(TINY)})
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["inputs"]["content_name"] == "evil.png"  # display only
+    assert job["inputs"]["style_names"] == ["The Starry Night"]
+    stored = sorted(p.name for p in (jobs_dir / job["id"]).iterdir())
+    assert "content.png" in stored and "style-0.jpg" in stored
+    assert not (jobs_dir.parent / "evil.png").exists() and not (jobs_dir / "evil.png").exists()
+    for bad in ["..%2F..%2Fetc%2Fpasswd", "..", "0" * 31 + "g"]:
+        assert client.get(f"/api/jobs/{bad}").status_code == 404
+    assert client.get(f"/api/jobs/{job['id']}/inputs/..%2Fjob.json").status_code == 404
+    assert client.get("/static/..%2F..%2Fapp.py").status_code == 404
+    read_events(client, job["id"])
+
+
+def test_token_is_required_on_every_request(jobs_dir):
+    token = "s3cret-token-123"
+    with TestClient(create_app(jobs_dir, token=token), base_url="http://192.0.2.1:7860") as c:
+        for path in ["/", "/api/jobs", "/api/methods", "/openapi.json", "/static/app.js"]:
+            r = c.get(path)
+            assert r.status_code == 401, path
+            assert "needs its token" in r.json()["detail"]
+        assert c.get("/api/jobs", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+        assert c.get("/api/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        page = c.get(f"/?token={token}")
+        assert page.status_code == 200 and "atelier_token=" in page.headers["set-cookie"]
+        assert "HttpOnly" in page.headers["set-cookie"]
+        # The cookie set by the page's address authorises the page's later requests.
+        assert c.get("/api/jobs").status_code == 200
+
+
+def test_loopback_server_checks_host_and_origin(jobs_dir):
+    app = create_app(jobs_dir, allowed_hosts={"127.0.0.1", "localhost", "::1"})
+    with TestClient(app, base_url=BASE) as c:
+        assert c.get("/api/jobs").status_code == 200
+        r = c.get("/api/jobs", headers={"host": "attacker.example:7860"})
+        assert r.status_code == 421  # DNS rebinding
+        r = c.post("/api/jobs", files=files(), data={"options": json.dumps(TINY)},
+                   headers={"origin": "http://attacker.example"})
+        assert r.status_code == 403 and r.json()["detail"] == "Requests from other web sites are refused."
+        r = c.post("/api/jobs", files=files(), data={"options": json.dumps(TINY)}, headers={"origin": BASE})
+        assert r.status_code == 201
+        read_events(c, r.json()["id"])
+
+
+def test_page_and_docs_load_nothing_from_elsewhere(client):
+    import re
+
+    page = client.get("/")
+    assert page.status_code == 200 and "<form" in page.text
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    for text in [page.text, docs.text, client.get("/static/app.js").text, client.get("/static/style.css").text]:
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
+        assert "@import" not in text and "url(http" not in text
+    assert client.get("/redoc").status_code == 404
+    spec = client.get("/openapi.json").json()
+    for path in ["/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/events", "/api/jobs/{job_id}/result",
+                 "/api/jobs/{job_id}/sidecar", "/api/jobs/{job_id}/cancel", "/api/methods"]:
+        assert path in spec["paths"], path
+
+
+def test_serve_refuses_a_public_address_without_token(capsys):
+    from atelier.cli import main
+
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "atelier: error: Binding 0.0.0.0 lets other machines reach the server; give --token" in err
+    assert main(["serve", "--host", "0.0.0.0", "--token", "short"]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+
+
+def test_serve_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from atelier.cli import main\n"
+            "try:\n    main(['serve', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert "--jobs-dir" in out.stdout and out.stdout.strip().endswith("False")
