@@ -352,3 +352,54 @@ def test_serve_help_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert "--jobs-dir" in out.stdout and out.stdout.strip().endswith("False")
+
+
+def test_video_job_runs_through_the_video_api(client, tmp_path):
+    """A 3-frame clip through atelier.stylize_video: progress per frame, an MP4 result and its sidecar."""
+    info = client.get("/api/info").json()
+    if not info["video"]:
+        pytest.skip(f"video jobs unavailable here: {info['video_reason']}")
+    import av
+
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(3):
+            rgb = np.full((32, 32, 3), 40 * i, dtype=np.uint8)
+            rgb[8:24, 4 + 4 * i:20 + 4 * i] = 220
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    r = client.post("/api/jobs", files=[("content", ("my clip.mp4", clip.read_bytes(), "video/mp4")),
+                                        ("style", ("s.png", png(), "image/png"))],
+                    # adam: gatys' L-BFGS inside stylize_video fails at this commit on a strided frame
+                    # gradient ("view size is not compatible"), a video-pipeline issue outside the web app
+                    data={"kind": "video", "options": json.dumps({**TINY, "iterations": 1, "optimizer": "adam"}),
+                          "video_options": json.dumps({"max_frames": 2, "temporal_weight": 0.5})})
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["kind"] == "video" and job["video_options"] == {"max_frames": 2, "temporal_weight": 0.5}
+    events = read_events(client, job["id"])
+    final = events[-1][1]
+    assert final["state"] == "done", final["error"]
+    assert [d["iteration"] for k, d in events if k == "progress" and d["stage"] == "video"] == [1, 2]
+    assert final["info"]["frames"] == 2
+    res = client.get(final["result"])
+    assert res.status_code == 200 and res.headers["content-type"] == "video/mp4"
+    with av.open(io.BytesIO(res.content)) as got:
+        assert sum(1 for _ in got.decode(video=0)) == 2
+    assert client.get(final["sidecar"]).json()["video"]["temporal_weight"] == 0.5
+
+
+def test_video_uploads_are_checked(client):
+    info = client.get("/api/info").json()
+    if not info["video"]:
+        pytest.skip(f"video jobs unavailable here: {info['video_reason']}")
+    r = client.post("/api/jobs", files=[("content", ("a.mp4", png(), "video/mp4")),
+                                        ("style", ("s.png", png(), "image/png"))],
+                    data={"kind": "video", "options": json.dumps(TINY)})
+    assert r.status_code == 422 and "is not a video this server accepts" in r.json()["detail"]
+    r = client.post("/api/jobs", files=files(), data={"kind": "video", "video_options": '{"max_frames": 100000}'})
+    assert r.status_code == 422 and "max_frames must be between 1 and 300" in r.json()["detail"]

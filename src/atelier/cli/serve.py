@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Largest uploaded image in pixels (default: 40000000).")
     p.add_argument("--max-size", type=int, default=4096, help="Largest output long side in pixels "
                    "(default: 4096).")
+    p.add_argument("--max-frames", type=int, default=300, help="Most frames of one video job (default: 300).")
     return p
 
 
@@ -52,7 +53,7 @@ def main(command: str, argv: list[str]) -> int:
                                  "SECRET (every request must then carry it), or bind 127.0.0.1.")
     if args.token is not None and len(args.token) < 8:
         raise errors.OptionError("The --token must be at least 8 characters long.")
-    for name in ("port", "workers", "max_pixels", "max_size"):
+    for name in ("port", "workers", "max_pixels", "max_size", "max_frames"):
         if getattr(args, name) < 1:
             raise errors.OptionError(f"--{name.replace('_', '-')} must be a positive number.")
     if args.max_upload_mb <= 0:
@@ -72,7 +73,7 @@ def main(command: str, argv: list[str]) -> int:
 
     app = create_app(jobs_dir, token=args.token, workers=args.workers,
                      max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,
-                     max_size=args.max_size, allowed_hosts=None if args.token else LOOPBACK_HOSTS)
+                     max_size=args.max_size, max_frames=args.max_frames, allowed_hosts=None if args.token else LOOPBACK_HOSTS)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{args.port}/" + (f"?token={args.token}" if args.token else "")

@@ -40,9 +40,41 @@ TOKEN_COOKIE = "atelier_token"
 
 # Formats accepted as images (as detected by decoding, not by the file name) and their stored extension.
 IMAGE_FORMATS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
-VIDEO_TYPES = {"video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov",
-               "video/x-matroska": ".mkv", "video/x-msvideo": ".avi"}
 MAX_STYLES = 8
+DEFAULT_MAX_FRAMES = 300  # frames of one video job (12 s at 25 fps)
+
+
+def video_options_schema(max_frames: int) -> list[dict]:
+    """The options of a video job beyond the method's (those of ``atelier.stylize_video``)."""
+    return [
+        {"name": "max_frames", "type": "integer", "list": False, "nullable": False, "default": max_frames,
+         "help": f"Stylise at most this many frames from the start (this server's limit: {max_frames}).",
+         "paper": "", "basic": True, "form": True},
+        {"name": "temporal_weight", "type": "number", "list": False, "nullable": False, "default": 1.0,
+         "help": "How strongly each frame follows the previous result along the motion (0: every frame "
+                 "on its own, which flickers).", "paper": "Ruder et al. 2016", "basic": True, "form": True},
+    ]
+
+
+def resolve_video_options(raw: dict, max_frames: int) -> dict:
+    if not isinstance(raw, dict):
+        raise OptionsError("The video options must be a JSON object, e.g. {\"max_frames\": 50}.")
+    unknown = sorted(set(raw) - {"max_frames", "temporal_weight"})
+    if unknown:
+        raise OptionsError(f"Unknown video option(s) {', '.join(unknown)}; valid: max_frames, temporal_weight.")
+    out = {"max_frames": max_frames, "temporal_weight": 1.0}
+    try:
+        if "max_frames" in raw:
+            out["max_frames"] = int(raw["max_frames"])
+        if "temporal_weight" in raw:
+            out["temporal_weight"] = float(raw["temporal_weight"])
+    except (TypeError, ValueError):
+        raise OptionsError("max_frames must be a whole number and temporal_weight a number.") from None
+    if not 1 <= out["max_frames"] <= max_frames:
+        raise OptionsError(f"max_frames must be between 1 and {max_frames} on this server, not {out['max_frames']}.")
+    if not out["temporal_weight"] >= 0:
+        raise OptionsError(f"temporal_weight must be 0 or more, not {out['temporal_weight']}.")
+    return out
 
 
 def _bundled() -> dict[str, dict[str, Any]]:
@@ -163,6 +195,7 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_size: int = DEFAULT_MAX_SIZE,
+    max_frames: int = DEFAULT_MAX_FRAMES,
     allowed_hosts: set[str] | None = None,
 ) -> Guard:
     """The web app over ``jobs_dir`` (an ASGI app: the FastAPI app as ``.app``, the jobs as ``.store``). ``allowed_hosts``: Host names answered (None: any; ``atelier serve``
@@ -202,7 +235,9 @@ def create_app(
         reason = video_unavailable_reason()
         return {
             "version": atelier.__version__, "video": reason is None, "video_reason": reason,
-            "limits": {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels, "max_size": max_size},
+            "video_options": video_options_schema(max_frames),
+            "limits": {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels, "max_size": max_size,
+                       "max_frames": max_frames},
             "workers": store.workers,
         }
 
@@ -244,6 +279,7 @@ def create_app(
         options: Annotated[str, Form()] = "{}",
         seed: Annotated[int, Form()] = 0,
         kind: Annotated[str, Form()] = "image",
+        video_options: Annotated[str, Form()] = "{}",
     ) -> dict:
         if kind not in ("image", "video"):
             raise _error(422, f"The job kind must be 'image' or 'video', not {kind!r}.")
@@ -252,6 +288,8 @@ def create_app(
         if method not in atelier.list_methods():
             raise _error(422, f"Unknown method {method!r}; choose one of: {', '.join(atelier.list_methods())}.")
         spec = atelier.method_spec(method)
+        if kind == "video" and not spec.capabilities.video:
+            raise _error(422, f"The {method} method does not support video.")
         styles = [s for s in (style or []) if s.filename or s.size]
         n_styles = len(styles) + (1 if style_bundled else 0)
         if content is None and not content_bundled:
@@ -268,6 +306,8 @@ def create_app(
         try:
             raw = json.loads(options or "{}")
             opts = resolve_options(method, raw, n_styles=max(1, n_styles), max_size=max_size)
+            vopts = (resolve_video_options(json.loads(video_options or "{}"), max_frames) if kind == "video"
+                     else {})
         except json.JSONDecodeError:
             raise _error(422, "The options must be a JSON object, e.g. {\"size\": 256}.") from None
         except OptionsError as err:
@@ -294,7 +334,8 @@ def create_app(
         except BaseException:
             shutil.rmtree(d, ignore_errors=True)
             raise
-        job = Job(id=job_id, dir=d, kind=kind, method=method, options=opts, seed=seed, inputs=inputs)
+        job = Job(id=job_id, dir=d, kind=kind, method=method, options=opts, seed=seed, inputs=inputs,
+                  video_options=vopts)
         return store.submit(job).public()
 
     @app.get("/api/jobs", summary="List the jobs, newest first")
@@ -437,8 +478,9 @@ async def _store_upload(upload: UploadFile, d: Path, stem: str, *, video: bool, 
         tmp.unlink()
         raise _error(422, f"The {role} file '{shown}' is empty.")
     if video:
-        ext = VIDEO_TYPES.get((upload.content_type or "").lower())
-        if ext is None or not _looks_like_video(tmp):
+        ext = _video_ext(tmp)
+        declared = (upload.content_type or "").lower()
+        if ext is None or not (declared.startswith("video/") or declared in ("", "application/octet-stream")):
             tmp.unlink()
             raise _error(422, f"The {role} file '{shown}' is not a video this server accepts "
                          "(MP4, WebM, MOV, MKV or AVI).")
@@ -473,8 +515,14 @@ def _copy_to(src, path: Path) -> None:
         shutil.copyfileobj(src, f, MB)
 
 
-def _looks_like_video(path: Path) -> bool:
+def _video_ext(path: Path) -> str | None:
+    """The stored extension of a video recognised by its first bytes (MP4/MOV, WebM/MKV, AVI), else None."""
     with open(path, "rb") as f:
         head = f.read(16)
-    return (head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"  # MP4/MOV, WebM/MKV
-            or (head[:4] == b"RIFF" and head[8:12] == b"AVI "))
+    if head[4:8] == b"ftyp":
+        return ".mov" if head[8:10] == b"qt" else ".mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return ".mkv"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return ".avi"
+    return None

@@ -84,10 +84,14 @@ def video_api():
 
 def video_unavailable_reason() -> str | None:
     """None when video jobs can run; otherwise one sentence saying why not."""
+    import importlib.util
+
     if video_api() is None:
         return "Video jobs are not available yet: this version of atelier has no video pipeline."
     if not any(atelier.method_spec(m).capabilities.video for m in atelier.list_methods()):
         return "Video jobs are not available yet: no method supports video in this version of atelier."
+    if importlib.util.find_spec("av") is None or importlib.util.find_spec("cv2") is None:
+        return "Video jobs need PyAV and OpenCV on the server: pip install 'atelier[video]'."
     return None
 
 
@@ -108,6 +112,7 @@ class Job:
     progress: dict[str, Any] = field(default_factory=dict)  # last stage/progress summary, no image
     result: str | None = None  # file name inside dir
     info: dict[str, Any] = field(default_factory=dict)  # a summary of the sidecar: size, timings, losses
+    video_options: dict[str, Any] = field(default_factory=dict)  # temporal_weight, max_frames (video jobs)
     # in memory only
     events: list[dict] = field(default_factory=list, repr=False)
     first_event: int = 0  # sequence number of events[0] (older ones were dropped)
@@ -118,6 +123,7 @@ class Job:
         """What the API returns (and what job.json stores)."""
         return {
             "id": self.id, "kind": self.kind, "method": self.method, "options": self.options, "seed": self.seed,
+            "video_options": self.video_options,
             "inputs": {
                 "content_name": self.inputs.get("content_name"), "style_names": self.inputs.get("style_names", []),
                 "content": f"/api/jobs/{self.id}/inputs/content",
@@ -139,7 +145,7 @@ class Job:
                   inputs=dict(data.get("inputs") or {}), state=data["state"], created=data.get("created") or now(),
                   started=data.get("started"), finished=data.get("finished"), error=data.get("error"),
                   progress=dict(data.get("progress") or {}), result=data.get("result_file"),
-                  info=dict(data.get("info") or {}))
+                  info=dict(data.get("info") or {}), video_options=dict(data.get("video_options") or {}))
         if job.result and not (d / job.result).is_file():
             job.result = None
         return job
@@ -335,6 +341,8 @@ class JobStore:
         h, w = image.shape[-2:]
         scale = min(1.0, PREVIEW_SIDE / max(h, w))
         small = image[:1].detach().float()
+        if not image.is_floating_point():  # video frames come as uint8
+            small = small / 255.0
         if scale < 1:
             small = F.interpolate(small, size=(max(1, round(h * scale)), max(1, round(w * scale))),
                                   mode="area")
@@ -371,10 +379,16 @@ class JobStore:
             raise atelier.errors.OptionError(reason)
         content, styles = self._input_paths(job)
         out = job.dir / "result.mp4"
-        # The video pipeline's public function: stylize_video(video, style, output, *, method, seed,
-        # callback, **options) -> (path, info), mirroring stylize_to_file.
-        path, info = video_api()(content, styles or None, out, method=job.method, seed=job.seed,
-                                 callback=self._callback(job), overwrite=True, **job.options)
+        try:
+            result = video_api()(content, out, styles or None, method=job.method, seed=job.seed,
+                                 callback=self._callback(job), overwrite=True, **job.video_options, **job.options)
+        except BaseException:
+            shutil.rmtree(out.with_name(out.name + ".frames"), ignore_errors=True)  # the pipeline's work folder
+            raise
+        if job.cancel_requested:
+            raise JobCancelled
+        info = result.info
         with self.lock:
-            job.result = Path(path).name
-            job.info = {k: info[k] for k in ("output_size", "timings", "frames") if k in info}
+            job.result = Path(result.output).name
+            job.info = {"frames": result.frames, "output_size": (info.get("video") or {}).get("size"),
+                        "timings": info.get("timings")}

@@ -123,15 +123,15 @@ function renderOptions() {
   $(".drops").style.gridTemplateColumns = needsStyle ? "" : "1fr";
 }
 
-function collectOptions() {
+function collectOptions(selector = "#options [name], #more-options [name]") {
   const out = {};
-  for (const el of document.querySelectorAll("#options [name], #more-options [name]")) {
+  for (const el of document.querySelectorAll(selector)) {
     const value = el.type === "checkbox" ? String(el.checked) : el.value.trim();
     if (value === el.dataset.default || el.disabled) continue;  // the library's default applies
     out[el.name] = el.type === "checkbox" ? el.checked : value;
   }
   const model = document.querySelector("#options [name=model]");
-  if (model && !model.disabled && model.value) out.model = model.value;
+  if (selector.startsWith("#options") && model && !model.disabled && model.value) out.model = model.value;
   return out;
 }
 
@@ -199,7 +199,8 @@ function setKind(kind) {
   $("#drop-content [data-bundled]").hidden = video;
   state.inputs.content = null;
   showInput("content");
-  const unavailable = video && !state.info.video;  // until the video pipeline exists
+  $("#video-options").hidden = !video || !state.info.video;
+  const unavailable = video && !state.info.video;  // e.g. without the video extra
   const note = $("#video-note");
   note.textContent = unavailable ? state.info.video_reason : "";
   note.hidden = !unavailable;
@@ -224,6 +225,7 @@ async function startJob(e) {
   form.append("kind", state.kind);
   form.append("method", method);
   form.append("options", JSON.stringify(collectOptions()));
+  if (state.kind === "video") form.append("video_options", JSON.stringify(collectOptions("#video-options [name]")));
   const c = state.inputs.content, s = state.inputs.style;
   if (!c) return showError(`Choose a ${state.kind === "video" ? "video" : "photo"} first.`);
   if (c.file) form.append("content", c.file, c.file.name); else form.append("content_bundled", c.bundled);
@@ -403,7 +405,7 @@ async function loadGallery() {
       thumb.append(img);
     } else {
       const s = document.createElement("span");
-      s.textContent = job.state;
+      s.textContent = job.kind === "video" && job.state === "done" ? "video" : job.state;
       thumb.append(s);
     }
     const meta = document.createElement("div");
@@ -438,6 +440,7 @@ async function init() {
     select.append(o);
   }
   select.addEventListener("change", renderOptions);
+  for (const opt of info.video_options) $("#video-options").append(optionField(opt));
   renderOptions();
   setupDrop("content");
   setupDrop("style");
