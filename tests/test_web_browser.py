@@ -1,0 +1,168 @@
+"""End to end in a real headless Chromium (Debian's ``chromium`` driven by Playwright; never a downloaded
+browser): the page uploads two images, runs a small fast job, receives its progress events, shows the
+result with the before/after slider, downloads a valid PNG, lists it in the gallery, loads nothing from
+other origins, and fits a phone-width screen.
+
+Skips only where chromium or Playwright is absent; under CI (``CI`` set) their absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or (
+        "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
+
+
+def _require(what: str, ok: bool) -> None:
+    if ok:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing in CI, where the browser test must run (.ci/run installs it).")
+    pytest.skip(f"{what} is not installed here (apt-get install chromium; pip install -e '.[dev]').")
+
+
+@pytest.fixture(scope="module")
+def browser_bits():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    _require("The Python package playwright", sync_playwright is not None)
+    exe = chromium_path()
+    _require("Debian's chromium", exe is not None)
+    return sync_playwright, exe
+
+
+class Server:
+    """The app under uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, jobs_dir: Path):
+        import uvicorn
+
+        from atelier.web import create_app
+        from atelier.web.app import LOOPBACK_HOSTS
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        app = create_app(jobs_dir, allowed_hosts=LOOPBACK_HOSTS)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    timeout_graceful_shutdown=2))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        while not self.server.started:  # set by uvicorn once the socket listens
+            if not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def write_image(path: Path, w: int, h: int, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    base = np.linspace(0, 255, w, dtype=np.float32)[None, :, None] * np.ones((h, 1, 3), np.float32)
+    noise = rng.normal(0, 40, (h, w, 3))
+    Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+# Records every server-sent event the page's EventSource receives, for the assertions below.
+RECORD_EVENTS = """
+window.__sse = [];
+const Native = window.EventSource;
+window.EventSource = class extends Native {
+  constructor(...args) {
+    super(...args);
+    for (const t of ["state", "stage", "progress", "end"]) {
+      this.addEventListener(t, (e) => window.__sse.push({ type: t, data: JSON.parse(e.data) }));
+    }
+  }
+};
+"""
+
+
+def test_page_uploads_runs_streams_and_downloads(browser_bits, tmp_path):
+    sync_playwright, exe = browser_bits
+    content = write_image(tmp_path / "my photo.png", 48, 40, 0)
+    style = write_image(tmp_path / "painting.jpg", 40, 40, 1)
+    with Server(tmp_path / "jobs") as base, sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        try:
+            page = ctx.new_page()
+            requests, errors = [], []
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.add_init_script(RECORD_EVENTS)
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]")
+            # The form is generated from the method's config: the CLI's defaults and help texts.
+            assert page.input_value("#opt-size") == "512"
+            assert "Long side of the output image" in page.inner_text("[data-option=size] .help")
+
+            page.set_input_files("#content-file", str(content))
+            page.set_input_files("#style-file", str(style))
+            assert page.inner_text("#drop-content .name") == "my photo.png"
+            page.fill("#opt-size", "48")
+            page.fill("#opt-iterations", "3")
+            page.click("#start")
+            page.wait_for_selector("#compare:not([hidden])", timeout=180_000)
+
+            assert page.inner_text("#state").lower() == "done"
+            events = page.evaluate("window.__sse")
+            progress = [e["data"] for e in events if e["type"] == "progress"]
+            assert [p["iteration"] for p in progress] == [1, 2, 3]
+            assert all({"content", "style", "total"} <= set(p["losses"]) for p in progress)
+            assert any(p.get("preview", "").startswith("data:image/jpeg;base64,") for p in progress)
+            assert any(e["type"] == "stage" for e in events)
+            assert events[-1]["type"] == "end" and events[-1]["data"]["state"] == "done"
+            assert page.get_attribute("#preview", "src").startswith("data:image/jpeg")  # shown while forming
+
+            # The before/after slider moves the split.
+            page.fill("#slider", "20")
+            page.dispatch_event("#slider", "input")
+            assert "80%" in page.get_attribute("#before-clip", "style")
+
+            with page.expect_download() as info:
+                page.click("#download")
+            download = info.value
+            saved = tmp_path / download.suggested_filename
+            download.save_as(saved)
+            assert saved.suffix == ".png"
+            with Image.open(saved) as img:
+                assert img.format == "PNG" and img.size == (48, 40)
+
+            cards = page.locator("#gallery-list li[data-state=done]")
+            assert cards.count() == 1
+            assert "48 px" in cards.first.inner_text() and "iterations 3" in cards.first.inner_text()
+
+            # Phone width: one column, nothing wider than the screen.
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+            assert errors == []
+            elsewhere = [u for u in requests if not u.startswith((base + "/", "data:", "blob:"))]
+            assert elsewhere == []
+        finally:
+            ctx.close()
