@@ -20,6 +20,7 @@ _COMMANDS = {
     "models": ("atelier.cli.models", "List the trained feed-forward models (bundled and yours)."),
     "export": ("atelier.cli.models", "Export a trained model to ONNX for onnxruntime."),
     "train": ("atelier.cli.train", "Train a feed-forward style network on a folder of photos."),
+    "video": ("atelier.cli.video", "Stylise a video file or a folder of frames, temporally coherent."),
     "serve": ("atelier.cli.serve", "Run the web app and HTTP API on this machine (http://127.0.0.1:7860/)."),
 }
 

@@ -33,6 +33,8 @@ class ProgressPrinter:
         elif isinstance(event, events.Progress):
             if self.progress:
                 losses = " ".join(f"{k} {v:.3g}" for k, v in event.losses.items() if k != "total")
+                if getattr(event, "rate", None) is not None:  # video: frames per second
+                    losses = f"{event.rate:.2f} frames/s {losses}".strip()
                 eta = "?" if event.eta is None else f"{event.eta:.0f}s"
                 self.progress.update(self.task, completed=event.iteration, total=event.total_iterations,
                                      losses=losses, eta=eta)

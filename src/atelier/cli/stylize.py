@@ -76,6 +76,14 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--dry-run", action="store_true", help="Print the estimated time and peak memory of the "
                    "run (after a few seconds of calibration), then exit without writing anything.")
+    add_config_options(p, cls, method)
+    # The defaults are written into the help texts; argparse's own "(default: None)" would mislead.
+    p.formatter_class = argparse.HelpFormatter
+    return p
+
+
+def add_config_options(p: argparse.ArgumentParser, cls, method: str) -> None:
+    """One option per field of the method's config dataclass (shared with ``atelier video``)."""
     hints = typing.get_type_hints(cls.config_class)
     group = p.add_argument_group(f"{method} options")
     for f in dataclasses.fields(cls.config_class):
@@ -98,9 +106,6 @@ def build_parser(method: str) -> argparse.ArgumentParser:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         kwargs["help"] += "" if default is None else f" (default: {_fmt(default)})"
         group.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
-    # The defaults are written into the help texts; argparse's own "(default: None)" would mislead.
-    p.formatter_class = argparse.HelpFormatter
-    return p
 
 
 def _fmt(value) -> str:

@@ -26,9 +26,13 @@ import dataclasses
 import json
 import logging
 import math
+import queue
 import re
 import shutil
+import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,7 +87,7 @@ def _to_tensor(arr: np.ndarray, device) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(arr))
     t = t.float() / 255 if t.dtype == torch.uint8 else t.float()
     t = t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None]
-    return t.to(device)
+    return t.to(device).contiguous()  # the HWC source gives an NCHW view with channels-last strides
 
 
 def _resize_u8(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -235,7 +239,7 @@ def stylize_video(
         prev_in = prev_out = None  # input frame resized to the output size (uint8); previous output [0,1]
         t_loop = time.perf_counter()
         emit(callback, Stage("video", 0, 1, (vinfo.height, vinfo.width), total or 0))
-        for k, rgb in enumerate(source.frames(first, stop)):
+        for k, rgb in enumerate(_prefetch(source.frames(first, stop))):
             path_k = work / FRAME_NAME.format(k)
             if k < done:  # finished in an earlier run: read back, never recomputed
                 if writer_path is not None or k == done - 1:
@@ -245,7 +249,7 @@ def stylize_video(
                         prev_in = _resize_u8(rgb, u8.shape[:2])
                     if writer_path is not None:
                         writer = writer or _writer(writer_path, u8.shape[:2])
-                        writer.write(_even(u8))
+                        sink.submit(_store, None, u8, writer)
                 state["frames"] = k + 1
                 continue
             x = _to_tensor(rgb, dev)
@@ -269,10 +273,9 @@ def stylize_video(
                 a = (temporal_weight / (1 + temporal_weight)) * weight[..., None]
                 out_f = out_f + a * (warped - out_f)
             u8 = (out_f * 255 + 0.5).clip(0, 255).astype(np.uint8)
-            write_frame(path_k, u8)
             if writer_path is not None:
                 writer = writer or _writer(writer_path, u8.shape[:2])
-                writer.write(_even(u8))
+            sink.submit(_store, path_k, u8, writer)
             # The chain continues from the stored (8-bit) frame, so a resumed run equals an uninterrupted one.
             prev_out = u8.astype(np.float32) / 255
             prev_in = _resize_u8(rgb, u8.shape[:2])
@@ -283,13 +286,14 @@ def stylize_video(
             rate = state["computed"] / elapsed if elapsed > 0 else None
             left = None if total is None or not rate else (total - k - 1) / rate
             emit(callback, Progress("video", k + 1, total or k + 1, {}, elapsed, left,
-                                    image=torch.from_numpy(u8).permute(2, 0, 1)[None], rate=rate))
-        state["seconds"] = time.perf_counter() - t_loop
+                                    image=torch.from_numpy(out_f).permute(2, 0, 1)[None], rate=rate))
+        sink.drain()
         if state["frames"] == 0:
             raise InputError(f"'{src_path}' has no frames in the chosen range.")
         if writer is not None:
             writer.close()
             state["audio"] = writer.audio_mode
+        state["seconds"] = time.perf_counter() - t_loop
 
     def _writer(path: Path, hw) -> Mp4Writer:
         h, w = even_size(*hw)
@@ -298,11 +302,15 @@ def stylize_video(
         return Mp4Writer(path, w, h, vinfo.fps, crf=crf, audio_source=src_path if audio else None,
                          audio_start=audio_start)
 
+    sink = _Sink()
     try:
-        if to_mp4:
-            io.atomic_write(out, loop)
-        else:
-            loop(None)
+        try:
+            if to_mp4:
+                io.atomic_write(out, loop)
+            else:
+                loop(None)
+        finally:
+            sink.close()  # frames already made are written, also when interrupted
     except (KeyboardInterrupt, Interrupted):
         raise Interrupted(f"Interrupted after {state['frames']} finished frame(s) (kept in '{work}'); run the "
                           "same command with --resume to continue.") from None
@@ -351,6 +359,80 @@ def stylize_video(
                                           "info": info})
     emit(callback, Done(iterations=state["frames"], elapsed=time.perf_counter() - t_start, losses={}))
     return VideoResult(out, state["frames"], info)
+
+
+def _store(path: Path | None, u8: np.ndarray, writer: Mp4Writer | None) -> None:
+    """Write a finished frame (resume state) and/or feed it to the MP4 encoder."""
+    if path is not None:
+        write_frame(path, u8)
+    if writer is not None:
+        writer.write(_even(u8))
+
+
+class _Sink:
+    """Runs :func:`_store` calls in order on one background thread, so PNG compression and H.264 encoding
+    (both release the GIL) overlap with the next frame's flow and network; at most ``depth`` wait."""
+
+    def __init__(self, depth: int = 2):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-video-out")
+        self.pending: deque = deque()
+        self.depth = depth
+
+    def submit(self, fn, *args) -> None:
+        self.pending.append(self.pool.submit(fn, *args))
+        while len(self.pending) > self.depth:
+            self.pending.popleft().result()  # re-raises a failed write here
+
+    def drain(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
+
+    def close(self) -> None:
+        try:
+            for f in self.pending:
+                f.exception()  # wait; an error was already raised by drain() or is moot after another
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def _prefetch(frames, depth: int = 2):
+    """Decode ahead on a background thread (FFmpeg decoding releases the GIL); same items, same order."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def run():
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as err:  # handed to the consumer  # noqa: BLE001
+            q.put(err)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None and stop.is_set():
+                close()
+
+    thread = threading.Thread(target=run, name="atelier-video-in", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _even(u8: np.ndarray) -> np.ndarray:

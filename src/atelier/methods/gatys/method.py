@@ -159,7 +159,7 @@ class Gatys:
             c = io.resize(work_content, hw)
             if image is None and temporal is not None:
                 keep = io.resize(temporal.reliability, hw)  # trusted warp: start there; else the photo
-                image = (keep * io.resize(temporal.previous, hw) + (1 - keep) * c).clamp(0, 1)
+                image = (keep * io.resize(temporal.previous, hw) + (1 - keep) * c).clamp(0, 1).contiguous()
             else:
                 image = self._initial(image, c, hw, cfg, generator)
             scale_loss = self._loss_for(loss, hw, cfg)
