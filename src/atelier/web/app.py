@@ -252,7 +252,7 @@ def create_app(
 
     @app.get("/api/bundled", summary="Bundled images: an example photo and a painting")
     def bundled() -> list[dict]:
-        return [{"id": k, "role": v["role"], "title": v["title"], "url": f"/api/bundled/{k}"}
+        return [{"id": k, "role": v["role"], "name": v["name"], "title": v["title"], "url": f"/api/bundled/{k}"}
                 for k, v in _bundled().items()]
 
     @app.get("/api/bundled/{item}", summary="A bundled image", response_class=FileResponse)

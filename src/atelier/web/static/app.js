@@ -156,6 +156,7 @@ function showInput(role) {
     img.hidden = false;
   }
   name.textContent = input.file ? input.file.name : input.title;
+  name.title = input.credit || "";
 }
 
 function setupDrop(role) {
@@ -181,7 +182,7 @@ function setupDrop(role) {
   link.addEventListener("click", async () => {
     const id = link.dataset.bundled;
     const item = (await api("/api/bundled")).find((b) => b.id === id);
-    state.inputs[role] = { bundled: id, url: item.url, title: item.title };
+    state.inputs[role] = { bundled: id, url: item.url, title: item.name, credit: item.title };
     showInput(role);
   });
 }
@@ -343,7 +344,11 @@ function showResult(job) {
     v.src = job.result + bust;
     v.hidden = false;
   } else {
-    $("#after").src = job.result + bust;
+    const after = $("#after");
+    after.onload = () => {  // small results are enlarged at most twice, so they stay sharp enough
+      $("#compare").style.width = `min(100%, ${Math.max(2 * after.naturalWidth, 320)}px)`;
+    };
+    after.src = job.result + bust;
     $("#before").src = job.inputs.content;
     $("#compare").hidden = false;
     setSplit(50);
