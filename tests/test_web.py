@@ -403,3 +403,36 @@ def test_video_uploads_are_checked(client):
     assert r.status_code == 422 and "is not a video this server accepts" in r.json()["detail"]
     r = client.post("/api/jobs", files=files(), data={"kind": "video", "video_options": '{"max_frames": 100000}'})
     assert r.status_code == 422 and "max_frames must be between 1 and 300" in r.json()["detail"]
+
+
+def test_johnson_job_with_an_installed_model(tmp_path, monkeypatch):
+    """A feed-forward job by model name (from $ATELIER_HOME/models), no style; paths are refused."""
+    import torch
+
+    from atelier.engine.checkpoint import save_model
+    from atelier.methods.johnson.model import TransformerNet
+
+    monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "home"))
+    torch.manual_seed(0)
+    net = TransformerNet.from_arch("compact").eval()
+    model = save_model(tmp_path / "home" / "models" / "tiny.safetensors", net.state_dict(), method="johnson",
+                       arch=net.arch, card={"style": "test pattern"})
+    with TestClient(create_app(tmp_path / "jobs"), base_url=BASE) as c:
+        schema = {m["name"]: m for m in c.get("/api/methods").json()}["johnson"]
+        assert {o["name"]: o for o in schema["options"]}["model"]["choices"] == ["tiny"]
+        assert [m["name"] for m in c.get("/api/models").json()] == ["tiny"]
+        r = c.post("/api/jobs", files=files(style=False), data={"method": "johnson", "options": json.dumps({})})
+        assert r.status_code == 422 and r.json()["detail"] == (
+            "The johnson method needs a model; installed models: tiny.")
+        r = c.post("/api/jobs", files=files(style=False),
+                   data={"method": "johnson", "options": json.dumps({"model": str(model)})})
+        assert r.status_code == 422 and "Unknown model" in r.json()["detail"]
+        r = c.post("/api/jobs", files=files(style=False),
+                   data={"method": "johnson", "options": json.dumps({"model": "tiny", "size": 24})})
+        assert r.status_code == 201, r.text
+        final = read_events(c, r.json()["id"])[-1][1]
+        assert final["state"] == "done", final["error"]
+        assert final["inputs"]["style_names"] == []
+        with Image.open(io.BytesIO(c.get(final["result"]).content)) as img:
+            assert img.size == (24, 19)
+        assert c.get(final["sidecar"]).json()["model"]["name"] == "tiny"
