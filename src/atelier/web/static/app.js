@@ -197,6 +197,8 @@ function setKind(kind) {
   const video = kind === "video";
   $("#content-file").accept = video ? "video/*" : "image/*";
   $("#content-title").textContent = video ? "Video" : "Photo";
+  $("#drop-content .drop-text span").textContent =
+    video ? "Drop a short video here or click to choose" : "Drop an image here or click to choose";
   $("#drop-content [data-bundled]").hidden = video;
   state.inputs.content = null;
   showInput("content");
