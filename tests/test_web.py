@@ -374,9 +374,7 @@ def test_video_job_runs_through_the_video_api(client, tmp_path):
             out.mux(packet)
     r = client.post("/api/jobs", files=[("content", ("my clip.mp4", clip.read_bytes(), "video/mp4")),
                                         ("style", ("s.png", png(), "image/png"))],
-                    # adam: gatys' L-BFGS inside stylize_video fails at this commit on a strided frame
-                    # gradient ("view size is not compatible"), a video-pipeline issue outside the web app
-                    data={"kind": "video", "options": json.dumps({**TINY, "iterations": 1, "optimizer": "adam"}),
+                    data={"kind": "video", "options": json.dumps({**TINY, "iterations": 1}),
                           "video_options": json.dumps({"max_frames": 2, "temporal_weight": 0.5})})
     assert r.status_code == 201, r.text
     job = r.json()
