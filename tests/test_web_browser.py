@@ -1,7 +1,8 @@
 """End to end in a real headless Chromium (Debian's ``chromium`` driven by Playwright; never a downloaded
 browser): the page uploads two images, runs a small fast job, receives its progress events, shows the
 result with the before/after slider, downloads a valid PNG, lists it in the gallery, loads nothing from
-other origins, and fits a phone-width screen.
+other origins, and fits a phone-width screen; and a video job: a 3-frame MP4 uploaded on the Video tab,
+per-frame progress events, the result played by the page's <video> element.
 
 Skips only where chromium or Playwright is absent; under CI (``CI`` set) their absence is a failure.
 """
@@ -164,5 +165,50 @@ def test_page_uploads_runs_streams_and_downloads(browser_bits, tmp_path):
             assert errors == []
             elsewhere = [u for u in requests if not u.startswith((base + "/", "data:", "blob:"))]
             assert elsewhere == []
+        finally:
+            ctx.close()
+
+
+def test_page_runs_a_video_job_and_plays_the_result(browser_bits, tmp_path):
+    sync_playwright, exe = browser_bits
+    av = pytest.importorskip("av", reason="video jobs need PyAV (the video extra)")
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(3):
+            rgb = np.full((32, 32, 3), 60 * i, dtype=np.uint8)
+            rgb[8:24, 4 + 4 * i:20 + 4 * i] = 230
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    style = write_image(tmp_path / "painting.png", 40, 40, 1)
+    with Server(tmp_path / "jobs") as base, sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900})
+        try:
+            page = ctx.new_page()
+            page.add_init_script(RECORD_EVENTS)
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]")
+            page.click("#tab-video")
+            if page.is_visible("#video-note"):
+                pytest.skip(f"video jobs unavailable: {page.inner_text('#video-note')}")
+            page.set_input_files("#content-file", str(clip))
+            page.set_input_files("#style-file", str(style))
+            page.fill("#opt-max_frames", "2")
+            page.fill("#opt-size", "32")
+            page.fill("#opt-iterations", "1")
+            page.click("#start")
+            page.wait_for_selector("#video-result:not([hidden])", timeout=180_000)
+            frames = [e["data"]["iteration"] for e in page.evaluate("window.__sse")
+                      if e["type"] == "progress" and e["data"]["stage"] == "video"]
+            assert frames == [1, 2]
+            # The browser loads the MP4 it is given (H.264): its metadata gives the clip's size.
+            page.wait_for_function("document.querySelector('#video-result').readyState >= 1", timeout=30_000)
+            assert page.evaluate("document.querySelector('#video-result').videoWidth") == 32
+            assert page.get_attribute("#download", "href").endswith("/result?download=true")
         finally:
             ctx.close()
