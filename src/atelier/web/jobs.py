@@ -236,7 +236,9 @@ class JobStore:
         """Events numbered >= seq (sequence numbers start at 0), and the next number."""
         with self.lock:
             start = max(seq, job.first_event)
-            out = [(job.first_event + i, e) for i, e in enumerate(job.events) if job.first_event + i >= start]
+            # Copies: a stream serialises them outside the lock while _finish may drop old previews.
+            out = [(job.first_event + i, {"event": e["event"], "data": dict(e["data"])})
+                   for i, e in enumerate(job.events) if job.first_event + i >= start]
             return out, job.first_event + len(job.events)
 
     def _finish(self, job: Job, state: str, *, error: str | None) -> None:
