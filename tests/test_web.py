@@ -172,6 +172,19 @@ def test_jobs_interrupted_by_a_restart_are_marked_failed(jobs_dir):
     assert json.loads(meta.read_text())["state"] == "failed"
 
 
+def test_stopping_the_server_fails_its_running_and_queued_jobs(jobs_dir):
+    from atelier.web.jobs import STOP_REASON
+
+    with TestClient(create_app(jobs_dir), base_url=BASE) as c:
+        running = create(c, {**TINY, "iterations": 10_000, "tolerance": 0}).json()
+        queued = create(c).json()
+        read_events(c, running["id"], until="progress")
+    # The app's shutdown stopped the worker at the running job's next event.
+    stored = {j: json.loads((jobs_dir / j / "job.json").read_text()) for j in (running["id"], queued["id"])}
+    assert (stored[running["id"]]["state"], stored[running["id"]]["error"]) == ("failed", STOP_REASON)
+    assert (stored[queued["id"]]["state"], stored[queued["id"]]["error"]) == ("failed", RESTART_REASON)
+
+
 def test_delete_a_finished_job(client, jobs_dir):
     job = create(client).json()
     read_events(client, job["id"])

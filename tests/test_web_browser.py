@@ -127,6 +127,8 @@ def test_page_uploads_runs_streams_and_downloads(browser_bits, tmp_path):
             assert page.inner_text("#drop-content .name") == "my photo.png"
             page.fill("#opt-size", "48")
             page.fill("#opt-iterations", "3")
+            page.click("#more summary")
+            page.fill("#seed", "7")
             page.click("#start")
             page.wait_for_selector("#compare:not([hidden])", timeout=180_000)
 
@@ -138,6 +140,8 @@ def test_page_uploads_runs_streams_and_downloads(browser_bits, tmp_path):
             assert any(p.get("preview", "").startswith("data:image/jpeg;base64,") for p in progress)
             assert any(e["type"] == "stage" for e in events)
             assert events[-1]["type"] == "end" and events[-1]["data"]["state"] == "done"
+            assert events[-1]["data"]["seed"] == 7
+            assert events[-1]["data"]["options"] == {"size": 48, "iterations": 3}  # only what was changed
             assert page.get_attribute("#preview", "src").startswith("data:image/jpeg")  # shown while forming
 
             # The before/after slider moves the split.
@@ -161,6 +165,12 @@ def test_page_uploads_runs_streams_and_downloads(browser_bits, tmp_path):
             # Phone width: one column, nothing wider than the screen.
             page.set_viewport_size({"width": 390, "height": 844})
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+            # Deleting from the gallery removes the job (after a confirmation).
+            page.on("dialog", lambda d: d.accept())
+            cards.first.locator("button.delete").click()
+            page.wait_for_selector("#gallery-empty:not([hidden])")
+            assert page.locator("#gallery-list li").count() == 0
 
             assert errors == []
             elsewhere = [u for u in requests if not u.startswith((base + "/", "data:", "blob:"))]

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 TERMINAL = ("done", "failed", "cancelled")
 RESTART_REASON = "The server stopped before this job finished; start it again."
+STOP_REASON = "The server was stopped while this job ran; start it again."
 PREVIEW_SIDE = 256  # long side of the preview images sent with progress events
 PREVIEW_INTERVAL = 0.4  # seconds between two previews (the last image is always sent)
 MAX_EVENTS = 2000  # events kept per job for late subscribers (older progress events are dropped)
@@ -117,6 +118,7 @@ class Job:
     events: list[dict] = field(default_factory=list, repr=False)
     first_event: int = 0  # sequence number of events[0] (older ones were dropped)
     cancel_requested: bool = False
+    stopping: bool = False  # the server is shutting down: the job ends failed, not cancelled
     _last_preview: float = 0.0
 
     def public(self) -> dict[str, Any]:
@@ -260,11 +262,14 @@ class JobStore:
             self.threads.append(t)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the workers: cancel running jobs, wake idle workers, wait a little for them."""
+        """Stop the workers: running jobs stop at their next event and end failed (with the reason); queued
+        ones are marked failed too. Idle workers are woken; each gets ``timeout`` seconds to finish."""
         with self.lock:
             for job in self.jobs.values():
                 if job.state == "running":
-                    job.cancel_requested = True
+                    job.stopping = job.cancel_requested = True
+                elif job.state == "queued":
+                    self._finish(job, "failed", error=RESTART_REASON)
         for _ in self.threads:
             self.queue.put(None)
         for t in self.threads:
@@ -297,7 +302,10 @@ class JobStore:
             else:
                 self._run_image(job)
         except JobCancelled:
-            self._finish(job, "cancelled", error=None)
+            if job.stopping:
+                self._finish(job, "failed", error=STOP_REASON)
+            else:
+                self._finish(job, "cancelled", error=None)
         except atelier.errors.AtelierError as err:
             self._finish(job, "failed", error=str(err))
         except MemoryError:
@@ -366,7 +374,7 @@ class JobStore:
         content, styles = self._input_paths(job)
         result = atelier.run(content, styles or None, method=job.method, seed=job.seed,
                              callback=self._callback(job), **job.options)
-        if job.cancel_requested:
+        if job.cancel_requested and not job.stopping:  # a finished result is kept at shutdown
             raise JobCancelled
         path = atelier.write_result(result, job.dir / "result.png", overwrite=True, inputs=[content, *styles])
         info = result.info

@@ -149,13 +149,16 @@ function showInput(role) {
   }
   if (!input) { img.hidden = true; drop.classList.remove("filled"); name.textContent = ""; return; }
   drop.classList.add("filled");
-  if (input.file && input.file.type.startsWith("video/")) {
+  const first = input.file || (input.files && input.files[0]);
+  if (first && first.type.startsWith("video/")) {
     img.hidden = true;
   } else {
-    img.src = input.file ? URL.createObjectURL(input.file) : input.url;
+    img.src = first ? URL.createObjectURL(first) : input.url;
     img.hidden = false;
   }
-  name.textContent = input.file ? input.file.name : input.title;
+  const files = input.files || (input.file ? [input.file] : []);
+  name.textContent = files.length > 1 ? `${files[0].name} + ${files.length - 1} more`
+    : files.length ? files[0].name : input.title;
   name.title = input.credit || "";
 }
 
@@ -164,9 +167,12 @@ function setupDrop(role) {
   const file = drop.querySelector("input[type=file]");
   drop.addEventListener("click", (e) => { if (!e.target.closest("button")) file.click(); });
   drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); file.click(); } });
-  file.addEventListener("change", () => {
-    if (file.files.length) { state.inputs[role] = { file: file.files[0] }; showInput(role); }
-  });
+  const take = (list) => {
+    if (!list.length) return;
+    state.inputs[role] = role === "style" ? { files: Array.from(list) } : { file: list[0] };
+    showInput(role);
+  };
+  file.addEventListener("change", () => take(file.files));
   for (const ev of ["dragenter", "dragover"]) {
     drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
   }
@@ -175,8 +181,7 @@ function setupDrop(role) {
   }
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
-    const f = e.dataTransfer.files[0];
-    if (f) { state.inputs[role] = { file: f }; showInput(role); }
+    take(e.dataTransfer.files);
   });
   const link = drop.querySelector("[data-bundled]");
   link.addEventListener("click", async () => {
@@ -228,13 +233,19 @@ async function startJob(e) {
   form.append("kind", state.kind);
   form.append("method", method);
   form.append("options", JSON.stringify(collectOptions()));
+  form.append("seed", $("#seed").value || "0");
   if (state.kind === "video") form.append("video_options", JSON.stringify(collectOptions("#video-options [name]")));
   const c = state.inputs.content, s = state.inputs.style;
   if (!c) return showError(`Choose a ${state.kind === "video" ? "video" : "photo"} first.`);
   if (c.file) form.append("content", c.file, c.file.name); else form.append("content_bundled", c.bundled);
   if (spec.capabilities.needs_style) {
     if (!s) return showError("Choose a painting first.");
-    if (s.file) form.append("style", s.file, s.file.name); else form.append("style_bundled", s.bundled);
+    if (s.files) {
+      const files = spec.capabilities.multiple_styles ? s.files : s.files.slice(0, 1);
+      for (const f of files) form.append("style", f, f.name);
+    } else {
+      form.append("style_bundled", s.bundled);
+    }
   }
   $("#start").disabled = true;
   try {
@@ -425,7 +436,28 @@ async function loadGallery() {
     const took = job.info.timings ? `, ${fmtSeconds(job.info.timings.total_seconds)}` : "";
     line.textContent = `${settingsLine(job)}, seed ${job.seed} · ${when}${took}`;
     meta.append(title, line);
+    if (job.state === "failed" && job.error) {
+      const err = document.createElement("span");
+      err.className = "card-error";
+      err.textContent = job.error;
+      meta.append(err);
+    }
     li.append(thumb, meta);
+    if (["done", "failed", "cancelled"].includes(job.state)) {
+      const del = document.createElement("button");
+      del.type = "button";
+      del.className = "delete";
+      del.title = "Delete this job and its files";
+      del.setAttribute("aria-label", "Delete");
+      del.textContent = "×";
+      del.addEventListener("click", async (e) => {
+        e.stopPropagation();
+        if (!confirm("Delete this result and its files?")) return;
+        try { await api(`/api/jobs/${job.id}`, { method: "DELETE" }); } catch (err) { alert(err.message); }
+        loadGallery();
+      });
+      li.append(del);
+    }
     const open = () => { follow(job); window.scrollTo({ top: 0, behavior: "smooth" }); };
     li.addEventListener("click", open);
     li.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
