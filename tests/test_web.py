@@ -447,3 +447,21 @@ def test_johnson_job_with_an_installed_model(tmp_path, monkeypatch):
         with Image.open(io.BytesIO(c.get(final["result"]).content)) as img:
             assert img.size == (24, 19)
         assert c.get(final["sidecar"]).json()["model"]["name"] == "tiny"
+
+
+def test_event_stream_resumes_after_last_event_id(client):
+    job = create(client).json()
+    ids = []
+    with client.stream("GET", f"/api/jobs/{job['id']}/events") as r:
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                ids.append(int(line[4:]))
+            if line == "event: end":
+                break
+    assert ids == list(range(len(ids))) and len(ids) >= 5
+    resumed = []
+    with client.stream("GET", f"/api/jobs/{job['id']}/events", headers={"Last-Event-ID": str(ids[-3])}) as r:
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                resumed.append(int(line[4:]))
+    assert resumed == ids[-2:]  # after the unnumbered state snapshot, only what came after that id
