@@ -58,3 +58,23 @@ def test_compare_writes_sheet_tables_and_curves(image_files, tmp_path, capsys):
     # A second run refuses to replace the comparison unless asked.
     assert main(argv) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_contact_sheet_without_style_images(tmp_path):
+    """Rows without a style image (feed-forward models): a blank style cell in a mixed sheet, no style
+    column at all when no row has one."""
+    import torch
+
+    from atelier.comparison import write_contact_sheet
+
+    red = torch.zeros(1, 3, 40, 40)
+    red[:, 0] = 1
+    mixed = Image.open(write_contact_sheet([(red, None, [(red, "a")]), (red, red, [(red, "b")])],
+                                           tmp_path / "mixed.png", tile=64)).convert("RGB")
+    assert mixed.size == (3 * 72 + 8, 2 * (64 + 36 + 8) + 8)
+    assert mixed.getpixel((8 + 72 + 32, 8 + 32)) == (255, 255, 255)  # row 1: blank style cell
+    assert mixed.getpixel((8 + 72 + 32, 8 + 108 + 32)) == (255, 0, 0)  # row 2: its style
+    bare = Image.open(write_contact_sheet([(red, None, [(red, "a")])], tmp_path / "bare.png",
+                                          tile=64)).convert("RGB")
+    assert bare.size == (2 * 72 + 8, 64 + 36 + 16)
+    assert bare.getpixel((8 + 72 + 32, 8 + 32)) == (255, 0, 0)  # the result right after the content

@@ -279,6 +279,33 @@ def test_shipped_manifest_is_valid():
         assert (weights.bundled_dir() / entry["file"]).is_file()
 
 
+def _bundled_names():
+    from atelier import weights
+
+    return [e["name"] for e in json.loads((weights.bundled_dir() / "manifest.json").read_text())["models"]]
+
+
+@pytest.mark.parametrize("name", _bundled_names())
+def test_bundled_model_stylises_and_is_small(name):
+    """Each bundled model loads by name (SHA-256 checked), is a compact fp16 file of at most 5 MB with its
+    evaluation in the card, and changes the embedded photo visibly while keeping its layout."""
+    from atelier.weights import find_model, read_header
+
+    path = find_model(name)
+    header = read_header(path)
+    assert path.stat().st_size <= 5 * 2**20 and header["dtype"] == "float16"
+    info = {m.name: m for m in atelier.list_models()}[name]
+    assert info.bundled and info.error is None
+    assert info.card["evaluation"]["ratio_model_to_gatys"]["style_swd"] > 0
+    photo = atelier.load_image(atelier.default_inputs()[0], long_side=96)
+    out = atelier.run(photo, method="johnson", model=name, device="cpu").image
+    assert out.shape == photo.shape and torch.isfinite(out).all()
+    assert (out - photo).abs().mean() > 0.05  # stylised, not the identity
+    # The layout survives: the output's luminance still correlates with the photo's.
+    a, b = color.luminance(out).flatten(), color.luminance(photo).flatten()
+    assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.3
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 
 

@@ -133,19 +133,26 @@ def write_tables(rows: list[dict], out_dir: Path) -> None:
 
 
 def write_contact_sheet(sheet_rows, path: Path, *, tile: int = 256, overwrite: bool = False) -> Path:
-    """A grid: per row the content, the style, then each (image, label) result; labels under each tile."""
+    """A grid: per row the content, the style, then each (image, label) result; labels under each tile.
+
+    A row's style may be None (its cell is left blank; with no style in any row the column is dropped):
+    e.g. for feed-forward models, or where the painting's file may not be redistributed but results made
+    with it may."""
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default(size=13)
     label_h = 36
-    n_cols = 2 + max(len(cells) for _, _, cells in sheet_rows)
+    with_style = any(style is not None for _, style, _ in sheet_rows)
+    n_cols = 1 + with_style + max(len(cells) for _, _, cells in sheet_rows)
     sheet = Image.new("RGB", (n_cols * (tile + 8) + 8, len(sheet_rows) * (tile + label_h + 8) + 8), "white")
     draw = ImageDraw.Draw(sheet)
     for r, (content, style, cells) in enumerate(sheet_rows):
         y = 8 + r * (tile + label_h + 8)
-        items = [(content, "content"), (style, "style"), *cells]
+        items = [(content, "content"), *([(style, "style")] if with_style else []), *cells]
         for c, (img, label) in enumerate(items):
             x = 8 + c * (tile + 8)
+            if img is None:
+                continue
             pil = aio.to_pil(aio.resize(img, aio.fit_size(*img.shape[-2:], tile)))
             sheet.paste(pil, (x + (tile - pil.width) // 2, y + (tile - pil.height) // 2))
             draw.multiline_text((x, y + tile + 3), label, fill="black", font=font, spacing=2)
