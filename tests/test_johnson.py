@@ -372,13 +372,38 @@ def test_cli_user_errors_write_nothing(image_files, model_file, tmp_path, capsys
 
 
 def test_cli_models_lists_cards(model_file, tmp_path, capsys, monkeypatch):
+    from atelier import weights
+
     monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "home"))
+    bundle = tmp_path / "bundle"  # an install without bundled models
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text(json.dumps({"format_version": 1, "models": []}))
+    monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "No trained models" in out
     (tmp_path / "home" / "models").mkdir(parents=True)
     (tmp_path / "home" / "models" / "starry.safetensors").write_bytes(model_file[0].read_bytes())
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "starry" in out and "test pattern" in out and "steps: 3" in out and "2 min" in out
+    assert "vs Gatys" not in out  # this card has no evaluation
+    # One model's whole card, and every model as JSON.
+    code, out, _ = run_cli(capsys, "models", "starry")
+    assert code == 0 and json.loads(out)["card"]["training_seconds"] == 125
+    code, out, _ = run_cli(capsys, "models", "--json")
+    assert code == 0 and [m["name"] for m in json.loads(out)] == ["starry"]
+    code, _, err = run_cli(capsys, "models", "nope")
+    assert_user_error(code, err, "nope", "starry")
+
+
+def test_cli_models_shows_evaluation(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "home"))
+    net = make_net()
+    card = {"style": "x.jpg", "steps": 9, "evaluation": {"ratio_model_to_gatys": {"style_swd": 1.234,
+                                                                                  "content": 0.9}}}
+    save_model(tmp_path / "home" / "models" / "m.safetensors", net.state_dict(), method="johnson",
+               arch=net.arch, card=card)
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and "vs Gatys: style x1.23, content x0.90" in out
 
 
 @pytest.mark.parametrize("argv", [["models"], ["stylize", "--model", "x", "--help"]])
