@@ -35,8 +35,8 @@ class JohnsonConfig:
         "tile); more means smoother seams, more work.",
     )
     max_memory: float = _f(
-        4.0, "Memory budget in GiB for the image buffers and the network's activations; larger images are "
-        "processed in tiles.", metavar="GIB",
+        4.0, "Peak memory of the run in GiB (torch itself ~0.5, the image buffers and the network's "
+        "activations); larger images are processed in tiles.", metavar="GIB",
     )
     precision: str = _f("fp32", "Arithmetic of the network: 'fp32' or 'bf16' (faster on CPUs with bf16).",
                         choices=("fp32", "bf16"))

@@ -51,6 +51,10 @@ BYTES_PER_PIXEL_PER_CHANNEL = {"fp32": 40, "bf16": 20}
 # Image-sized buffers besides the network's: the content (fp32 RGB), the blended output, the caller's copy
 # of the result and its 8-bit conversion for writing: about 4 fp32 RGB images = 48 bytes per pixel.
 IMAGE_BYTES_PER_PIXEL = 48
+# The process itself before any image: Python, torch and oneDNN's kernels and scratch. --max-memory bounds
+# the whole process's peak, so this comes off the budget first: an 8K run planned without it peaked at
+# 4.2 GiB RSS for a 4 GiB budget (benchmarks/feedforward_large.py); torch alone measured ~0.4 GiB.
+RUNTIME_BYTES = 0.5 * 2**30
 ALIGN = 4  # the network downsamples twice by 2: tiles start on its 4-pixel grid
 _MIN_SIDE = 8  # below this the 9x9 reflection padding has nothing to reflect
 
@@ -208,14 +212,14 @@ class Johnson:
         """0 (one pass) or the tile side: the largest 16-aligned square whose activations fit the budget
         left after the image-sized buffers."""
         h, w = hw
-        budget = cfg.max_memory * 2**30 - IMAGE_BYTES_PER_PIXEL * h * w
+        budget = cfg.max_memory * 2**30 - RUNTIME_BYTES - IMAGE_BYTES_PER_PIXEL * h * w
         if cfg.tile:
             return cfg.tile if cfg.tile < max(h, w) else 0
         if bpp * h * w <= budget:
             return 0
         side = int(math.sqrt(max(budget, 0) / bpp)) // 16 * 16
         if side < 4 * cfg.overlap or side < 64:
-            need = (IMAGE_BYTES_PER_PIXEL * h * w + bpp * (4 * cfg.overlap + 64) ** 2) / 2**30
+            need = (RUNTIME_BYTES + IMAGE_BYTES_PER_PIXEL * h * w + bpp * (4 * cfg.overlap + 64) ** 2) / 2**30
             raise OptionError(f"A {w}x{h} image needs more than --max-memory {cfg.max_memory:g} GiB "
                               f"(about {need:.1f} GiB); raise it or reduce --size.")
         return side
@@ -225,7 +229,7 @@ class Johnson:
         """(h, w) of the statistics pass: the whole image if its activations fit the budget, else the
         whole image reduced (aspect kept) to the largest area that fits."""
         h, w = hw
-        budget = max(cfg.max_memory * 2**30 - IMAGE_BYTES_PER_PIXEL * h * w, 0)
+        budget = max(cfg.max_memory * 2**30 - RUNTIME_BYTES - IMAGE_BYTES_PER_PIXEL * h * w, 0)
         if bpp * h * w <= budget:
             return h, w
         long = max(_MIN_SIDE, int(max(h, w) * math.sqrt(budget / bpp / (h * w))))
