@@ -151,6 +151,10 @@ def main(command: str, argv: list[str]) -> int:
     else:
         content, styles = Path(args.content), [Path(s) for s in args.styles]
     output = Path(args.output) if args.output else _default_output(content, styles)
+    # Options are checked torch-free before any image is read or a progress bar shown (e.g. "no decoder").
+    config = cls.config_class(**options)
+    if hasattr(config, "validate"):
+        config.validate(max(1, len(styles)))
 
     if args.dry_run:
         return _dry_run(content, styles, args, options)

@@ -1,5 +1,7 @@
-"""``atelier train METHOD --style S --data DIR [DIR ...] -o MODEL``: options generated from the method's
-training config dataclass (``atelier.trainer_spec``), the same way ``atelier stylize`` builds its options.
+"""``atelier train METHOD --style S --data DIR [DIR ...] -o MODEL`` (johnson) or ``atelier train adain
+--content-dir DIR [DIR ...] --style-dir DIR [DIR ...] -o MODEL``: the inputs each trainer declares
+(``TrainerSpec.inputs``) and options generated from its training config dataclass
+(``atelier.trainer_spec``), the same way ``atelier stylize`` builds its options.
 
 Writes MODEL (a .safetensors network with its model card), MODEL's checkpoint beside it (resumable with
 ``--resume``) and, every ``--preview-every`` steps, MODEL.preview.png: the first training photo stylised by
@@ -35,9 +37,9 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     )
     p.add_argument("method", nargs="?", default=method, choices=atelier.list_trainers(), metavar="METHOD",
                    help=f"Method to train (default: {method}).")
-    p.add_argument("--style", required=True, metavar="IMAGE", help="The style image (painting).")
-    p.add_argument("--data", required=True, nargs="+", metavar="DIR",
-                   help="Folder(s) of training photos, searched recursively (JPEG, PNG, WebP, TIFF, BMP).")
+    for item in spec.inputs:  # johnson: --style IMAGE --data DIR...; adain, sanet: --content-dir, --style-dir
+        p.add_argument(item["flag"], required=True, dest=item["dest"], metavar=item["metavar"], help=item["help"],
+                       nargs=item.get("nargs", "+"))
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="The model file to write (.safetensors).")
     p.add_argument("--resume", action="store_true",
                    help="Continue the run whose checkpoint is beside MODEL (to --steps in total, or for "
@@ -111,7 +113,8 @@ def main(command: str, argv: list[str]) -> int:
                if getattr(args, f.name, None) is not None}
     output = Path(args.output)
     preview = preview_path(output)
-    for folder in args.data:
+    folders = [f for item in spec.inputs if item.get("folders", True) for f in getattr(args, item["dest"])]
+    for folder in folders:
         if _inside(preview, Path(folder)):
             raise atelier.errors.OutputError(
                 f"Refusing to write the model and its preview inside the training folder '{folder}' (the "

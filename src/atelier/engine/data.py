@@ -199,3 +199,22 @@ class BatchStream(Iterator[torch.Tensor]):
 
     def load_state_dict(self, state: dict) -> None:
         self.data.load_state_dict(state)
+
+
+class PairedStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
+    """Two streams drawn in turn with one generator: ``next(stream)`` -> (content batch, style batch), e.g.
+    photos and paintings for arbitrary-style training (AdaIN, SANet). ``state_dict`` holds both positions,
+    so a resumed run continues with exactly the pairs the uninterrupted run would have seen."""
+
+    def __init__(self, first: BatchStream, second: BatchStream):
+        self.first, self.second = first, second
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return next(self.first), next(self.second)
+
+    def state_dict(self) -> dict:
+        return {"first": self.first.state_dict(), "second": self.second.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.first.load_state_dict(state["first"])
+        self.second.load_state_dict(state["second"])

@@ -23,7 +23,8 @@ from ..errors import OptionError
 # dataclass), CAPABILITIES and SUMMARY, which is all that option parsing, help and listings need; its
 # ``method`` module (torch, networks) is imported on first use and registers the class. Measured: the CLI's
 # `atelier stylize --help` took 2.1 s when building the parser imported the method modules (torch: 1.1 s).
-_BUILTIN = {"gatys": "atelier.methods.gatys", "johnson": "atelier.methods.johnson"}
+_BUILTIN = {"gatys": "atelier.methods.gatys", "johnson": "atelier.methods.johnson",
+            "adain": "atelier.methods.adain", "sanet": "atelier.methods.sanet"}
 _REGISTRY: dict[str, type] = {}
 
 
@@ -130,8 +131,17 @@ def create_method(name: str, **overrides):
 
 # Trainable methods: name -> package. The package's ``train_config`` module (no torch import) defines CONFIG
 # (the training config dataclass) and SUMMARY, enough for `atelier train NAME --help`; its ``train`` module
-# (torch) defines ``train(style, data, output, *, config, resume, callback, device, overwrite)``.
-_TRAINERS = {"johnson": "atelier.methods.johnson"}
+# (torch) defines ``train(style, data, output, *, config, resume, callback, device, overwrite)``. The
+# ``train_config`` module may declare INPUTS: what ``style`` and ``data`` are on the command line (flag, dest,
+# metavar, help, folders); without it they are johnson's one style image and photo folders (DEFAULT_INPUTS).
+_TRAINERS = {"johnson": "atelier.methods.johnson", "adain": "atelier.methods.adain",
+             "sanet": "atelier.methods.sanet"}
+DEFAULT_INPUTS = (
+    {"flag": "--style", "dest": "style", "metavar": "IMAGE", "folders": False, "nargs": None,
+     "help": "The style image (painting)."},
+    {"flag": "--data", "dest": "data", "metavar": "DIR", "folders": True,
+     "help": "Folder(s) of training photos, searched recursively (JPEG, PNG, WebP, TIFF, BMP)."},
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,7 @@ class TrainerSpec:
     name: str
     config_class: type
     summary: str
+    inputs: tuple = DEFAULT_INPUTS  # the CLI's required inputs (see _TRAINERS)
 
 
 def list_trainers() -> list[str]:
@@ -156,7 +167,7 @@ def trainer_spec(name: str) -> TrainerSpec:
     if name not in _TRAINERS:
         raise _unknown_trainer(name)
     mod = importlib.import_module(_TRAINERS[name] + ".train_config")
-    return TrainerSpec(name, mod.CONFIG, mod.SUMMARY)
+    return TrainerSpec(name, mod.CONFIG, mod.SUMMARY, getattr(mod, "INPUTS", DEFAULT_INPUTS))
 
 
 def get_trainer(name: str):

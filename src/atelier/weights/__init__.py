@@ -4,8 +4,9 @@
 
 1. an existing file (``.safetensors`` from ``atelier train`` / ``save_model``, or ``.onnx`` from
    ``atelier export``);
-2. a bundled model: an entry of ``weights/johnson/manifest.json`` (name, file, method, sha256, style,
-   licence, card); its SHA-256 is checked before use, so a damaged install fails with one sentence;
+2. a bundled model: an entry of ``weights/<method>/manifest.json`` (johnson's style networks; the
+   arbitrary-style decoders of adain and sanet: name, file, method, sha256, style or data, licence, card);
+   its SHA-256 is checked before use, so a damaged install fails with one sentence;
 3. a user model: ``$ATELIER_HOME/models/NAME.safetensors`` (or ``NAME.onnx``).
 
 A name that is none of these, or a path that does not exist, raises :class:`~atelier.errors.OptionError`
@@ -43,8 +44,18 @@ class ModelInfo:
     error: str | None = None  # set when the file's header cannot be read
 
 
+# Folders of bundled models besides johnson's (``bundled_dir``): each has its own manifest.json.
+EXTRA_BUNDLES = ("adain", "sanet")
+
+
 def bundled_dir() -> Path:
+    """johnson's bundled models (the first manifest; tests replace it)."""
     return Path(str(resources.files("atelier") / "weights" / "johnson"))
+
+
+def _bundle_dirs() -> list[Path]:
+    base = Path(str(resources.files("atelier") / "weights"))
+    return [bundled_dir(), *(base / name for name in EXTRA_BUNDLES)]
 
 
 def user_models_dir() -> Path:
@@ -55,13 +66,30 @@ def user_models_dir() -> Path:
 
 
 def _manifest() -> list[dict]:
-    path = bundled_dir() / "manifest.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise WeightsError(f"The bundled model manifest '{path}' is unreadable ({err}); "
-                           "reinstall atelier.") from err
-    return list(data.get("models", []))
+    """Every bundled entry, each with ``_dir``, the folder its ``file`` is in. johnson's manifest must be
+    readable; the other bundles' may be absent (nothing bundled there)."""
+    entries = []
+    for i, folder in enumerate(_bundle_dirs()):
+        path = folder / "manifest.json"
+        if i > 0 and not path.exists():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise WeightsError(f"The bundled model manifest '{path}' is unreadable ({err}); "
+                               "reinstall atelier.") from err
+        entries += [{**e, "_dir": folder} for e in data.get("models", [])]
+    return entries
+
+
+def bundled_entry(name: str) -> dict | None:
+    """The manifest entry of a bundled model (its file not yet verified), or None."""
+    return next((e for e in _manifest() if e["name"] == name), None)
+
+
+def has_model(name: str) -> bool:
+    """Whether ``name`` is a bundled or user model's name (torch-free, no file is hashed)."""
+    return bundled_entry(name) is not None or name in _user_files()
 
 
 def read_header(path) -> dict:
@@ -143,7 +171,7 @@ def find_model(name_or_path) -> Path:
     if not looks_like_path:
         for entry in _manifest():
             if entry["name"] == text:
-                file = bundled_dir() / entry["file"]
+                file = entry["_dir"] / entry["file"]
                 _verify(file, entry["sha256"], text)
                 return file
         user = _user_files().get(text)
@@ -154,7 +182,7 @@ def find_model(name_or_path) -> Path:
     names = available_names()
     if not names:
         raise OptionError(f"Unknown model {text!r}: no models are installed yet (train one with "
-                          f"'atelier train johnson', or put .safetensors/.onnx files in "
+                          f"'atelier train johnson' (or adain, sanet), or put .safetensors/.onnx files in "
                           f"'{user_models_dir()}').")
     raise OptionError(f"Unknown model {text!r}; available: {', '.join(names)} "
                       "(run 'atelier models' for details).")
@@ -164,7 +192,7 @@ def list_models() -> list[ModelInfo]:
     """The bundled models (manifest order), then the user's (by name), each with its card."""
     out = []
     for entry in _manifest():
-        path = bundled_dir() / entry["file"]
+        path = entry["_dir"] / entry["file"]
         card = {**entry.get("card", {}), **{k: entry[k] for k in ("style", "licence") if k in entry}}
         error = None
         try:

@@ -30,6 +30,7 @@ import torch
 from ... import __version__, io
 from ...engine import checkpoint as ckpt
 from ...engine.data import ImageFolderData
+from ...engine.train import resolve_precision  # shared by the trainers (tests import it from here too)
 from ...engine.train import train as run_training
 from ...errors import OptionError, OutputError
 from ...events import Callback
@@ -48,24 +49,6 @@ BASE_STYLE_WEIGHT = 10.0
 # Fields of a run that a resumed run takes from its checkpoint (it must continue the same training); the
 # others (how long, how often to save or preview) may change between sessions.
 SESSION_FIELDS = ("steps", "minutes", "checkpoint_every", "preview_every", "cache_mb")
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """'auto' -> bf16 where the hardware has bf16 dot products, else fp32 (see train_config.precision)."""
-    if precision == "fp32":
-        return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if device.type == "cpu":
-        cpu = torch.cpu
-        try:
-            native = cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()
-        except AttributeError:  # older torch: assume emulated bf16
-            native = False
-        return torch.bfloat16 if native else torch.float32
-    return torch.float32  # MPS and others: bf16 support varies, fp32 is safe
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -1,0 +1,97 @@
+"""Training configuration of the AdaIN decoder (no torch import; ``atelier train adain --help`` reads it).
+
+Huang & Belongie 2017, "Arbitrary Style Transfer in Real-time with Adaptive Instance Normalization", §6.2:
+MS-COCO photos and WikiArt paintings, each resized to short side 512 and randomly cropped to 256x256;
+Adam, batches of 8 pairs, lambda = 10 (eq. 11: content + lambda * style). SANet's training configuration
+(``methods/sanet/train_config.py``) extends this one with its identity losses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import OptionError
+from .. import option as _f
+from ..johnson.train_config import checkpoint_path  # noqa: F401 - the same layout for every trainer
+
+# AdaIN's style loss layers (§6.2); the content loss is at relu4_1 against the AdaIN target.
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+# What `atelier train adain` takes besides its options: photos and paintings, both folders (the CLI adds
+# these as required options and passes them to ``train(style, data, ...)`` under ``dest``).
+INPUTS = (
+    {"flag": "--content-dir", "dest": "data", "metavar": "DIR", "folders": True,
+     "help": "Folder(s) of training photos, searched recursively (JPEG, PNG, WebP, TIFF, BMP)."},
+    {"flag": "--style-dir", "dest": "style", "metavar": "DIR", "folders": True,
+     "help": "Folder(s) of training paintings, searched recursively; the more styles, the better the decoder "
+             "generalises to paintings it never saw."},
+)
+
+
+@dataclass
+class AdaINTrainConfig:
+    arch: str = _f(
+        "compact", "Decoder size: 'compact' (128/64/32 channels, 0.87 M parameters; meant to train in a few "
+        "hours on 2 CPU cores) or 'paper' (256/128/64, 3.5 M; mirrors VGG-19 to relu4_1).",
+        "Huang 2017 §6.1", choices=("compact", "paper"),
+    )
+    size: int = _f(256, "Side of the square training crops in pixels.", "Huang 2017 §6.2 (256x256)")
+    steps: int = _f(8000, "Total training steps; a resumed run continues up to this count (raise it to train "
+                    "further); 0 = no step limit (then give --minutes).", "Huang 2017 §6.2 (160000 on a GPU)")
+    minutes: float = _f(0.0, "Time budget of this session in minutes: stop cleanly before the step that would "
+                        "exceed it (0 = no budget; with both, whichever comes first).")
+    batch_size: int = _f(4, "Photo-painting pairs per training step.", "Huang 2017 §6.2 (8)")
+    lr: float = _f(1e-4, "Adam learning rate.", "Huang 2017 §6.2")
+    lr_decay: float = _f(5e-5, "Learning-rate decay: the rate at step t is lr / (1 + lr_decay * t).",
+                         "pytorch-AdaIN reference training script")
+    content_weight: float = _f(1.0, "Weight of the content loss (decoded features against the AdaIN target).",
+                               "Huang 2017 eq. 11-12")
+    style_weight: float = _f(10.0, "Weight of the style loss (channel means and standard deviations).",
+                             "Huang 2017 eq. 11, 13 (lambda)")
+    content_scale: float = _f(2.0, "Scale augmentation of the photos: short side between --size and this times "
+                              "--size before cropping (the paper resizes to 512 and crops 256: 2).",
+                              "Huang 2017 §6.2")
+    style_scale: float = _f(3.0, "Scale augmentation of the paintings (stronger than the photos': brush strokes "
+                            "of every size), between 1 and 4.")
+    precision: str = _f("auto", "Arithmetic of the VGG passes: 'auto' (bf16 where the hardware supports it, "
+                        "else fp32), 'fp32' or 'bf16'; the decoder and its optimizer stay fp32.",
+                        choices=("auto", "fp32", "bf16"))
+    cache_mb: float = _f(1024.0, "Memory in MB for decoded, downsized training images (0 = decode every time).",
+                         metavar="MB")
+    checkpoint_every: int = _f(100, "Write the resumable checkpoint every N steps (also at the end and on "
+                               "Ctrl-C); a killed run loses at most N steps.")
+    preview_every: int = _f(100, "Stylise the first photo with the first painting every N steps (the CLI "
+                            "writes MODEL.preview.png; 0 = never).")
+    seed: int = _f(0, "Random seed of the initial weights, the crops and the pairing: same seed, same run.")
+    weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
+                      choices=("pretrained", "random"), cli=False)
+
+    def validate(self) -> None:
+        for name, allowed in {"arch": ("compact", "paper"), "precision": ("auto", "fp32", "bf16"),
+                              "weights": ("pretrained", "random")}.items():
+            if getattr(self, name) not in allowed:
+                raise OptionError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                                  f"not {getattr(self, name)!r}.")
+        if self.size < 32 or self.size % 16:
+            raise OptionError(f"--size must be a multiple of 16 and at least 32 pixels, not {self.size}.")
+        if self.batch_size < 1:
+            raise OptionError(f"--batch-size must be a positive number, not {self.batch_size}.")
+        if self.steps < 0:
+            raise OptionError(f"--steps must be 0 or more, not {self.steps}.")
+        if self.steps == 0 and self.minutes <= 0:
+            raise OptionError("Give --steps or --minutes (or both): training needs an end.")
+        for name in ("minutes", "lr_decay", "content_weight", "style_weight", "cache_mb", "checkpoint_every",
+                     "preview_every"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}.")
+        if self.lr <= 0:
+            raise OptionError(f"--lr must be positive, not {self.lr}.")
+        for name in ("content_scale", "style_scale"):
+            if not 1.0 <= getattr(self, name) <= 4.0:
+                raise OptionError(f"--{name.replace('_', '-')} must be between 1 and 4, not {getattr(self, name)}.")
+
+
+# Read by the trainer registry without importing torch: see atelier/methods/__init__.py.
+CONFIG = AdaINTrainConfig
+SUMMARY = ("Train an AdaIN decoder on folders of photos and paintings (Huang & Belongie 2017); it then "
+           "stylises with any painting in one pass.")

@@ -1,0 +1,279 @@
+"""Inference shared by the arbitrary-style methods (AdaIN, SANet): any painting in one forward pass.
+
+Both encode the photo and the painting(s) with the shared VGG-19 (``atelier.features``), combine the
+features (``transfer``: AdaIN, or style attention) and decode the result with a trained decoder. The
+subclasses (``methods/adain/method.py``, ``methods/sanet/method.py``) say how to load their network, what
+a style's code is and how features are combined; this module does the rest the same way for both:
+
+* the user controls of Huang & Belongie 2017 §7.1 (Park & Lee 2019 §4.3 do the same):
+  - ``alpha``: the content itself is treated as one more style, with weight 1 - alpha:
+    t = alpha * sum_k w_k T(c, s_k) + (1 - alpha) T(c, c). For AdaIN T(c, c) = f(c) exactly, which is the
+    paper's eq. 14; for SANet T(c, c) is the attention of the photo on itself, which the identity losses
+    train to decode to the photo (Park & Lee §3.4), so alpha = 0 gives the photo back;
+  - several styles: AdaIN interpolates the statistics (equal to interpolating the AdaIN targets, eq. 8 is
+    affine in them), SANet the attention outputs;
+  - masks (spatial control): one mask per style, resized to the features' size; each region gets its own
+    style (for AdaIN also its own content statistics); pixels no mask covers keep the photo exactly, as in
+    the gatys method; the style weights do not apply with masks;
+  - ``preserve_color``: 'luminance' runs on the photo's grey luminance (paintings' luminance matched to
+    it) and puts the photo's chroma back; 'histogram' recolours the paintings to the photo's colour mean and
+    covariance before encoding (Gatys et al. 2017 §3, ``ops/color.py``).
+* tiled inference for large images (``ops.tiling.run_blended``: overlapping tiles cross-faded). The
+  combination depends on statistics of the whole photo: AdaIN normalises the content features by their
+  per-channel mean and std, SANet normalises them before its attention, and T(c, c) attends over the whole
+  photo. Tiles normalised by their own statistics would each get their own contrast and colour (seams), so
+  a *statistics pass* first encodes the whole photo -- reduced to the largest size the memory budget
+  allows, exact when it fits -- and every tile is then combined with those statistics (and, for SANet's
+  T(c, c), those features) frozen, as the johnson method freezes its instance-norm statistics. The style
+  side is never tiled: its code is computed once from the whole painting. Masks travel with the image as
+  extra channels, so each tile gets its crop of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from .. import io
+from ..engine.checkpoint import load_model
+from ..errors import OptionError, WeightsError
+from ..events import Done, Progress, Stage, emit
+from ..features import get_vgg19
+from ..losses import resize_mask
+from ..ops import color
+from ..ops.tiling import blend_tile_count, run_blended
+from ..weights import find_model, has_model
+
+logger = logging.getLogger(__name__)
+
+# Peak activation memory of a forward pass (no autograd) per output pixel: VGG-19's first block holds two
+# 64-channel maps (512 B/px in fp32) and the decoder's last stage about as much; rounded up.
+BYTES_PER_PIXEL = {"fp32": 1536, "bf16": 768}
+IMAGE_BYTES_PER_PIXEL = 48  # content, blended output, the caller's copy and its 8-bit conversion
+
+
+class _Cache:
+    """Loaded networks per (file, size, mtime, device, dtype), so a second image loads nothing."""
+
+    def __init__(self, size: int = 4):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, load):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = load()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+_CACHE = _Cache()
+
+
+class ArbitraryStyle:
+    """Base of the AdaIN and SANet methods; subclasses set the class attributes and the three hooks."""
+
+    METHOD = ""  # the registered name
+    DEFAULT_MODEL = ""  # the bundled decoder's name
+    LAYERS: tuple[str, ...] = ()  # the VGG layers the combination needs (relu4_1 first)
+    ALIGN = 8  # tiles start on the deepest layer's stride, so a tile's features line up with the image's
+    config_class: type
+    capabilities = None
+
+    def __init__(self, config=None):
+        self.config = config or self.config_class()
+        self.info: dict = {}
+
+    # -- hooks
+
+    def build(self, header: dict) -> torch.nn.Module:
+        """An untrained network of the architecture in a model file's header; needs ``.decoder``."""
+        raise NotImplementedError
+
+    def style_code(self, net, feats: dict[str, torch.Tensor]):
+        """What the combination needs of one style image (or of the whole photo), from its features."""
+        raise NotImplementedError
+
+    def transfer(self, net, feats: dict[str, torch.Tensor], codes: list, weights: list[float],
+                 masks: list[torch.Tensor] | None, whole) -> torch.Tensor:
+        """The decoder's input (B,512,h,w) at relu4_1: alpha and the styles combined. ``codes``: one per
+        style, then the photo's own code (weight 1 - alpha is in ``weights``); ``masks`` at relu4_1's size;
+        ``whole``: statistics of the whole photo from :meth:`whole_stats`."""
+        raise NotImplementedError
+
+    def whole_stats(self, feats: dict[str, torch.Tensor], masks: list[torch.Tensor] | None):
+        """The whole photo's statistics that tiles must share (from the statistics pass)."""
+        raise NotImplementedError
+
+    # -- loading
+
+    def find(self, name: str) -> Path:
+        if name == self.DEFAULT_MODEL and not has_model(name):
+            from .adain.config import no_decoder_message
+
+            raise WeightsError(no_decoder_message(self.METHOD, self.DEFAULT_MODEL))
+        return find_model(name)
+
+    def load(self, path: Path, device: torch.device, dtype: torch.dtype):
+        """(network in eval mode, header) of a model file of this method; cached."""
+
+        def load():
+            if path.suffix.lower() == ".onnx":
+                raise OptionError(f"The {self.METHOD} method runs .safetensors models, not '{path.name}'.")
+            state, header = load_model(path, method=self.METHOD)
+            try:
+                net = self.build(header)
+                net.load_state_dict(state)
+            except (KeyError, TypeError, ValueError, RuntimeError) as err:
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise WeightsError(f"'{path}' does not hold a usable {self.METHOD} network ({reason}).") from err
+            return net.eval().requires_grad_(False).to(device=device, dtype=dtype), header
+
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(device), str(dtype), self.METHOD)
+        return _CACHE.get(key, load)
+
+    # -- planning
+
+    def bytes_per_pixel(self, cfg, style_px: int) -> float:
+        return BYTES_PER_PIXEL[cfg.precision]
+
+    def tile_for(self, hw, cfg, bpp: float) -> int:
+        """0 (one pass) or the tile side: the largest aligned square whose activations fit the budget."""
+        h, w = hw
+        if cfg.tile:
+            return cfg.tile if cfg.tile < max(h, w) else 0
+        budget = cfg.max_memory * 2**30 - IMAGE_BYTES_PER_PIXEL * h * w
+        if bpp * h * w <= budget:
+            return 0
+        side = int(math.sqrt(max(budget, 0) / bpp)) // 16 * 16
+        if side < 4 * cfg.overlap or side < 64:
+            raise OptionError(f"A {w}x{h} image needs more than --max-memory {cfg.max_memory:g} GiB; raise it "
+                              "or reduce --size.")
+        return side
+
+    @staticmethod
+    def stats_size(hw, cfg, bpp: float) -> tuple[int, int]:
+        """The whole image if its activations fit the budget, else reduced to the largest area that does."""
+        h, w = hw
+        budget = max(cfg.max_memory * 2**30 - IMAGE_BYTES_PER_PIXEL * h * w, 0)
+        if bpp * h * w <= budget:
+            return h, w
+        long = max(64, int(max(h, w) * math.sqrt(budget / bpp / (h * w))))
+        return io.fit_size(h, w, long)
+
+    # -- running
+
+    def stylize(self, content: torch.Tensor, style=None, *, config=None, generator=None, callback=None,
+                masks=None) -> torch.Tensor:
+        """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> (1,3,H',W'), long side ``size``.
+
+        ``generator`` is unused: inference is deterministic."""
+        from .gatys.method import Gatys  # the mask checks are the gatys method's
+
+        cfg = config or self.config
+        if style is None:
+            raise OptionError(f"The {self.METHOD} method needs at least one style image.")
+        styles = [style] if isinstance(style, torch.Tensor) else list(style)
+        if not styles:
+            raise OptionError(f"The {self.METHOD} method needs at least one style image.")
+        cfg.validate(len(styles))
+        masks = Gatys._check_masks(masks, len(styles), content.shape[-2:])
+        t0 = time.perf_counter()
+        device = content.device
+        dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+        path = self.find(cfg.model)
+        net, header = self.load(path, device, dtype)
+        vgg = get_vgg19(weights=cfg.weights, device=device, dtype=dtype)
+        t_load = time.perf_counter()
+
+        out_hw = tuple(content.shape[-2:]) if cfg.size == 0 else io.fit_size(*content.shape[-2:], cfg.size)
+        if min(out_hw) < 16:
+            raise OptionError(f"The output would be {out_hw[1]}x{out_hw[0]} pixels; the {self.METHOD} method "
+                              "needs at least 16 pixels per side: increase --size.")
+        x = io.resize(content, out_hw)
+        styles = [s if cfg.style_size == 0 else io.resize(s, io.fit_size(*s.shape[-2:], cfg.style_size))
+                  for s in styles]
+        if any(min(s.shape[-2:]) < 16 for s in styles):
+            raise OptionError("Every style image needs at least 16 pixels per side: increase --style-size.")
+        work = x
+        if cfg.preserve_color == "luminance":
+            y = color.luminance(x)
+            work = color.gray3(y)
+            styles = [color.gray3(color.match_luminance(color.luminance(s), y)) for s in styles]
+        elif cfg.preserve_color == "histogram":
+            styles = [color.match_color_histogram(s, x) for s in styles]
+        full_masks = None if masks is None else [io.resize(m, out_hw) for m in masks]
+
+        with torch.inference_mode():
+            codes = [self.style_code(net, vgg(s, self.LAYERS)) for s in styles]
+            style_px = max(s.shape[-2] * s.shape[-1] for s in styles)
+            bpp = self.bytes_per_pixel(cfg, style_px)
+            tile = self.tile_for(out_hw, cfg, bpp)
+            stats_hw = self.stats_size(out_hw, cfg, bpp) if tile else out_hw
+            small = io.resize(work, stats_hw)
+            feats = vgg(small, self.LAYERS)
+            small_masks = None if full_masks is None else [
+                resize_mask(io.resize(m, stats_hw), feats[self.LAYERS[0]].shape[-2:]) for m in full_masks]
+            whole = self.whole_stats(feats, small_masks)
+            codes.append(self.style_code(net, feats))  # the photo's own code: weight 1 - alpha
+            sw = [1.0] * len(styles) if cfg.style_weights is None else list(cfg.style_weights)
+            weights = [cfg.alpha * w / sum(sw) for w in sw] + [1.0 - cfg.alpha]
+            del feats, small
+
+            n_tiles = blend_tile_count(*out_hw, tile, cfg.overlap, self.ALIGN)[0] if tile else 1
+            emit(callback, Stage(self.METHOD, 0, 1, out_hw, n_tiles))
+
+            def apply(crop: torch.Tensor) -> torch.Tensor:
+                # crop (1,3+K,h,w): the image and its masks' crops -> (1,3,h,w) fp32
+                img, m = crop[:, :3], crop[:, 3:]
+                f = vgg(img, self.LAYERS)
+                fm = None if full_masks is None else [
+                    resize_mask(m[:, k:k + 1], f[self.LAYERS[0]].shape[-2:]) for k in range(m.shape[1])]
+                t = self.transfer(net, f, codes, weights, fm, whole)
+                return net.decoder(t.to(dtype), size=tuple(img.shape[-2:])).float()
+
+            def on_tile(i: int, n: int) -> None:
+                elapsed = time.perf_counter() - t_load
+                emit(callback, Progress(self.METHOD, i, n, {}, elapsed, elapsed / i * (n - i)))
+
+            stack = work if full_masks is None else torch.cat([work, *full_masks], dim=1)
+            if tile:
+                logger.info("%dx%d output: %d tiles of %d px, %d px overlap; statistics at %dx%d.", out_hw[1],
+                            out_hw[0], n_tiles, tile, cfg.overlap, stats_hw[1], stats_hw[0])
+                out = run_blended(apply, stack, tile, cfg.overlap, align=self.ALIGN, on_tile=on_tile)
+            else:
+                out = apply(stack)
+                on_tile(1, 1)
+        out = out.clamp(0, 1)
+        if cfg.preserve_color == "luminance":
+            out = color.combine_luminance(out, x)
+        if full_masks is not None:  # pixels no mask covers keep the photo exactly (as gatys does)
+            keep = (1 - torch.stack(full_masks).sum(0)).clamp(0, 1)
+            out = keep * x + (1 - keep) * out
+        elapsed = time.perf_counter() - t0
+        card = header.get("card") or {}
+        self.info = {
+            "model": {"name": cfg.model, "path": str(path), "arch": header.get("arch", {}),
+                      "card": {k: card[k] for k in ("data", "steps", "training_seconds") if k in card}},
+            "tiles": n_tiles,
+            "tile": tile or None,
+            "overlap": cfg.overlap if tile else None,
+            "stats_size": list(stats_hw),
+            "iterations": 0,
+            "seconds": round(elapsed, 3),
+            "load_seconds": round(t_load - t0, 3),
+            "losses": {},
+        }
+        emit(callback, Done(iterations=0, elapsed=elapsed, losses={}))
+        return out.clamp(0, 1)

@@ -1,0 +1,166 @@
+"""Training shared by the arbitrary-style methods (AdaIN, SANet): data, paths, resume, card, one loop.
+
+Both train a network (AdaIN: the decoder; SANet: attention modules and decoder) on pairs of a photo crop
+and a painting crop, with the fixed VGG-19 of ``atelier.features`` computing the losses. This module does
+what the two share -- the checks before any work, the paired data stream (``engine.data.PairedStream``:
+photos with the paper's scale augmentation, paintings with a stronger one, both randomly flipped), the
+learning-rate decay, the preview, the model card -- and runs the one training loop ``engine.train.train``;
+``methods/adain/train.py`` and ``methods/sanet/train.py`` give only the network and the loss of one step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..engine import checkpoint as ckpt
+from ..engine.data import ImageFolderData, PairedStream
+from ..engine.train import resolve_precision
+from ..engine.train import train as run_training
+from ..errors import OptionError, OutputError
+from ..features import get_vgg19
+from . import make_config
+from .johnson.train_config import checkpoint_path
+
+logger = logging.getLogger(__name__)
+
+# Fields a resumed run may change (how long, how often to save or preview); the others come from the
+# checkpoint, so the run continues the same training.
+SESSION_FIELDS = ("steps", "minutes", "checkpoint_every", "preview_every", "cache_mb")
+
+
+def _folders(value) -> list[Path]:
+    items = [value] if isinstance(value, (str, Path)) else list(value)
+    return [Path(v).expanduser() for v in items]
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def check_paths(folders: list[Path], output: Path, *, resume: bool, overwrite: bool) -> None:
+    """One clear sentence for every output that may not be written; nothing is written here."""
+    if output.suffix != ".safetensors":
+        raise OutputError(f"The model file '{output}' must end in .safetensors.")
+    if output.is_dir():
+        raise OutputError(f"Cannot write '{output}': it is a directory.")
+    if any(_same(output, f) for f in folders):
+        raise OutputError(f"Refusing to write '{output}': it is one of the inputs.")
+    ckpt_file = checkpoint_path(output)
+    if resume:
+        if not ckpt_file.is_file():
+            raise OptionError(f"Cannot resume: there is no checkpoint '{ckpt_file}' beside '{output}'.")
+        return
+    if output.exists() and not overwrite:
+        raise OutputError(f"Output '{output}' already exists (use --overwrite to replace it, or --resume to "
+                          "train it further).")
+    if ckpt_file.exists() and not overwrite:
+        raise OutputError(f"A checkpoint of an earlier run exists at '{ckpt_file}': continue it with --resume "
+                          "or start again with --overwrite.")
+
+
+def resumed_config(config, path: Path, method: str):
+    """The checkpoint's config with this session's run-length fields (SESSION_FIELDS)."""
+    _, header = ckpt.read(path)
+    if header.get("method") != method or header.get("kind") != "checkpoint":
+        raise OptionError(f"'{path}' is not a {method} training checkpoint.")
+    stored = dict(header.get("config") or {})
+    given = dataclasses.asdict(config)
+    differs = sorted(k for k in stored if k not in SESSION_FIELDS and k in given and stored[k] != given[k])
+    if differs:
+        logger.warning("Resuming with the checkpoint's %s (the values given now are ignored).", ", ".join(differs))
+    stored.update({k: given[k] for k in SESSION_FIELDS})
+    cfg = make_config(type(config), {k: v for k, v in stored.items() if k in given})
+    cfg.validate()
+    return cfg
+
+
+def decayed_lr(optimizer: torch.optim.Optimizer, lr: float, decay: float) -> None:
+    """Set lr / (1 + decay * t), t = the optimizer's own step count (restored by a resume with its state)."""
+    state = next(iter(optimizer.state.values()), {})
+    t = float(state.get("step", 0))
+    for group in optimizer.param_groups:
+        group["lr"] = lr / (1.0 + decay * t)
+
+
+def train_arbitrary(*, method: str, paper: str, style, data, output, config, resume: bool, callback,
+                    device, overwrite: bool, build: Callable[[str], torch.nn.Module],
+                    make_step: Callable, make_preview: Callable) -> dict:
+    """The shared body of ``train`` for AdaIN and SANet (see the module doc).
+
+    ``build(arch)`` -> the untrained network; ``make_step(net, vgg, cfg)`` -> ``step(content, style)``
+    returning the named weighted terms with ``total``; ``make_preview(net, vgg)`` -> ``preview(c, s)``.
+    """
+    from ..api import resolve_device
+
+    cfg = config
+    cfg.validate()
+    style_dirs, content_dirs, output = _folders(style), _folders(data), Path(output).expanduser()
+    check_paths([*style_dirs, *content_dirs], output, resume=resume, overwrite=overwrite)
+    ckpt_file = checkpoint_path(output)
+    if resume:
+        cfg = resumed_config(cfg, ckpt_file, method)
+    dev = resolve_device(device)
+    dtype = resolve_precision(cfg.precision, dev)
+
+    photos = ImageFolderData(content_dirs, cfg.size, max_scale=cfg.content_scale, cache_mb=cfg.cache_mb / 2)
+    paintings = ImageFolderData(style_dirs, cfg.size, max_scale=cfg.style_scale, cache_mb=cfg.cache_mb / 2)
+    for f in (*photos.files, *paintings.files):
+        if _same(output, f) or _same(ckpt_file, f):
+            raise OutputError(f"Refusing to write '{output}': it is one of the training images.")
+
+    vgg = get_vgg19(weights=cfg.weights, device=dev, dtype=dtype)
+    with torch.random.fork_rng(devices=[]):  # initial weights from the seed, the caller's RNG untouched
+        torch.manual_seed(cfg.seed)
+        net = build(cfg.arch).to(dev)
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    generator = torch.Generator().manual_seed(cfg.seed)  # crops, flips, epoch orders of both streams
+    batches = PairedStream(photos.batches(cfg.batch_size, generator), paintings.batches(cfg.batch_size, generator))
+    preview_pair = photos.load_full().to(dev), paintings.load_full().to(dev)
+    step = make_step(net, vgg, cfg)
+    preview = make_preview(net, vgg)
+
+    def step_fn(batch) -> dict[str, torch.Tensor]:
+        decayed_lr(optimizer, cfg.lr, cfg.lr_decay)
+        c, s = batch
+        return step(c.to(dev, non_blocking=True), s.to(dev, non_blocking=True))
+
+    config_dict = dataclasses.asdict(cfg)
+    n_params = sum(p.numel() for p in net.parameters())
+    logger.info("Training %s (%s, %d parameters) on %d photos and %d paintings, %s VGG passes.", method,
+                cfg.arch, n_params, len(photos), len(paintings), str(dtype).removeprefix("torch."))
+    result = run_training(
+        model=net, optimizer=optimizer, step_fn=step_fn, batches=batches, steps=cfg.steps or None,
+        minutes=cfg.minutes, generator=generator, checkpoint_path=ckpt_file, checkpoint_every=cfg.checkpoint_every,
+        checkpoint_info={"method": method, "arch": net.arch, "config": config_dict}, resume=resume,
+        preview_fn=lambda: preview(*preview_pair), preview_every=cfg.preview_every, callback=callback,
+        size=(cfg.size, cfg.size),
+    )
+    card = {
+        "method": method,
+        "paper": paper,
+        "data": {"content_folders": [str(f) for f in content_dirs], "content_images": photos.usable,
+                 "style_folders": [str(f) for f in style_dirs], "style_images": paintings.usable},
+        "steps": result.steps,
+        "training_seconds": round(result.total_seconds, 1),
+        "arch": cfg.arch,
+        "parameters": n_params,
+        "precision": str(dtype).removeprefix("torch."),
+        "device": str(dev),
+        "final_losses": result.losses,
+        "atelier": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    ckpt.save_model(output, net.state_dict(), method=method, arch=net.arch, config=config_dict, card=card)
+    logger.info("Wrote %s; checkpoint kept at %s.", output, ckpt_file)
+    return {"output": output, "checkpoint": ckpt_file, "steps": result.steps, "seconds": result.seconds,
+            "losses": result.losses, "stopped_by": result.stopped_by, "card": card}

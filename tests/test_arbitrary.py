@@ -1,0 +1,258 @@
+"""Arbitrary style transfer: the AdaIN and attention ops, the decoders, the adain and sanet methods (alpha,
+several styles, masks, colour, tiles), their trainers (resume is exact) and CLI errors. Tiny by
+construction: 32-64 px, a random-weight VGG, freshly initialised networks, a few steps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import atelier
+from atelier import weights
+from atelier.cli import main
+from atelier.engine import checkpoint as ckpt
+from atelier.errors import OptionError, WeightsError
+from atelier.losses import mean_std
+from atelier.methods.adain.method import AdaINNet
+from atelier.methods.adain.model import Decoder
+from atelier.methods.sanet.model import SANetNet
+from atelier.ops.adain import adain, blend_stats, masked_mean_std, region_adain
+from atelier.ops.attention import AttentionTransform, StyleAttention, style_attention
+
+NETS = {"adain": AdaINNet, "sanet": SANetNet}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def rand(*shape, seed=0):
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------------------------- ops
+
+
+def test_adain_gives_the_style_statistics_and_keeps_uncovered_regions():
+    x, y = rand(2, 8, 6, 7, seed=1) * 3, rand(2, 8, 5, 5, seed=2) + 1
+    out = adain(x, mean_std(y))
+    for a, b in zip(mean_std(out), mean_std(y)):
+        assert torch.allclose(a, b, atol=1e-3)
+    # Given statistics (a tile uses the whole image's) replace the measured ones.
+    assert torch.allclose(adain(x, mean_std(y), mean_std(x)), out)
+    # Interpolating the statistics = interpolating the AdaIN targets (eq. 8 is affine in them).
+    z = rand(2, 8, 4, 4, seed=3) * 2
+    mixed = adain(x, blend_stats([mean_std(y), mean_std(z)], [0.25, 0.75]))
+    assert torch.allclose(mixed, 0.25 * out + 0.75 * adain(x, mean_std(z)), atol=1e-5)
+    # Regions: the covered half gets the style's statistics over that half, the rest keeps x.
+    mask = torch.zeros(1, 1, 6, 7)
+    mask[..., :3, :] = 1
+    r = region_adain(x, [mean_std(y)], [mask])
+    assert torch.equal(r[..., 3:, :], x[..., 3:, :])
+    for a, b in zip(masked_mean_std(r, mask), mean_std(y)):
+        assert torch.allclose(a, b, atol=1e-3)
+
+
+def test_style_attention_shapes_and_self_attention_returns_the_features():
+    q, k, v = rand(2, 16, 5, 3, seed=1), rand(2, 16, 4, 6, seed=2), rand(2, 16, 4, 6, seed=3)
+    assert style_attention(q, k, v).shape == (2, 16, 5, 3)
+    # Identical content and style, sharp attention: every position attends to itself.
+    x = torch.nn.functional.normalize(rand(1, 8, 4, 5, seed=4) - 0.5, dim=1)
+    assert torch.allclose(style_attention(40 * x, 40 * x, x), x, atol=0.05)
+    m = StyleAttention(16)
+    assert m(q, k).shape == (2, 16, 5, 3)
+    # relu4_1 and relu5_1 of odd image sizes (VGG floors): merged at relu4_1's size.
+    t = AttentionTransform(16)
+    assert t(rand(1, 16, 5, 4), rand(1, 16, 3, 3), rand(1, 16, 2, 2), rand(1, 16, 1, 1)).shape == (1, 16, 5, 4)
+    assert t(rand(1, 16, 1, 1), rand(1, 16, 2, 2), rand(1, 16, 1, 1), rand(1, 16, 1, 1)).shape == (1, 16, 1, 1)
+
+
+@pytest.mark.parametrize("arch, params", [("compact", 0.87e6), ("paper", 3.5e6)])
+def test_decoder_sizes_and_odd_shapes(arch, params):
+    dec = Decoder.from_arch(arch)
+    assert abs(sum(p.numel() for p in dec.parameters()) - params) < 0.02e6
+    if arch == "compact":
+        with torch.no_grad():
+            assert dec(rand(1, 512, 5, 7)).shape == (1, 3, 40, 56)
+            assert dec(rand(1, 512, 5, 7), size=(41, 57)).shape == (1, 3, 41, 57)
+            assert dec(rand(1, 512, 1, 1), size=(9, 12)).shape == (1, 3, 9, 12)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        Decoder.from_arch("huge")
+
+
+# ------------------------------------------------------------------------------------------- methods
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A freshly initialised compact network per method, its output scaled into [0,1] (no clamping)."""
+    root = tmp_path_factory.mktemp("arbitrary_models")
+    paths = {}
+    for name, cls in NETS.items():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            net = cls("compact")
+        last = net.decoder.layers[-1]
+        with torch.no_grad():
+            last.weight.mul_(3.0)
+            last.bias.fill_(0.5)
+        paths[name] = root / f"{name}.safetensors"
+        ckpt.save_model(paths[name], net.state_dict(), method=name, arch=net.arch, card={"steps": 0})
+    return paths
+
+
+def go(method, models, content, style, **kw):
+    kw = {"size": 0, "style_size": 0, "weights": "random", **kw}
+    return atelier.run(content, style, method=method, model=str(models[method]), **kw)
+
+
+@pytest.mark.parametrize("method", ["adain", "sanet"])
+def test_method_controls(method, models):
+    c, s1, s2 = rand(1, 3, 48, 64, seed=1), rand(1, 3, 40, 40, seed=2), rand(1, 3, 56, 40, seed=3) ** 2
+    res = go(method, models, c, s1)
+    out = res.image
+    assert out.shape == (1, 3, 48, 64) and res.info["tiles"] == 1 and res.info["method"] == method
+    assert 0.02 < float(out.std()) and 0 < float(out.mean()) < 1  # not clamped flat
+    # alpha = 0: the photo's own features; the painting no longer matters.
+    a0 = go(method, models, c, s1, alpha=0.0).image
+    assert torch.allclose(a0, go(method, models, c, s2, alpha=0.0).image, atol=1e-5)
+    assert float((a0 - out).abs().max()) > 1e-4
+    # Several styles: weights (1, 0) are the first style alone; (0.5, 0.5) differs from both.
+    assert torch.allclose(go(method, models, c, [s1, s2], style_weights=[1.0, 0.0]).image, out, atol=1e-5)
+    mix = go(method, models, c, [s1, s2]).image
+    assert float((mix - out).abs().max()) > 1e-4
+    # Masks: the left half takes s1, the uncovered right half keeps the photo exactly.
+    mask = torch.zeros(1, 1, 48, 64)
+    mask[..., :32] = 1
+    masked = go(method, models, c, [s1], masks=[mask.expand(1, 3, 48, 64)]).image
+    assert torch.allclose(masked[..., 32:], c[..., 32:], atol=1e-6)
+    assert float((masked[..., :32] - c[..., :32]).abs().max()) > 0.05
+    # Colour: luminance keeps the photo's chroma.
+    lum = go(method, models, c, s1, preserve_color="luminance").image
+    from atelier.ops.color import rgb_to_yiq
+
+    inside = (lum > 0.01).all(1, keepdim=True) & (lum < 0.99).all(1, keepdim=True)  # no clamping there
+    diff = (rgb_to_yiq(lum) - rgb_to_yiq(c))[:, 1:].abs() * inside
+    assert float(diff.max()) < 1e-3
+    assert go(method, models, c, s1, preserve_color="histogram").image.shape == out.shape
+
+
+@pytest.mark.parametrize("method", ["adain", "sanet"])
+def test_tiles_match_the_untiled_result(method, models):
+    c, s = rand(1, 3, 64, 96, seed=5), rand(1, 3, 40, 40, seed=6)
+    whole = go(method, models, c, s).image
+    tiled = go(method, models, c, s, tile=64, overlap=16)
+    assert tiled.info["tiles"] > 1
+    err = (tiled.image - whole).abs()
+    assert float(err.mean()) < 0.02 * float(whole.std()) and float(err.max()) < 0.25 * float(whole.std())
+
+
+def test_method_errors(models, tmp_path):
+    c, s = rand(1, 3, 32, 32), rand(1, 3, 32, 32, seed=1)
+    with pytest.raises(WeightsError, match="No adain decoder is installed yet.*atelier train adain"):
+        atelier.run(c, s, method="adain", weights="random")
+    with pytest.raises(WeightsError, match="not a 'adain' one|not a 'sanet'"):
+        atelier.run(c, s, method="sanet", model=str(models["adain"]), weights="random")
+    with pytest.raises(OptionError, match="--alpha"):
+        go("adain", models, c, s, alpha=1.5)
+    with pytest.raises(OptionError, match="one mask per style"):
+        go("adain", models, c, [s, s], masks=[torch.ones(1, 3, 32, 32)])
+
+
+def test_bundled_decoders_are_found_by_name_and_verified(models, tmp_path, monkeypatch):
+    bundle = tmp_path / "adain"
+    bundle.mkdir()
+    data = models["adain"].read_bytes()
+    (bundle / "d.safetensors").write_bytes(data)
+    entry = {"name": "adain", "file": "d.safetensors", "method": "adain",
+             "sha256": __import__("hashlib").sha256(data).hexdigest()}
+    (bundle / "manifest.json").write_text(json.dumps({"format_version": 1, "models": [entry]}))
+    monkeypatch.setattr(weights, "_bundle_dirs", lambda: [weights.bundled_dir(), bundle])
+    c, s = rand(1, 3, 32, 32), rand(1, 3, 32, 32, seed=1)
+    out = atelier.run(c, s, method="adain", weights="random", size=0, style_size=0)  # default --model: bundled
+    assert out.info["model"]["path"] == str(bundle / "d.safetensors")
+    assert any(m.name == "adain" and m.method == "adain" and m.bundled for m in atelier.list_models())
+    (bundle / "d.safetensors").write_bytes(data[:-8] + b"corrupt!")
+    with pytest.raises(WeightsError, match="corrupt"):
+        atelier.run(c, s, method="adain", weights="random", size=0, style_size=0)
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+def _images(root, n, seed):
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (40, 40 + 8 * i, 3), dtype=np.uint8)).save(root / f"i{i}.png")
+    return root
+
+
+@pytest.fixture
+def folders(tmp_path):
+    return _images(tmp_path / "paintings", 2, 1), _images(tmp_path / "photos", 3, 2)
+
+
+TINY = dict(size=32, batch_size=2, weights="random", precision="fp32", checkpoint_every=0, preview_every=0,
+            cache_mb=8)
+
+
+@pytest.mark.parametrize("method, steps", [("adain", 3), ("sanet", 2)])
+def test_training_resumes_exactly(method, steps, folders, tmp_path):
+    paintings, photos = folders
+    full = tmp_path / "full.safetensors"
+    summary = atelier.train(method, paintings, photos, full, steps=2 * steps, **TINY)
+    assert summary["steps"] == 2 * steps and np.isfinite(summary["losses"]["total"])
+    if method == "sanet":
+        assert {"identity1", "identity2"} <= set(summary["losses"])
+    half = tmp_path / "half.safetensors"
+    atelier.train(method, [paintings], [photos], half, steps=steps, **TINY)
+    atelier.train(method, [paintings], [photos], half, steps=2 * steps, resume=True, **TINY)
+    a, b = ckpt.read(full.with_name("full.ckpt.safetensors"))[0], ckpt.read(half.with_name("half.ckpt.safetensors"))[0]
+    for k in a:
+        if k.startswith("model/"):
+            assert torch.equal(a[k], b[k]), k
+    _, header = ckpt.load_model(half, method=method)
+    card = header["card"]
+    assert card["steps"] == 2 * steps and card["data"]["style_images"] == 2 and card["data"]["content_images"] == 3
+    assert header["arch"] == Decoder.from_arch("compact").arch
+    out = atelier.run(photos / "i0.png", paintings / "i1.png", method=method, model=str(half), weights="random")
+    assert out.image.shape[1] == 3
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+
+
+def _cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli(folders, tmp_path, capsys, image_files):
+    paintings, photos = folders
+    code, out, _ = _cli(capsys, "methods")
+    assert code == 0 and "No decoder is bundled yet" in out and "sanet" in out
+    out_png = tmp_path / "o.png"
+    code, _, err = _cli(capsys, "stylize", "--method", "adain", image_files["content"], image_files["style"], "-o",
+                        out_png)
+    assert code == 2 and "Traceback" not in err and "atelier train adain" in err and not out_png.exists()
+    assert len([ln for ln in err.splitlines() if ln.startswith("atelier")]) == 1
+    model = tmp_path / "m" / "dec.safetensors"
+    code, _, err = _cli(capsys, "train", "adain", "--content-dir", photos, "--style-dir", paintings, "-o", model,
+                        "--size", 32, "--batch-size", 1, "--steps", 1, "--precision", "fp32", "-q")
+    assert code == 0, err
+    assert ckpt.load_model(model, method="adain")[1]["card"]["steps"] == 1
+    code, _, err = _cli(capsys, "train", "adain", "--content-dir", photos, "--style-dir", paintings, "-o",
+                        paintings / "x.safetensors", "--steps", 1)
+    assert code == 2 and "inside the training folder" in err
+    code, _, err = _cli(capsys, "train", "sanet", "--content-dir", photos, "-o", model)
+    assert code == 2 and "--style-dir" in err
