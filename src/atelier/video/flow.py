@@ -186,14 +186,15 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """:func:`warp` for an (H,W) or (H,W,C) float32/uint8 array: out(x) = image(x + flow(x)), bilinear,
-    border values outside the frame."""
+def remap(image: np.ndarray, flow: np.ndarray, *, cubic: bool = False) -> np.ndarray:
+    """:func:`warp` for an (H,W) or (H,W,C) float32/uint8 array: out(x) = image(x + flow(x)), bilinear (or
+    bicubic, clipped to the input's range), border values outside the frame."""
     cv2 = _cv2()
     h, w = flow.shape[:2]
     xs, ys = _grid(h, w)
-    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return np.clip(out, image.min(), image.max()) if cubic else out
 
 
 def reliability_array(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
