@@ -10,6 +10,7 @@ import itertools
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -349,6 +350,14 @@ def test_cli_single_photo_to_a_file(image_files, model_file, tmp_path, capsys):
                               "-q", "--tile", 32, "--overlap", 8)
     assert code == 0 and str(out) in stdout and "6 tile(s)" in stdout
     assert Image.open(out).format == "JPEG"
+
+
+def test_cli_without_a_photo_uses_the_embedded_one(model_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, stdout, _ = run_cli(capsys, "stylize", "--model", model_file[0], "--size", 40, "-q")
+    out = tmp_path / "atelier-out" / "content__tiny.png"
+    assert code == 0 and str(Path("atelier-out") / "content__tiny.png") in stdout
+    assert Image.open(out).size == (40, 27)  # the embedded photo is 640x427
 
 
 def test_cli_user_errors_write_nothing(image_files, model_file, tmp_path, capsys, monkeypatch):

@@ -58,7 +58,8 @@ def build_parser(method: str) -> argparse.ArgumentParser:
         p.description = ("Stylise each CONTENT photo with the trained network given by --model (see "
                          "'atelier models').")
         p.add_argument("contents", nargs="*", metavar="CONTENT",
-                       help="The photo(s) to stylise (JPEG, PNG, WebP, TIFF, BMP).")
+                       help="The photo(s) to stylise (JPEG, PNG, WebP, TIFF, BMP; default: the embedded "
+                       "example photo).")
         p.add_argument("-o", "--output", help="Output file for one photo, or a directory (created) for "
                        "several (default: ./atelier-out/CONTENT__MODEL.png).")
     if "model" not in names:
@@ -229,10 +230,8 @@ class _LazyPrinter:
 
 def _feed_forward(args, options: dict) -> int:
     """Methods whose style is in a trained network: every positional is a photo, one output each."""
-    contents = [Path(c) for c in args.contents]
-    if not contents:
-        raise atelier.errors.OptionError(
-            "Give at least one photo to stylise: atelier stylize PHOTO [PHOTO ...] --model NAME.")
+    # No photo given: the embedded example photo, as for the other methods (a first try of a model).
+    contents = [Path(c) for c in args.contents] or [atelier.default_inputs()[0]]
     for c in contents:
         if not c.is_file():
             raise atelier.errors.InputError(f"Input image '{c}' does not exist.")
