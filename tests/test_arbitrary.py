@@ -251,6 +251,11 @@ def test_cli(folders, tmp_path, capsys, image_files):
                         "--size", 32, "--batch-size", 1, "--steps", 1, "--precision", "fp32", "-q")
     assert code == 0, err
     assert ckpt.load_model(model, method="adain")[1]["card"]["steps"] == 1
+    # --model alone selects the method the file was trained for: the painting stays a style, not a photo.
+    code, _, err = _cli(capsys, "stylize", image_files["content"], image_files["style"], "--model", model,
+                        "--size", 32, "--style-size", 32, "-o", out_png, "-q")
+    assert code == 0, err
+    assert json.loads(out_png.with_name("o.png.json").read_text())["method"] == "adain"
     code, _, err = _cli(capsys, "train", "adain", "--content-dir", photos, "--style-dir", paintings, "-o",
                         paintings / "x.safetensors", "--steps", 1)
     assert code == 2 and "inside the training folder" in err

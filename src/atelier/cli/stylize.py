@@ -133,7 +133,7 @@ def main(command: str, argv: list[str]) -> int:
     pre.add_argument("--method")
     pre.add_argument("--model")
     known, _ = pre.parse_known_args(argv)
-    method = known.method or ("johnson" if known.model is not None else "gatys")
+    method = known.method or (_model_method(known.model) if known.model is not None else "gatys")
     args = build_parser(method).parse_args(argv)
     cls = atelier.method_spec(args.method)
     names = [f.name for f in dataclasses.fields(cls.config_class)]
@@ -178,6 +178,18 @@ def main(command: str, argv: list[str]) -> int:
             printer.close()
     _report(path, result.info)
     return 0
+
+
+def _model_method(model: str) -> str:
+    """The method a --model file was trained for (its header, read without torch): an adain or sanet
+    decoder selects that method; anything else, or a model that cannot be read here, johnson."""
+    from atelier.weights import read_header  # torch-free
+
+    try:
+        method = read_header(atelier.find_model(model)).get("method")
+    except atelier.errors.AtelierError:
+        return "johnson"  # the johnson path reports an unknown or unreadable model in one sentence
+    return method if method in ("adain", "sanet") else "johnson"
 
 
 def _report(path: Path, info: dict) -> None:
