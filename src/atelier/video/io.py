@@ -253,7 +253,7 @@ class Mp4Writer:
         av = _av()
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self.count
-        frame.time_base = 1 / self.fps
+        frame.time_base = 1 / Fraction(self.fps)
         self.count += 1
         for packet in self.video.encode(frame):
             self.out.mux(packet)
