@@ -38,3 +38,17 @@ def image_files(tmp_path):
     paths["mask"] = tmp_path / "mask.png"
     Image.fromarray(mask).save(paths["mask"])
     return paths
+
+
+@pytest.fixture
+def no_bundled_models(tmp_path, monkeypatch):
+    """An install without bundled models (an empty johnson manifest, no other bundles), for tests of what
+    users see before any model exists or of their own models alone."""
+    from atelier import weights
+
+    bundle = tmp_path / "no-bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text('{"format_version": 1, "models": []}')
+    monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
+    monkeypatch.setattr(weights, "EXTRA_BUNDLES", ())
+    return bundle

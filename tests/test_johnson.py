@@ -218,7 +218,7 @@ def test_estimate_predicts_tiles_and_memory(model_file):
 # ------------------------------------------------------------------------------------------------ models
 
 
-def test_find_model_order_and_errors(model_file, tmp_path, monkeypatch):
+def test_find_model_order_and_errors(model_file, tmp_path, monkeypatch, no_bundled_models):
     path, _ = model_file
     home = tmp_path / "home"
     monkeypatch.setenv("ATELIER_HOME", str(home))
@@ -380,14 +380,8 @@ def test_cli_user_errors_write_nothing(image_files, model_file, tmp_path, capsys
     assert not (tmp_path / "atelier-out").exists() and not (tmp_path / "x.png").exists()
 
 
-def test_cli_models_lists_cards(model_file, tmp_path, capsys, monkeypatch):
-    from atelier import weights
-
+def test_cli_models_lists_cards(model_file, tmp_path, capsys, monkeypatch, no_bundled_models):
     monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "home"))
-    bundle = tmp_path / "bundle"  # an install without bundled models
-    bundle.mkdir()
-    (bundle / "manifest.json").write_text(json.dumps({"format_version": 1, "models": []}))
-    monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "No trained models" in out
     (tmp_path / "home" / "models").mkdir(parents=True)
@@ -404,7 +398,7 @@ def test_cli_models_lists_cards(model_file, tmp_path, capsys, monkeypatch):
     assert_user_error(code, err, "nope", "starry")
 
 
-def test_cli_models_shows_evaluation(tmp_path, capsys, monkeypatch):
+def test_cli_models_shows_evaluation(tmp_path, capsys, monkeypatch, no_bundled_models):
     monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "home"))
     net = make_net()
     card = {"style": "x.jpg", "steps": 9, "evaluation": {"ratio_model_to_gatys": {"style_swd": 1.234,

@@ -416,7 +416,7 @@ def test_video_uploads_are_checked(client):
     assert r.status_code == 422 and "max_frames must be between 1 and 300" in r.json()["detail"]
 
 
-def test_johnson_job_with_an_installed_model(tmp_path, monkeypatch):
+def test_johnson_job_with_an_installed_model(tmp_path, monkeypatch, no_bundled_models):
     """A feed-forward job by model name (from $ATELIER_HOME/models), no style; paths are refused."""
     import torch
 
