@@ -478,6 +478,8 @@ async function init() {
     o.textContent = m.name;
     select.append(o);
   }
+  // The command line's default method, not the first name in the list (adain sorts before gatys).
+  if (state.methods.gatys) select.value = "gatys";
   select.addEventListener("change", renderOptions);
   for (const opt of info.video_options) $("#video-options").append(optionField(opt));
   renderOptions();
