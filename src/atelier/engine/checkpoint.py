@@ -20,6 +20,8 @@ version-1 file is kept as a test fixture.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +149,26 @@ def load_checkpoint(path, *, model: torch.nn.Module, optimizer: torch.optim.Opti
     if "rng/torch" in tensors:
         torch.set_rng_state(tensors["rng/torch"])
     return header
+
+
+# ------------------------------------------------------------------------------------- loaded networks
+
+
+class ModelCache:
+    """Loaded networks by key (the methods use file, size, mtime, device, dtype): a second image loads
+    nothing. Least recently used first out; thread-safe (the web app runs jobs in worker threads)."""
+
+    def __init__(self, size: int = 4):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, load):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = load()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value

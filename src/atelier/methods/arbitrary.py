@@ -33,15 +33,13 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
 
 from .. import io
-from ..engine.checkpoint import load_model
+from ..engine.checkpoint import ModelCache, load_model
 from ..errors import OptionError, WeightsError
 from ..events import Done, Progress, Stage, emit
 from ..features import get_vgg19
@@ -58,26 +56,7 @@ BYTES_PER_PIXEL = {"fp32": 1536, "bf16": 768}
 IMAGE_BYTES_PER_PIXEL = 48  # content, blended output, the caller's copy and its 8-bit conversion
 
 
-class _Cache:
-    """Loaded networks per (file, size, mtime, device, dtype), so a second image loads nothing."""
-
-    def __init__(self, size: int = 4):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key, load):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = load()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
-_CACHE = _Cache()
+_CACHE = ModelCache()
 
 
 class ArbitraryStyle:

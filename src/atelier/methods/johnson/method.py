@@ -23,16 +23,14 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ... import io
-from ...engine.checkpoint import load_model
+from ...engine.checkpoint import ModelCache, load_model
 from ...errors import OptionError, WeightsError
 from ...events import Done, Progress, Stage, emit
 from ...ops import color
@@ -61,26 +59,7 @@ _MIN_SIDE = 8  # below this the 9x9 reflection padding has nothing to reflect
 
 # ---------------------------------------------------------------------------------------- loaded networks
 
-class _Cache:
-    """Loaded networks per (file, its size and mtime, device, dtype): a second image loads nothing."""
-
-    def __init__(self, size: int = 4):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key, load):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = load()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
-_CACHE = _Cache()
+_CACHE = ModelCache()
 
 
 def _file_key(path: Path) -> tuple:
