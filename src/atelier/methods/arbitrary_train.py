@@ -23,65 +23,16 @@ from ..engine import checkpoint as ckpt
 from ..engine.data import ImageFolderData, PairedStream
 from ..engine.train import resolve_precision
 from ..engine.train import train as run_training
-from ..errors import OptionError, OutputError
+from ..errors import OutputError
 from ..features import get_vgg19
-from . import make_config
 from .johnson.train_config import checkpoint_path
+from .train_checks import _same, check_paths, resumed_config
 
 logger = logging.getLogger(__name__)
-
-# Fields a resumed run may change (how long, how often to save or preview); the others come from the
-# checkpoint, so the run continues the same training.
-SESSION_FIELDS = ("steps", "minutes", "checkpoint_every", "preview_every", "cache_mb")
-
 
 def _folders(value) -> list[Path]:
     items = [value] if isinstance(value, (str, Path)) else list(value)
     return [Path(v).expanduser() for v in items]
-
-
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def check_paths(folders: list[Path], output: Path, *, resume: bool, overwrite: bool) -> None:
-    """One clear sentence for every output that may not be written; nothing is written here."""
-    if output.suffix != ".safetensors":
-        raise OutputError(f"The model file '{output}' must end in .safetensors.")
-    if output.is_dir():
-        raise OutputError(f"Cannot write '{output}': it is a directory.")
-    if any(_same(output, f) for f in folders):
-        raise OutputError(f"Refusing to write '{output}': it is one of the inputs.")
-    ckpt_file = checkpoint_path(output)
-    if resume:
-        if not ckpt_file.is_file():
-            raise OptionError(f"Cannot resume: there is no checkpoint '{ckpt_file}' beside '{output}'.")
-        return
-    if output.exists() and not overwrite:
-        raise OutputError(f"Output '{output}' already exists (use --overwrite to replace it, or --resume to "
-                          "train it further).")
-    if ckpt_file.exists() and not overwrite:
-        raise OutputError(f"A checkpoint of an earlier run exists at '{ckpt_file}': continue it with --resume "
-                          "or start again with --overwrite.")
-
-
-def resumed_config(config, path: Path, method: str):
-    """The checkpoint's config with this session's run-length fields (SESSION_FIELDS)."""
-    _, header = ckpt.read(path)
-    if header.get("method") != method or header.get("kind") != "checkpoint":
-        raise OptionError(f"'{path}' is not a {method} training checkpoint.")
-    stored = dict(header.get("config") or {})
-    given = dataclasses.asdict(config)
-    differs = sorted(k for k in stored if k not in SESSION_FIELDS and k in given and stored[k] != given[k])
-    if differs:
-        logger.warning("Resuming with the checkpoint's %s (the values given now are ignored).", ", ".join(differs))
-    stored.update({k: given[k] for k in SESSION_FIELDS})
-    cfg = make_config(type(config), {k: v for k, v in stored.items() if k in given})
-    cfg.validate()
-    return cfg
 
 
 def decayed_lr(optimizer: torch.optim.Optimizer, lr: float, decay: float) -> None:

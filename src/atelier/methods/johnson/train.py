@@ -32,11 +32,11 @@ from ...engine import checkpoint as ckpt
 from ...engine.data import ImageFolderData
 from ...engine.train import resolve_precision  # shared by the trainers (tests import it from here too)
 from ...engine.train import train as run_training
-from ...errors import OptionError, OutputError
+from ...errors import OutputError
 from ...events import Callback
 from ...features import get_vgg19
 from ...losses import PerceptualLoss
-from ...methods import make_config
+from ...methods.train_checks import _same, check_paths, resumed_config
 from .model import TransformerNet
 from .train_config import JohnsonTrainConfig, checkpoint_path
 
@@ -46,53 +46,6 @@ METHOD = "johnson"
 # The style term's scale at style_strength=1: the value Gatys uses in atelier (methods/gatys/method.py),
 # kept equal so one strength means the same look for both methods. Not yet tuned on trained networks.
 BASE_STYLE_WEIGHT = 10.0
-# Fields of a run that a resumed run takes from its checkpoint (it must continue the same training); the
-# others (how long, how often to save or preview) may change between sessions.
-SESSION_FIELDS = ("steps", "minutes", "checkpoint_every", "preview_every", "cache_mb")
-
-
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def _check_paths(style: Path, data: list[Path], output: Path, *, resume: bool, overwrite: bool) -> None:
-    """One clear sentence for every output that may not be written; nothing is written here."""
-    if output.suffix != ".safetensors":
-        raise OutputError(f"The model file '{output}' must end in .safetensors.")
-    if output.is_dir():
-        raise OutputError(f"Cannot write '{output}': it is a directory.")
-    if _same(output, style) or any(_same(output, d) for d in data):
-        raise OutputError(f"Refusing to write '{output}': it is one of the inputs.")
-    ckpt_file = checkpoint_path(output)
-    if resume:
-        if not ckpt_file.is_file():
-            raise OptionError(f"Cannot resume: there is no checkpoint '{ckpt_file}' beside '{output}'.")
-        return
-    if output.exists() and not overwrite:
-        raise OutputError(f"Output '{output}' already exists (use --overwrite to replace it, or --resume to "
-                          "train it further).")
-    if ckpt_file.exists() and not overwrite:
-        raise OutputError(f"A checkpoint of an earlier run exists at '{ckpt_file}': continue it with --resume "
-                          "or start again with --overwrite.")
-
-
-def _resumed_config(config: JohnsonTrainConfig, path: Path) -> JohnsonTrainConfig:
-    """The checkpoint's config with this session's run-length fields (see SESSION_FIELDS)."""
-    _, header = ckpt.read(path)
-    if header.get("method") != METHOD or header.get("kind") != "checkpoint":
-        raise OptionError(f"'{path}' is not a {METHOD} training checkpoint.")
-    stored = dict(header.get("config") or {})
-    given = dataclasses.asdict(config)
-    differs = sorted(k for k in stored if k not in SESSION_FIELDS and k in given and stored[k] != given[k])
-    if differs:
-        logger.warning("Resuming with the checkpoint's %s (the values given now are ignored).", ", ".join(differs))
-    stored.update({k: given[k] for k in SESSION_FIELDS})
-    cfg = make_config(JohnsonTrainConfig, {k: v for k, v in stored.items() if k in given})
-    cfg.validate()
-    return cfg
 
 
 def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resume: bool = False,
@@ -111,10 +64,10 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
     cfg.validate()
     style, output = Path(style).expanduser(), Path(output).expanduser()
     folders = [Path(d).expanduser() for d in ([data] if isinstance(data, (str, Path)) else data)]
-    _check_paths(style, folders, output, resume=resume, overwrite=overwrite)
+    check_paths([style, *folders], output, resume=resume, overwrite=overwrite)
     ckpt_file = checkpoint_path(output)
     if resume:
-        cfg = _resumed_config(cfg, ckpt_file)
+        cfg = resumed_config(cfg, ckpt_file, METHOD)
     dev = resolve_device(device)
     dtype = resolve_precision(cfg.precision, dev)
 
