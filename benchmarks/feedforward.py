@@ -2,8 +2,8 @@
 
     python benchmarks/feedforward.py [--repeats 7] [--model NAME|PATH] [--out benchmarks/results]
 
-For each network size (compact, paper), precision (fp32, bf16) and backend (torch, onnxruntime for fp32)
-the whole ``atelier.run(..., method="johnson")`` call is timed on a 512x512 and a 1920x1080 photo: model
+For each network size (compact, paper), precision (fp32, bf16), backend (torch, onnxruntime for fp32) and
+for torch eager or through torch.compile (``compile='on'``; the compile itself happens in the warm-up) the whole ``atelier.run(..., method="johnson")`` call is timed on a 512x512 and a 1920x1080 photo: model
 lookup, resize, the forward pass and the clamp (loading the file is cached after the warm-up run, as in
 a server or a batch). Median of ``--repeats`` warm runs, interleaved so that machine noise spreads over
 every variant. The reference, run in the same process, is a plain PyTorch forward of the paper-sized
@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--model", default=None, help="A trained compact model for the compact rows.")
     p.add_argument("--no-onnx", action="store_true", help="Skip the onnxruntime rows.")
+    p.add_argument("--no-compile", action="store_true", help="Skip the torch.compile rows.")
     p.add_argument("--out", type=Path, default=HERE / "results")
     args = p.parse_args(argv)
 
@@ -68,13 +69,15 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         files = build_models(tmp, args.model)
-        variants = [(a, prec, "torch") for a in ("compact", "paper") for prec in ("fp32", "bf16")]
+        compiles = ("off",) if args.no_compile else ("off", "on")
+        variants = [(a, prec, "torch", c) for a in ("compact", "paper") for prec in ("fp32", "bf16")
+                    for c in compiles]
         if not args.no_onnx:
             for arch in ("compact", "paper"):
                 onnx = tmp / f"{arch}-export.onnx"
                 atelier.export_onnx(files[arch], onnx)
                 files[f"{arch}-onnx"] = onnx
-                variants.append((arch, "fp32", "onnx"))
+                variants.append((arch, "fp32", "onnx", "off"))
 
         ref_net = TransformerNet.from_arch("paper").eval().requires_grad_(False)
 
@@ -82,9 +85,10 @@ def main(argv=None) -> int:
             with torch.inference_mode():
                 return ref_net(x)
 
-        def ours(arch, prec, backend, x):
+        def ours(arch, prec, backend, comp, x):
             model = files[f"{arch}-onnx" if backend == "onnx" else arch]
-            return atelier.run(x, method="johnson", model=str(model), precision=prec, device="cpu").image
+            return atelier.run(x, method="johnson", model=str(model), precision=prec, device="cpu",
+                               compile=comp).image
 
         times: dict[tuple, list[float]] = {}
         for key, x in images.items():  # warm-up: loads, caches, oneDNN kernel selection
@@ -95,17 +99,17 @@ def main(argv=None) -> int:
             for key, x in images.items():
                 t = time.perf_counter()
                 reference(x)
-                times.setdefault(("reference", "fp32", "torch", key), []).append(time.perf_counter() - t)
+                times.setdefault(("reference", "fp32", "torch", "off", key), []).append(time.perf_counter() - t)
                 for v in variants:
                     t = time.perf_counter()
                     ours(*v, x)
                     times.setdefault((*v, key), []).append(time.perf_counter() - t)
 
     rows = []
-    for (arch, prec, backend, key), ts in times.items():
+    for (arch, prec, backend, comp, key), ts in times.items():
         med = statistics.median(ts)
-        ref = statistics.median(times[("reference", "fp32", "torch", key)])
-        rows.append({"size": key, "network": arch, "precision": prec, "backend": backend,
+        ref = statistics.median(times[("reference", "fp32", "torch", "off", key)])
+        rows.append({"size": key, "network": arch, "precision": prec, "backend": backend, "compiled": comp == "on",
                      "seconds": round(med, 4), "speedup_vs_reference": round(ref / med, 2),
                      "target_seconds": TARGETS[key] if arch == "compact" else None})
     meta = {"date": datetime.now(UTC).isoformat(timespec="minutes"), "torch": torch.__version__,
@@ -115,12 +119,13 @@ def main(argv=None) -> int:
     (args.out / "feedforward.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     lines = [(f"Measured {meta['date']}, torch {meta['torch']}, {meta['threads']} threads, median of "
              f"{args.repeats} warm runs through atelier.run (reference: plain fp32 forward of the paper network)."),
-             "", "| size | network | precision | backend | s / image | speed-up vs reference | target |",
-             "|---|---|---|---|---:|---:|---:|"]
-    for r in sorted(rows, key=lambda r: (r["size"], r["network"], r["backend"], r["precision"])):
+             "", "| size | network | precision | backend | compiled | s / image | speed-up vs reference | target |",
+             "|---|---|---|---|---|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (r["size"], r["network"], r["backend"], r["precision"], r["compiled"])):
         target = "" if r["target_seconds"] is None else (
             f"≤ {r['target_seconds']} {'met' if r['seconds'] <= r['target_seconds'] else 'NOT met'}")
-        lines.append(f"| {r['size']} | {r['network']} | {r['precision']} | {r['backend']} | {r['seconds']:.3f} "
+        lines.append(f"| {r['size']} | {r['network']} | {r['precision']} | {r['backend']} | "
+                     f"{'yes' if r['compiled'] else 'no'} | {r['seconds']:.3f} "
                      f"| {r['speedup_vs_reference']} | {target} |")
     table = "\n".join(lines) + "\n"
     (args.out / "feedforward.md").write_text(table)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Train the decoders to bundle for AdaIN and SANet (issue 6), in the background, resumable.
 #
-#   sh benchmarks/train_arbitrary.sh adain [MINUTES]    # or: sanet
+#   sh benchmarks/train_arbitrary.sh adain [MINUTES [TRAIN OPTIONS...]]    # or: sanet
 #
 # Data (never committed): content photos = ../shared/data/train/imagenet_sample and /work/train/photos
 # (the registry photos minus the five held out by benchmarks/johnson_eval.py); paintings = 6 of the 9
@@ -12,6 +12,7 @@
 set -eu
 METHOD=${1:-adain}
 MINUTES=${2:-180}
+shift $(( $# < 2 ? $# : 2 ))
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=$ROOT/../shared/data
 TRAIN=/work/train
@@ -39,4 +40,4 @@ RESUME=""
 # short first session and adjust --steps so that a session of MINUTES fits (a resumed run keeps counting).
 exec nice -n 5 "$ROOT/.venv/bin/atelier" train "$METHOD" \
     --content-dir "$SHARED/train/imagenet_sample" "$TRAIN/photos" --style-dir "$STYLES" \
-    -o "$OUT" --minutes "$MINUTES" --steps 8000 --precision auto -q $RESUME
+    -o "$OUT" --minutes "$MINUTES" --steps 8000 --precision auto -q $RESUME "$@"

@@ -178,7 +178,7 @@ def parts(clip: Path, model: Path) -> dict:
     prev = a.astype(np.float32) / 255
     out["warp"] = timed(lambda: remap(prev, bw))
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        net, _ = load_network(model, torch.device("cpu"), dtype)
+        net, _, _ = load_network(model, torch.device("cpu"), dtype)
         x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).contiguous()
         with torch.inference_mode():
             out[f"network_{precision}"] = timed(lambda net=net, x=x, dtype=dtype: net(x.to(dtype)))

@@ -16,6 +16,18 @@ def _atelier_home(tmp_path_factory):
     mp.undo()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_auto_compile():
+    """torch.compile costs seconds per network and image size: in the suite, compile='auto' never compiles
+    (the tests that check compiling ask for compile='on')."""
+    from atelier.engine import compiled
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(compiled, "AUTO_AFTER", 10**9)
+    yield
+    mp.undo()
+
+
 def _smooth_image(h: int, w: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w] / max(h, w)

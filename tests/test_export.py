@@ -52,7 +52,7 @@ def test_onnx_matches_torch_at_several_sizes(exported, hw):
 def test_stylize_with_the_onnx_file_matches_torch(exported):
     model, onnx_path, _ = exported
     x = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(9))
-    via_torch = create_method("johnson", model=str(model)).stylize(x)
+    via_torch = create_method("johnson", model=str(model), precision="fp32").stylize(x)
     m = create_method("johnson", model=str(onnx_path))
     via_onnx = m.stylize(x)
     assert m.info["model"]["backend"] == "onnx" and m.info["model"]["card"]["style"] == "test pattern"

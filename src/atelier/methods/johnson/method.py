@@ -31,6 +31,8 @@ from torch import nn
 
 from ... import io
 from ...engine.checkpoint import ModelCache, load_model
+from ...engine.compiled import Compiled
+from ...engine.train import resolve_precision
 from ...errors import OptionError, WeightsError
 from ...events import Done, Progress, Stage, emit
 from ...ops import color
@@ -67,8 +69,9 @@ def _file_key(path: Path) -> tuple:
     return str(path.resolve()), st.st_size, st.st_mtime_ns
 
 
-def load_network(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[TransformerNet, dict]:
-    """(network in eval mode on ``device``/``dtype``, header) of a johnson .safetensors model; cached."""
+def load_network(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[TransformerNet, dict, Compiled]:
+    """(network in eval mode on ``device``/``dtype``, header, its ``Compiled`` wrapper) of a johnson
+    .safetensors model; cached, so the wrapper counts the input sizes of every image of the process."""
 
     def load():
         state, header = load_model(path, method="johnson")
@@ -79,7 +82,8 @@ def load_network(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise WeightsError(f"'{path}' does not hold a usable johnson network ({reason}).") from err
         logger.info("Loaded %s (%s) on %s.", path, header.get("arch"), device)
-        return net.eval().requires_grad_(False).to(device=device, dtype=dtype), header
+        net = net.eval().requires_grad_(False).to(device=device, dtype=dtype)
+        return net, header, Compiled(net, device)
 
     return _CACHE.get((*_file_key(path), str(device), str(dtype)), load)
 
@@ -149,6 +153,14 @@ def frozen_copy(net: TransformerNet, image: torch.Tensor) -> TransformerNet:
 
 
 # ------------------------------------------------------------------------------------------------ method
+
+def _precision(cfg: JohnsonConfig, device: torch.device, backend: str) -> tuple[torch.dtype, str]:
+    """(dtype, 'fp32'|'bf16') of the network; onnxruntime runs the exported fp32 graph."""
+    if backend == "onnx":
+        return torch.float32, "fp32"
+    dtype = resolve_precision(cfg.precision, device)
+    return dtype, "bf16" if dtype == torch.bfloat16 else "fp32"
+
 
 def _output_size(content_hw, size: int) -> tuple[int, int]:
     hw = tuple(content_hw) if size == 0 else io.fit_size(*content_hw, size)
@@ -234,18 +246,19 @@ class Johnson:
         path = find_model(cfg.model)
         backend = self._backend(cfg, path)
         device = content.device
-        dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+        dtype, prec = _precision(cfg, device, backend)
+        compiled = None
         if backend == "onnx":
             net = load_onnx(path)
             header = net.header
         else:
-            net, header = load_network(path, device, dtype)
+            net, header, compiled = load_network(path, device, dtype)
         arch = header.get("arch", {})
         t_load = time.perf_counter()
 
         out_hw = _output_size(content.shape[-2:], cfg.size)
         x = io.resize(content, out_hw)  # (1,3,H',W'); the same tensor when the size is kept
-        tile = self.tile_for(out_hw, cfg, self.bytes_per_pixel(arch, cfg.precision))
+        tile = self.tile_for(out_hw, cfg, self.bytes_per_pixel(arch, prec))
         n_tiles = blend_tile_count(*out_hw, tile, cfg.overlap, ALIGN)[0] if tile else 1
         emit(callback, Stage("johnson", 0, 1, out_hw, n_tiles))
 
@@ -266,7 +279,8 @@ class Johnson:
             emit(callback, Progress("johnson", i, n, {}, elapsed, elapsed / i * (n - i)))
 
         if not tile:
-            out = apply(net, x)
+            # One pass of the cached network: through torch.compile once this size repeats (--compile).
+            out = apply(net if compiled is None else lambda t: compiled(t, cfg.compile), x)
             on_tile(1, 1)
         else:
             if backend == "onnx":
@@ -276,7 +290,7 @@ class Johnson:
                                "--backend torch avoids this.")
                 model = net
             else:
-                stats_hw = self.stats_size(out_hw, cfg, self.bytes_per_pixel(arch, cfg.precision))
+                stats_hw = self.stats_size(out_hw, cfg, self.bytes_per_pixel(arch, prec))
                 model = frozen_copy(net, io.resize(x, stats_hw).to(dtype))
             logger.info("%dx%d output: %d tiles of %d px, %d px overlap.", out_hw[1], out_hw[0], n_tiles,
                         tile, cfg.overlap)
@@ -317,13 +331,13 @@ class Johnson:
         path = find_model(cfg.model)
         backend = self._backend(cfg, path)
         out_hw = _output_size(content.shape[-2:], cfg.size)
-        dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+        dtype, prec = _precision(cfg, content.device, backend)
         if backend == "onnx":
             net = load_onnx(path)
             header = net.header
         else:
-            net, header = load_network(path, content.device, dtype)
-        bpp = self.bytes_per_pixel(header.get("arch", {}), cfg.precision)
+            net, header, _ = load_network(path, content.device, dtype)
+        bpp = self.bytes_per_pixel(header.get("arch", {}), prec)
         tile = self.tile_for(out_hw, cfg, bpp)
 
         calib = io.resize(content, io.fit_size(*content.shape[-2:], 128))
