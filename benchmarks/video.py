@@ -132,9 +132,10 @@ def throughput(args) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_720p_clip(Path(tmp) / "clip720.mp4", args.throughput_frames)
-        variants = [{"precision": "fp32"}, {"precision": "bf16"}]
+        # compile 'auto' (the default) compiles the network at the third frame; 'off' is eager throughout.
+        variants = [{"precision": p, "compile": c} for p in ("fp32", "bf16") for c in ("off", "auto")]
         for v in variants:
-            out = Path(tmp) / f"out-{v['precision']}.mp4"
+            out = Path(tmp) / f"out-{v['precision']}-{v['compile']}.mp4"
             t0 = time.perf_counter()
             res = atelier.stylize_video(clip, out, model=str(args.compact_model), **v)
             total = time.perf_counter() - t0
@@ -178,10 +179,11 @@ def parts(clip: Path, model: Path) -> dict:
     prev = a.astype(np.float32) / 255
     out["warp"] = timed(lambda: remap(prev, bw))
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        net, _, _ = load_network(model, torch.device("cpu"), dtype)
+        net, _, compiled = load_network(model, torch.device("cpu"), dtype)
         x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).contiguous()
         with torch.inference_mode():
             out[f"network_{precision}"] = timed(lambda net=net, x=x, dtype=dtype: net(x.to(dtype)))
+            out[f"network_{precision}_compiled"] = timed(lambda c=compiled, x=x, dtype=dtype: c(x.to(dtype), "on"))
     with tempfile.TemporaryDirectory() as tmp:
         out["png_write"] = timed(lambda: write_frame(Path(tmp) / "f.png", a))
         w = Mp4Writer(Path(tmp) / "x.mp4", 1280, 720, 30)
@@ -195,11 +197,13 @@ def parts(clip: Path, model: Path) -> dict:
 
 
 def machine_busy() -> str:
+    """Training processes that are running (stopped ones, state T, do not compete for the CPU)."""
     try:
-        return subprocess.run(["pgrep", "-af", "atelier train"], check=False, capture_output=True,
-                              text=True).stdout.strip()
+        ps = subprocess.run(["ps", "-eo", "stat=,args="], check=False, capture_output=True, text=True).stdout
     except OSError:
         return ""
+    return "; ".join(line.split(None, 1)[1] for line in ps.splitlines()
+                     if "atelier train" in line and not line.lstrip().startswith("T"))
 
 
 def write_report(result: dict, out_dir: Path) -> None:
@@ -208,25 +212,30 @@ def write_report(result: dict, out_dir: Path) -> None:
     m = result["meta"]
     lines = [(f"Measured {m['date']} on {m['cpus']} CPU cores, torch {m['torch']}; "
              f"{'machine busy: ' + m['busy'] if m['busy'] else 'machine otherwise idle'}."), ""]
+    for part in ("stability", "throughput"):
+        if m.get(f"{part}_measured"):
+            lines[0:0] = [f"The {part} figures are kept from the run of {m[f'{part}_measured']}.", ""]
     if result.get("stability"):
         lines += ["### Temporal stability: per-frame vs temporal (same method and settings)", "",
                   ("| clip | method | frames | size | warping error, per frame | warping error, temporal | reduction "
                   "| style_gram change | style_swd change |"), "|---|---|---:|---|---:|---:|---:|---:|---:|"]
         for r in result["stability"]:
             pf, tp = r["per_frame"], r["temporal"]
-            lines.append(f"| {r['clip']} | {r['method']} | {r['frames']} | {pf['size'][0]}x{pf['size'][1]} | "
+            size = "x".join(map(str, pf.get("size", ["?"])))
+            swd = f"{100 * r['style_swd_change']:+.1f} %" if "style_swd_change" in r else "not measured"
+            lines.append(f"| {r['clip']} | {r['method']} | {r['frames']} | {size} | "
                          f"{pf['warping_error']:.5f} | {tp['warping_error']:.5f} | "
                          f"{100 * r['warping_error_reduction']:.0f} % | {100 * r['style_gram_change']:+.1f} % | "
-                         f"{100 * r['style_swd_change']:+.1f} % |")
+                         f"{swd} |")
         lines.append("")
     if result.get("throughput"):
         lines += ["### Throughput at 1280x720, compact johnson model, end to end", "",
-                  "| precision | frames | frame loop (frames/s) | whole call incl. start-up (frames/s) | audio |",
-                  "|---|---:|---:|---:|---|"]
+                  ("| precision | compile | frames | frame loop (frames/s) | whole call incl. start-up (frames/s) "
+                   "| audio |"), "|---|---|---:|---:|---:|---|"]
         for r in result["throughput"]:
             if "parts_ms" in r:
                 continue
-            lines.append(f"| {r['options']['precision']} | {r['frames']} | {r['loop_frames_per_second']:.2f} | "
+            lines.append(f"| {r['options']['precision']} | {r['options'].get('compile', 'off')} | {r['frames']} | {r['loop_frames_per_second']:.2f} | "
                          f"{r['end_to_end_frames_per_second']:.2f} | {r['audio']} |")
         parts_ms = next((r["parts_ms"] for r in result["throughput"] if "parts_ms" in r), None)
         if parts_ms:
@@ -259,6 +268,13 @@ def main(argv=None) -> int:
                        "torch": torch.__version__, "threads": torch.get_num_threads(),
                        "python": platform.python_version(), "busy": machine_busy(),
                        "args": {k: str(v) for k, v in vars(args).items()}}}
+    previous = args.out / "video.json"
+    if args.only and previous.exists():  # keep the other part's figures (and say when they were measured)
+        kept = "throughput" if args.only == "stability" else "stability"
+        old = json.loads(previous.read_text())
+        if old.get(kept):
+            result[kept] = old[kept]
+            result["meta"][f"{kept}_measured"] = old.get("meta", {}).get(f"{kept}_measured") or old["meta"]["date"]
     if args.only in (None, "stability"):
         result["stability"] = stability(args)
         write_report(result, args.out)

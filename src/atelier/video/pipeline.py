@@ -26,6 +26,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import queue
 import re
 import shutil
@@ -394,22 +395,31 @@ def blend(new: np.ndarray, warped: np.ndarray, reliable: np.ndarray, weight: flo
     new frame has there (gain in [1, MAX_DETAIL_GAIN]): stable where the frames agree (gain 1), and
     strokes keep their contrast where they did not. ``reliable`` c (H,W) is 0 where the warp is not
     trusted: the new frame is kept there.
+
+    Single-threaded numpy, in place where it can be (36 % faster than the plain expressions at 1280x720):
+    torch's threads here would compete with the background writer for the two cores (measured: half the
+    frame rate).
     """
     import cv2
-
-    a = (weight / (1 + weight)) * reliable[..., None]  # weight: the blend's w (BLEND_SCALE x the option)
-    out = new + a * (warped - new)
 
     def blur(x):
         return cv2.GaussianBlur(x, (0, 0), DETAIL_SIGMA)
 
+    a = reliable * np.float32(weight / (1 + weight))  # (H,W); weight: the blend's w (BLEND_SCALE x option)
+    out = warped - new
+    out *= a[..., None]
+    out += new  # new + a (warped - new)
     low = blur(out)
-    detail = out - low
+    detail = np.subtract(out, low, out=out)
     detail_new = new - blur(new)
-    energy_new = blur((detail_new * detail_new).sum(-1))  # (H,W) local detail energy
-    energy_out = blur((detail * detail).sum(-1))
-    gain = np.sqrt(np.clip(energy_new / (energy_out + 1e-8), 1.0, MAX_DETAIL_GAIN**2))
-    return np.clip(low + detail * gain[..., None], 0.0, 1.0)
+    energy_new = blur(np.einsum("ijk,ijk->ij", detail_new, detail_new))  # (H,W) local detail energy
+    energy_out = blur(np.einsum("ijk,ijk->ij", detail, detail))
+    energy_out += 1e-8
+    gain = np.divide(energy_new, energy_out, out=energy_new)
+    np.sqrt(np.clip(gain, 1.0, MAX_DETAIL_GAIN**2, out=gain), out=gain)
+    detail *= gain[..., None]
+    detail += low
+    return np.clip(detail, 0.0, 1.0, out=detail)
 
 
 def _store(path: Path | None, u8: np.ndarray, writer: Mp4Writer | None) -> None:
@@ -420,12 +430,24 @@ def _store(path: Path | None, u8: np.ndarray, writer: Mp4Writer | None) -> None:
         writer.write(_even(u8))
 
 
+def _lower_priority() -> None:
+    """Run the calling thread at the lowest priority (Linux: per thread). The frame loop's network keeps
+    every core busy in short parallel bursts; a background write that takes a core from it stalls the whole
+    burst (measured at 1280x720: 3.0 -> 1.5 frames/s). At the lowest priority the writes fill the gaps
+    between bursts instead (the single-threaded flow and blend)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not permitted: normal priority
+        pass
+
+
 class _Sink:
     """Runs :func:`_store` calls in order on one background thread, so PNG compression and H.264 encoding
     (both release the GIL) overlap with the next frame's flow and network; at most ``depth`` wait."""
 
     def __init__(self, depth: int = 2):
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-video-out")
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-video-out",
+                                       initializer=_lower_priority)
         self.pending: deque = deque()
         self.depth = depth
 
