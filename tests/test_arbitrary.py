@@ -228,6 +228,31 @@ def test_training_resumes_exactly(method, steps, folders, tmp_path):
     assert out.image.shape[1] == 3
 
 
+def test_sanet_training_can_start_from_an_adain_decoder(folders, tmp_path):
+    from atelier.errors import OptionError
+    from atelier.methods.arbitrary_train import load_init
+    from atelier.methods.sanet.model import SANetNet
+
+    paintings, photos = folders
+    adain = tmp_path / "adain.safetensors"
+    atelier.train("adain", paintings, photos, adain, steps=1, **TINY)
+    state, _ = ckpt.load_model(adain, method="adain")
+    net = SANetNet("compact")
+    info = load_init(net, adain, "sanet")
+    assert info == {"file": "adain.safetensors", "method": "adain", "steps": 1}
+    for k, v in net.decoder.state_dict().items():
+        assert torch.equal(v, state[f"decoder.{k}"]), k  # the decoder starts as the AdaIN decoder
+    with pytest.raises(OptionError, match="another architecture"):
+        load_init(SANetNet("paper"), adain, "sanet")
+    with pytest.raises(OptionError, match="no model file"):
+        load_init(net, tmp_path / "missing.safetensors", "sanet")
+    sanet = tmp_path / "sanet.safetensors"
+    summary = atelier.train("sanet", paintings, photos, sanet, steps=1, init=str(adain), **TINY)
+    assert summary["card"]["initialised_from"]["method"] == "adain"
+    with pytest.raises(OptionError, match="cannot start a adain training"):
+        atelier.train("adain", paintings, photos, tmp_path / "x.safetensors", steps=1, init=str(sanet), **TINY)
+
+
 # ----------------------------------------------------------------------------------------------- CLI
 
 

@@ -23,7 +23,7 @@ from ..engine import checkpoint as ckpt
 from ..engine.data import ImageFolderData, PairedStream
 from ..engine.train import resolve_precision
 from ..engine.train import train as run_training
-from ..errors import OutputError
+from ..errors import OptionError, OutputError
 from ..features import get_vgg19
 from .johnson.train_config import checkpoint_path
 from .train_checks import _same, check_paths, resumed_config
@@ -41,6 +41,30 @@ def decayed_lr(optimizer: torch.optim.Optimizer, lr: float, decay: float) -> Non
     t = float(state.get("step", 0))
     for group in optimizer.param_groups:
         group["lr"] = lr / (1.0 + decay * t)
+
+
+def load_init(net: torch.nn.Module, path: Path, method: str) -> dict:
+    """Copy a trained model's weights into ``net`` (--init): the same method's whole network, or an AdaIN
+    decoder into a network with a ``decoder`` (SANet's decoder has AdaIN's architecture). Returns what the
+    card records: the file, its method and steps."""
+    if not path.is_file():
+        raise OptionError(f"--init: there is no model file '{path}'.")
+    state, header = ckpt.load_model(path)
+    source = header.get("method")
+    if source == method:
+        target = net
+    elif source == "adain" and hasattr(net, "decoder"):
+        target, state = net.decoder, {k.removeprefix("decoder."): v for k, v in state.items()}
+    else:
+        raise OptionError(f"--init: '{path}' holds a {source!r} network, which cannot start a {method} training.")
+    try:
+        target.load_state_dict(state)
+    except RuntimeError as err:
+        raise OptionError(f"--init: '{path}' has another architecture ({header.get('arch')}) than this training's "
+                          f"--arch.") from err
+    card = header.get("card") or {}
+    logger.info("Starting from %s (%s, %s steps).", path, source, card.get("steps", "?"))
+    return {"file": path.name, "method": source, "steps": card.get("steps")}
 
 
 def train_arbitrary(*, method: str, paper: str, style, data, output, config, resume: bool, callback,
@@ -73,6 +97,7 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, the caller's RNG untouched
         torch.manual_seed(cfg.seed)
         net = build(cfg.arch).to(dev)
+    init = None if resume or not cfg.init else load_init(net, Path(cfg.init).expanduser(), method)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     generator = torch.Generator().manual_seed(cfg.seed)  # crops, flips, epoch orders of both streams
     batches = PairedStream(photos.batches(cfg.batch_size, generator), paintings.batches(cfg.batch_size, generator))
@@ -103,6 +128,7 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
                  "style_folders": [str(f) for f in style_dirs], "style_images": paintings.usable},
         "steps": result.steps,
         "training_seconds": round(result.total_seconds, 1),
+        **({"initialised_from": init} if init else {}),
         "arch": cfg.arch,
         "parameters": n_params,
         "precision": str(dtype).removeprefix("torch."),
