@@ -135,10 +135,11 @@ def resolve_options(method: str, raw: dict[str, Any], *, n_styles: int, max_size
                            f"{', '.join(schema)}.")
     options = {k: _coerce(schema[k], v) for k, v in raw.items()}
     options = {k: v for k, v in options.items() if v is not None}
-    if "model" in schema and "model" not in options:
+    # A method whose default model is installed (the bundled AdaIN/SANet decoders) runs without one.
+    if "model" in schema and "model" not in options and schema["model"]["default"] not in schema["model"]["choices"]:
         have = schema["model"]["choices"]
         raise OptionsError(f"The {method} method needs a model; installed models: "
-                           f"{', '.join(have) if have else 'none yet (see atelier train johnson)'}.")
+                           f"{', '.join(have) if have else f'none yet (see atelier train {method})'}.")
     size = options.get("size", schema["size"]["default"] if "size" in schema else 0)
     if isinstance(size, int) and size > max_size:
         raise OptionsError(f"The size must be at most {max_size} pixels on this server, not {size}.")

@@ -1,0 +1,160 @@
+"""Judge trained AdaIN/SANet networks on paintings and photos they never saw, and bundle them.
+
+    python benchmarks/arbitrary_eval.py --adain A.safetensors --sanet S.safetensors [--size 256]
+                                        [--bundle] [--sheet docs/arbitrary_models.jpg]
+
+For every held-out painting (``UNSEEN_STYLES``: left out of ``benchmarks/train_arbitrary.sh``'s training
+paintings) and every held-out photo (``johnson_eval.HELD_OUT``: left out of the training photos), the photo
+is stylised with the painting by each network and by ``atelier stylize`` with the Gatys defaults at the same
+long side ``--size``; all are judged by ``atelier.evaluate`` against the photo and the painting. Reported
+per network: mean style distance (sliced Wasserstein; Gram too) and content distance, and the ratio
+network / Gatys. Gatys results are cached under ``--cache`` (shared with johnson_eval.py).
+
+``--bundle`` copies each network into ``src/atelier/weights/<method>/<method>.safetensors`` (the name the
+methods use when ``--model`` is not given) with its manifest entry: file, SHA-256, licence, and the card
+(architecture, training data, steps, time, these metrics). ``--sheet`` writes a contact sheet: per row a
+photo, then Gatys, AdaIN and SANet with one unseen painting (no painting column: files of
+../shared/data/styles may not be committed). Results: ``arbitrary_eval.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from johnson_eval import HELD_OUT, KEYS, SHARED, gatys_reference  # noqa: E402
+
+WEIGHTS = HERE.parent / "src" / "atelier" / "weights"
+# Paintings the bundled decoders never saw (train_arbitrary.sh copies the other six of ../shared/data/styles).
+UNSEEN_STYLES = ("the_scream.jpg", "water_lilies.jpg", "woman_with_hat.jpg")
+
+
+def judge(method: str, model: Path, size: int, cache: Path, sheet: dict) -> dict:
+    """Metrics of ``model`` and of Gatys on every (held-out photo, unseen painting) pair."""
+    import atelier
+
+    per_pair = []
+    for s_i, style_name in enumerate(UNSEEN_STYLES):
+        style = SHARED / "styles" / style_name
+        for p_i, name in enumerate(HELD_OUT):
+            photo = SHARED / "registry" / "photos" / name
+            ref, ref_seconds = gatys_reference(photo, style, size, cache)
+            t = time.perf_counter()
+            out = atelier.run(photo, style, method=method, model=str(model), size=size, device="cpu").image
+            seconds = time.perf_counter() - t
+            if p_i == s_i:  # one photo per painting on the contact sheet
+                row = sheet.setdefault((name, style_name), {
+                    "content": atelier.load_image(photo),
+                    "cells": [(atelier.load_image(ref), f"Gatys default\n{Path(style_name).stem}, {ref_seconds:.0f} s")]})
+                row["cells"].append((out, f"{method}\n{Path(style_name).stem}, {seconds:.2f} s"))
+            per_pair.append({
+                "photo": name, "style": style_name,
+                "model": atelier.evaluate(out, content=photo, style=style, size=size),
+                "gatys": atelier.evaluate(ref, content=photo, style=style, size=size),
+                "model_seconds": round(seconds, 3), "gatys_seconds": ref_seconds,
+            })
+    mean = {who: {k: round(statistics.fmean(p[who][k] for p in per_pair), 4) for k in KEYS}
+            for who in ("model", "gatys")}
+    ratio = {k: round(mean["model"][k] / mean["gatys"][k], 3) for k in ("style_swd", "style_gram", "content")}
+    return {"method": method, "model": model.name, "size": size, "photos": list(HELD_OUT),
+            "styles": list(UNSEEN_STYLES), "mean": mean, "ratio_model_to_gatys": ratio,
+            "seconds": {"model": round(statistics.fmean(p["model_seconds"] for p in per_pair), 3),
+                        "gatys": round(statistics.fmean(p["gatys_seconds"] for p in per_pair), 1)},
+            "per_pair": per_pair}
+
+
+def bundle(method: str, model: Path, evaluation: dict) -> dict:
+    """Copy ``model`` into the package as the method's default network and write its manifest entry."""
+    from atelier.weights import read_header
+
+    card = dict(read_header(model).get("card") or {})
+    folder = WEIGHTS / method
+    dest = folder / f"{method}.safetensors"
+    if model.resolve() != dest.resolve():
+        shutil.copyfile(model, dest)
+    data = card.get("data", {})
+    entry = {
+        "name": method, "file": dest.name, "method": method,
+        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
+        "licence": "MIT, as atelier (trained here; the VGG-19 encoder it needs: Simonyan & Zisserman, CC BY 4.0)",
+        "source": f"trained by 'atelier train {method}' (benchmarks/train_arbitrary.sh)",
+        "card": {
+            "paper": card.get("paper"), "arch": card.get("arch"), "parameters": card.get("parameters"),
+            "steps": card.get("steps"), "training_seconds": card.get("training_seconds"),
+            "precision": card.get("precision"),
+            **({"initialised_from": card["initialised_from"]} if card.get("initialised_from") else {}),
+            "data": (f"{data.get('content_images', '?')} photos (ImageNet sample, train/imagenet_sample, and the "
+                     f"registry photos except five held out; not shipped) and {data.get('style_images', '?')} "
+                     "paintings (six of ../shared/data/styles and the story art of Debian's wesnoth-1.16 "
+                     "campaign packages, GPL-2+/CC BY-SA; not shipped); the_scream, water_lilies and "
+                     "woman_with_hat held out"),
+            "evaluation": {k: evaluation[k] for k in ("size", "photos", "styles", "mean", "ratio_model_to_gatys",
+                                                      "seconds")},
+        },
+    }
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["models"] = [m for m in manifest["models"] if m["name"] != method] + [entry]
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return entry
+
+
+def to_markdown(results: list[dict]) -> str:
+    lines = ["| method | size | style SWD model / Gatys | content model / Gatys | SWD ratio | content ratio "
+             "| s / image (model, Gatys) |", "|---|---:|---|---|---:|---:|---|"]
+    for r in results:
+        m, g, q = r["mean"]["model"], r["mean"]["gatys"], r["ratio_model_to_gatys"]
+        lines.append(f"| {r['method']} | {r['size']} | {m['style_swd']:.3f} / {g['style_swd']:.3f} | "
+                     f"{m['content']:.3f} / {g['content']:.3f} | {q['style_swd']:.2f} | {q['content']:.2f} | "
+                     f"{r['seconds']['model']:.2f}, {r['seconds']['gatys']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    from atelier.paths import atelier_home
+    from atelier.runtime import tune_allocator
+
+    tune_allocator()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--adain", type=Path, default=None, help="A trained AdaIN decoder (.safetensors).")
+    p.add_argument("--sanet", type=Path, default=None, help="A trained SANet (.safetensors).")
+    p.add_argument("--size", type=int, default=256, help="Long side of every result and of the evaluation.")
+    p.add_argument("--cache", type=Path, default=atelier_home() / "bench", help="Where Gatys results are kept.")
+    p.add_argument("--bundle", action="store_true", help="Copy the networks into the package with their cards.")
+    p.add_argument("--sheet", type=Path, default=None, help="Also write the contact sheet here.")
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    args = p.parse_args(argv)
+    models = [(m, path) for m, path in (("adain", args.adain), ("sanet", args.sanet)) if path is not None]
+    if not models:
+        p.error("give --adain and/or --sanet")
+    old = args.out / "arbitrary_eval.json"
+    results = json.loads(old.read_text()) if old.exists() else []
+    sheet: dict = {}
+    for method, path in models:
+        r = judge(method, path, args.size, args.cache, sheet)
+        results = [x for x in results if (x["method"], x["size"]) != (method, r["size"])] + [r]
+        args.out.mkdir(parents=True, exist_ok=True)
+        old.write_text(json.dumps(results, indent=2) + "\n")  # after every network: a long run keeps its work
+        (args.out / "arbitrary_eval.md").write_text(to_markdown(results))
+        print(to_markdown([r]), flush=True)
+        if args.bundle:
+            entry = bundle(method, path, r)
+            print(f"bundled {entry['name']} ({entry['sha256'][:12]}...)")
+    if args.sheet:
+        from atelier.comparison import write_contact_sheet
+
+        rows = [(row["content"], None, row["cells"]) for row in sheet.values()]
+        print("wrote", write_contact_sheet(rows, args.sheet, tile=200, overwrite=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
