@@ -40,6 +40,7 @@ import torch
 
 from .. import io
 from ..engine.checkpoint import ModelCache, load_model
+from ..engine.train import resolve_precision
 from ..errors import OptionError, WeightsError
 from ..events import Done, Progress, Stage, emit
 from ..features import get_vgg19
@@ -125,7 +126,7 @@ class ArbitraryStyle:
     # -- planning
 
     def bytes_per_pixel(self, cfg, style_px: int) -> float:
-        return BYTES_PER_PIXEL[cfg.precision]
+        return BYTES_PER_PIXEL["fp32" if cfg.precision == "auto" else cfg.precision]  # auto: the larger
 
     def tile_for(self, hw, cfg, bpp: float) -> int:
         """0 (one pass) or the tile side: the largest aligned square whose activations fit the budget."""
@@ -170,7 +171,7 @@ class ArbitraryStyle:
         masks = Gatys._check_masks(masks, len(styles), content.shape[-2:])
         t0 = time.perf_counter()
         device = content.device
-        dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+        dtype = resolve_precision(cfg.precision, device)
         path = self.find(cfg.model)
         net, header = self.load(path, device, dtype)
         vgg = get_vgg19(weights=cfg.weights, device=device, dtype=dtype)
@@ -208,6 +209,9 @@ class ArbitraryStyle:
             codes.append(self.style_code(net, feats))  # the photo's own code: weight 1 - alpha
             sw = [1.0] * len(styles) if cfg.style_weights is None else list(cfg.style_weights)
             weights = [cfg.alpha * w / sum(sw) for w in sw] + [1.0 - cfg.alpha]
+            # Untiled, the statistics pass saw the whole photo at the output size: its features are the
+            # decoder's input too (one VGG pass of the photo instead of two).
+            whole_feats = None if tile else feats
             del feats, small
 
             n_tiles = blend_tile_count(*out_hw, tile, cfg.overlap, self.ALIGN)[0] if tile else 1
@@ -216,7 +220,7 @@ class ArbitraryStyle:
             def apply(crop: torch.Tensor) -> torch.Tensor:
                 # crop (1,3+K,h,w): the image and its masks' crops -> (1,3,h,w) fp32
                 img, m = crop[:, :3], crop[:, 3:]
-                f = vgg(img, self.LAYERS)
+                f = whole_feats if whole_feats is not None else vgg(img, self.LAYERS)
                 fm = None if full_masks is None else [
                     resize_mask(m[:, k:k + 1], f[self.LAYERS[0]].shape[-2:]) for k in range(m.shape[1])]
                 t = self.transfer(net, f, codes, weights, fm, whole)

@@ -58,8 +58,9 @@ class AdaINConfig:
         4.0, "Memory budget in GiB for the network's activations; larger images are processed in tiles.",
         metavar="GIB",
     )
-    precision: str = _f("fp32", "Arithmetic of the encoder and decoder: 'fp32' or 'bf16' (faster on CPUs "
-                        "with bf16).", choices=("fp32", "bf16"))
+    precision: str = _f("fp32", "Arithmetic of the encoder and decoder: 'fp32', 'bf16' (faster on CPUs with bf16) "
+                        "or 'auto' (bf16 where the hardware has bf16 dot products, else fp32).",
+                        choices=("fp32", "bf16", "auto"))
     weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
                       choices=("pretrained", "random"), cli=False)
 
@@ -85,7 +86,7 @@ class AdaINConfig:
                                   f"{n_styles} style image(s).")
             if any(w < 0 for w in self.style_weights) or sum(self.style_weights) <= 0:
                 raise OptionError("--style-weights must be 0 or more and not all 0.")
-        for name, allowed in (("preserve_color", PRESERVE_COLOR), ("precision", ("fp32", "bf16")),
+        for name, allowed in (("preserve_color", PRESERVE_COLOR), ("precision", ("fp32", "bf16", "auto")),
                               ("weights", ("pretrained", "random"))):
             if getattr(self, name) not in allowed:
                 raise OptionError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}.")
