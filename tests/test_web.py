@@ -465,3 +465,19 @@ def test_event_stream_resumes_after_last_event_id(client):
             if line.startswith("id: "):
                 resumed.append(int(line[4:]))
     assert resumed == ids[-2:]  # after the unnumbered state snapshot, only what came after that id
+
+
+def test_adain_runs_without_a_model_once_its_default_decoder_is_installed(tmp_path, monkeypatch, no_bundled_models):
+    from atelier.engine.checkpoint import save_model
+    from atelier.methods.adain.method import AdaINNet
+    from atelier.web.schema import OptionsError, resolve_options
+
+    monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "home"))
+    with pytest.raises(OptionsError, match=r"needs a model; installed models: none yet \(see atelier train adain\)"):
+        resolve_options("adain", {}, n_styles=1, max_size=1024)
+    net = AdaINNet("compact")
+    save_model(tmp_path / "home" / "models" / "adain.safetensors", net.state_dict(), method="adain", arch=net.arch)
+    options = resolve_options("adain", {"alpha": 0.5}, n_styles=1, max_size=1024)
+    assert options["alpha"] == 0.5 and "model" not in options  # the method's default decoder: 'adain'
+    with pytest.raises(OptionsError, match="needs a model"):  # johnson has no default model
+        resolve_options("johnson", {}, n_styles=0, max_size=1024)
