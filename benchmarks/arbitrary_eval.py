@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from johnson_eval import HELD_OUT, KEYS, SHARED, gatys_reference  # noqa: E402
+from johnson_eval import HELD_OUT, KEYS, SHARED, gatys_reference
 
 WEIGHTS = HERE.parent / "src" / "atelier" / "weights"
 # Paintings the bundled decoders never saw (train_arbitrary.sh copies the other six of ../shared/data/styles).
@@ -108,8 +108,8 @@ def bundle(method: str, model: Path, evaluation: dict) -> dict:
 
 
 def to_markdown(results: list[dict]) -> str:
-    lines = ["| method | size | style SWD model / Gatys | content model / Gatys | SWD ratio | content ratio "
-             "| s / image (model, Gatys) |", "|---|---:|---|---|---:|---:|---|"]
+    lines = [("| method | size | style SWD model / Gatys | content model / Gatys | SWD ratio | content ratio "
+              "| s / image (model, Gatys) |"), "|---|---:|---|---|---:|---:|---|"]
     for r in results:
         m, g, q = r["mean"]["model"], r["mean"]["gatys"], r["ratio_model_to_gatys"]
         lines.append(f"| {r['method']} | {r['size']} | {m['style_swd']:.3f} / {g['style_swd']:.3f} | "

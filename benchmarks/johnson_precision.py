@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from johnson_eval import HELD_OUT, SHARED  # noqa: E402
+from johnson_eval import HELD_OUT, SHARED
 
 
 def main(argv=None) -> int:

@@ -7,13 +7,13 @@ import logging
 
 import pytest
 import torch
+from test_johnson import model_file, smooth  # noqa: F401 - the fixture is used by name
 from torch import nn
 
 from atelier.engine import compiled
 from atelier.engine.compiled import Compiled
 from atelier.methods import create_method
 from atelier.methods.johnson.method import load_network
-from test_johnson import model_file, smooth  # noqa: F401 - the fixture is used by name
 
 
 class _Counting:
@@ -66,8 +66,8 @@ def test_a_failing_compile_falls_back_to_eager_with_one_warning(monkeypatch, cap
         for _ in range(3):
             torch.testing.assert_close(wrap(x, "on"), net(x))
     warnings = [r.getMessage() for r in caplog.records]
-    assert warnings == ["torch.compile is not usable here (InvalidCxxCompiler: No working C++ compiler found); "
-                        "running the network eagerly."]
+    assert warnings == [("torch.compile is not usable here (InvalidCxxCompiler: No working C++ compiler found); "
+                         "running the network eagerly.")]
 
 
 def test_compiled_johnson_network_gives_the_eager_image(model_file):  # noqa: F811

@@ -27,7 +27,8 @@ from atelier.features import get_vgg19
 from atelier.losses import PerceptualLoss
 from atelier.methods.johnson.model import TransformerNet
 from atelier.methods.johnson.train import train as train_johnson
-from atelier.methods.johnson.train_config import JohnsonTrainConfig, checkpoint_path
+from atelier.methods.johnson.train_config import JohnsonTrainConfig
+from atelier.paths import checkpoint_path
 
 
 @pytest.fixture(autouse=True)

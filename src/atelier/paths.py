@@ -14,3 +14,10 @@ def atelier_home() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("atelier"))
+
+
+def checkpoint_path(output) -> Path:
+    """'starry.safetensors' -> 'starry.ckpt.safetensors': the resumable checkpoint every trainer keeps
+    beside the model it writes."""
+    output = Path(output)
+    return output.with_name(output.name.removesuffix(".safetensors") + ".ckpt.safetensors")

@@ -62,7 +62,7 @@ class Compiled:
         if want and self.usable and not self.failed:
             try:
                 return self._compiled()(x)
-            except Exception as err:  # no compiler, unsupported op, ...: the eager network still works
+            except Exception as err:  # noqa: BLE001 - no compiler, unsupported op, ...: eager still works
                 self.failed = True
                 first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 logger.warning("torch.compile is not usable here (%s); running the network eagerly.", first)

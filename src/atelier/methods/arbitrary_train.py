@@ -25,7 +25,7 @@ from ..engine.train import resolve_precision
 from ..engine.train import train as run_training
 from ..errors import OptionError, OutputError
 from ..features import get_vgg19
-from .johnson.train_config import checkpoint_path
+from ..paths import checkpoint_path
 from .train_checks import _same, check_paths, resumed_config
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ..engine import checkpoint as ckpt
 from ..errors import OptionError, OutputError
+from ..paths import checkpoint_path
 from . import make_config
-from .johnson.train_config import checkpoint_path
 
 logger = logging.getLogger(__name__)
 

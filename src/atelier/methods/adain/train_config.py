@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from ...errors import OptionError
 from .. import option as _f
-from ..johnson.train_config import checkpoint_path  # noqa: F401 - the same layout for every trainer
 
 # AdaIN's style loss layers (§6.2); the content loss is at relu4_1 against the AdaIN target.
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")

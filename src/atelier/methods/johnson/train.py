@@ -37,8 +37,9 @@ from ...events import Callback
 from ...features import get_vgg19
 from ...losses import PerceptualLoss
 from ...methods.train_checks import _same, check_paths, resumed_config
+from ...paths import checkpoint_path
 from .model import TransformerNet
-from .train_config import JohnsonTrainConfig, checkpoint_path
+from .train_config import JohnsonTrainConfig
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ and Super-Resolution" (ECCV), §3 (losses) and §4.1 (training details).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from ...errors import OptionError
 from .. import option as _f
@@ -92,12 +91,6 @@ class JohnsonTrainConfig:
             raise OptionError(f"--max-scale must be between 1 and 4, not {self.max_scale}.")
         if not self.content_layers or not self.style_layers:
             raise OptionError("--content-layers and --style-layers need at least one layer each.")
-
-
-def checkpoint_path(output) -> Path:
-    """'starry.safetensors' -> 'starry.ckpt.safetensors': the resumable checkpoint kept beside the model."""
-    output = Path(output)
-    return output.with_name(output.name.removesuffix(".safetensors") + ".ckpt.safetensors")
 
 
 # Read by the trainer registry without importing torch: see atelier/methods/__init__.py.
