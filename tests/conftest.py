@@ -23,7 +23,7 @@ def _no_auto_compile():
     from atelier.engine import compiled
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(compiled, "AUTO_AFTER", 10**9)
+    mp.setattr(compiled, "AUTO_AFTER_SECONDS", float("inf"))
     yield
     mp.undo()
 

@@ -32,22 +32,25 @@ class _Counting:
         return run
 
 
-def test_auto_compiles_only_a_size_that_repeats(monkeypatch):
+def test_auto_compiles_a_size_once_its_eager_time_reaches_the_compile_cost(monkeypatch):
     fake = _Counting()
     monkeypatch.setattr(torch, "compile", fake)
-    monkeypatch.setattr(compiled, "AUTO_AFTER", 2)  # the suite turns 'auto' off (conftest); the real rule
+    monkeypatch.setattr(compiled, "AUTO_AFTER_SECONDS", 1e-9)  # the suite turns 'auto' off (conftest)
     net = nn.Conv2d(3, 3, 1).eval()
     wrap = Compiled(net, torch.device("cpu"))
     a, b = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 12)
-    for _ in range(2):
-        wrap(a)
-        wrap(b)
-    assert fake.calls == 0  # two images of each size: eager
-    torch.testing.assert_close(wrap(a), net(a))  # the third of one size goes through the compiled one
+    wrap(a)
+    wrap(b)
+    assert fake.calls == 0  # the first image of each size: eager (no time spent on it yet)
+    torch.testing.assert_close(wrap(a), net(a))  # then the compiled one
     assert (fake.compiles, fake.calls) == (1, 1)
     wrap(b, "off")
     wrap(torch.rand(1, 3, 4, 4), "on")  # 'on': at once, a new size
     assert (fake.compiles, fake.calls) == (1, 2)
+    monkeypatch.setattr(compiled, "AUTO_AFTER_SECONDS", 3600.0)
+    wrap(torch.rand(1, 3, 4, 8))
+    wrap(torch.rand(1, 3, 4, 8))
+    assert fake.calls == 2  # far below an hour of eager time: not compiled
     with pytest.raises(ValueError, match="compile mode"):
         wrap(a, "sometimes")
 

@@ -41,8 +41,9 @@ class JohnsonConfig:
     precision: str = _f("auto", "Arithmetic of the network: 'auto' (bf16 where the hardware has bf16 dot products, "
                         "else fp32), 'fp32' or 'bf16'.", choices=("auto", "fp32", "bf16"))
     compile: str = _f(
-        "auto", "Run the network through torch.compile: 'auto' once the same image size has come twice in this "
-        "process (video frames, batches; ~12 s once per size, then 2-3x faster on a CPU), 'on', 'off'.",
+        "auto", "Run the network through torch.compile (2-3x faster on a CPU after ~12 s of compiling per image "
+        "size): 'auto' once the time spent on one size in this process reaches that cost (videos, batches, a "
+        "server; never for one image), 'on', 'off'.",
         choices=("auto", "on", "off"),
     )
     backend: str = _f(
