@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from johnson_eval import HELD_OUT, KEYS, SHARED, gatys_reference
+from johnson_eval import HELD_OUT, KEYS, SHARED, add_to_manifest, gatys_reference, to_markdown
 
 WEIGHTS = HERE.parent / "src" / "atelier" / "weights"
 # Paintings the bundled decoders never saw (train_arbitrary.sh copies the other six of ../shared/data/styles).
@@ -100,22 +100,7 @@ def bundle(method: str, model: Path, evaluation: dict) -> dict:
                                                       "seconds")},
         },
     }
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["models"] = [m for m in manifest["models"] if m["name"] != method] + [entry]
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return entry
-
-
-def to_markdown(results: list[dict]) -> str:
-    lines = [("| method | size | style SWD model / Gatys | content model / Gatys | SWD ratio | content ratio "
-              "| s / image (model, Gatys) |"), "|---|---:|---|---|---:|---:|---|"]
-    for r in results:
-        m, g, q = r["mean"]["model"], r["mean"]["gatys"], r["ratio_model_to_gatys"]
-        lines.append(f"| {r['method']} | {r['size']} | {m['style_swd']:.3f} / {g['style_swd']:.3f} | "
-                     f"{m['content']:.3f} / {g['content']:.3f} | {q['style_swd']:.2f} | {q['content']:.2f} | "
-                     f"{r['seconds']['model']:.2f}, {r['seconds']['gatys']:.0f} |")
-    return "\n".join(lines) + "\n"
+    return add_to_manifest(folder / "manifest.json", entry)
 
 
 def main(argv=None) -> int:
@@ -143,8 +128,8 @@ def main(argv=None) -> int:
         results = [x for x in results if (x["method"], x["size"]) != (method, r["size"])] + [r]
         args.out.mkdir(parents=True, exist_ok=True)
         old.write_text(json.dumps(results, indent=2) + "\n")  # after every network: a long run keeps its work
-        (args.out / "arbitrary_eval.md").write_text(to_markdown(results))
-        print(to_markdown([r]), flush=True)
+        (args.out / "arbitrary_eval.md").write_text(to_markdown(results, key="method"))
+        print(to_markdown([r], key="method"), flush=True)
         if args.bundle:
             entry = bundle(method, path, r)
             print(f"bundled {entry['name']} ({entry['sha256'][:12]}...)")

@@ -120,20 +120,25 @@ def bundle(model: Path, evaluation: dict) -> dict:
             "evaluation": {k: evaluation[k] for k in ("size", "photos", "mean", "ratio_model_to_gatys", "seconds")},
         },
     }
-    manifest_path = WEIGHTS / "manifest.json"
+    return add_to_manifest(WEIGHTS / "manifest.json", entry)
+
+
+def add_to_manifest(manifest_path: Path, entry: dict) -> dict:
+    """Put ``entry`` into a bundle's manifest (replacing one of the same name; sorted by name)."""
     manifest = json.loads(manifest_path.read_text())
-    manifest["models"] = [m for m in manifest["models"] if m["name"] != name] + [entry]
+    manifest["models"] = [m for m in manifest["models"] if m["name"] != entry["name"]] + [entry]
     manifest["models"].sort(key=lambda m: m["name"])
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return entry
 
 
-def to_markdown(results: list[dict]) -> str:
-    lines = [("| model | size | style SWD model / Gatys | content model / Gatys | SWD ratio | content ratio "
+def to_markdown(results: list[dict], key: str = "model") -> str:
+    """The table of ``results``, a row each, named by their ``key`` (arbitrary_eval.py: 'method')."""
+    lines = [(f"| {key} | size | style SWD model / Gatys | content model / Gatys | SWD ratio | content ratio "
              "| Gram ratio | s per image model / Gatys |"), "|---|---:|---|---|---:|---:|---:|---|"]
     for r in results:
         m, g, q = r["mean"]["model"], r["mean"]["gatys"], r["ratio_model_to_gatys"]
-        lines.append(f"| {r['model']} | {r['size']} | {m['style_swd']:.3f} / {g['style_swd']:.3f} | "
+        lines.append(f"| {r[key]} | {r['size']} | {m['style_swd']:.3f} / {g['style_swd']:.3f} | "
                      f"{m['content']:.3f} / {g['content']:.3f} | {q['style_swd']} | {q['content']} | "
                      f"{q['style_gram']} | {r['seconds']['model']} / {r['seconds']['gatys']} |")
     return "\n".join(lines) + "\n"
