@@ -77,17 +77,18 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--dry-run", action="store_true", help="Print the estimated time and peak memory of the "
                    "run (after a few seconds of calibration), then exit without writing anything.")
-    add_config_options(p, cls, method)
+    add_config_options(p, cls.config_class, f"{method} options")
     # The defaults are written into the help texts; argparse's own "(default: None)" would mislead.
     p.formatter_class = argparse.HelpFormatter
     return p
 
 
-def add_config_options(p: argparse.ArgumentParser, cls, method: str) -> None:
-    """One option per field of the method's config dataclass (shared with ``atelier video``)."""
-    hints = typing.get_type_hints(cls.config_class)
-    group = p.add_argument_group(f"{method} options")
-    for f in dataclasses.fields(cls.config_class):
+def add_config_options(p: argparse.ArgumentParser, config_class, title: str) -> None:
+    """One option per field of a method's (or trainer's) config dataclass, in a group ``title``: shared by
+    ``atelier stylize``, ``atelier video`` and ``atelier train``."""
+    hints = typing.get_type_hints(config_class)
+    group = p.add_argument_group(title)
+    for f in dataclasses.fields(config_class):
         meta = f.metadata
         if not meta.get("cli", True):
             continue
@@ -97,12 +98,12 @@ def add_config_options(p: argparse.ArgumentParser, cls, method: str) -> None:
         if typ is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = typ
+            kwargs["type"] = _int if typ is int else typ
             if is_list:
                 kwargs["nargs"] = "+"
             if "choices" in meta:
                 kwargs["choices"] = meta["choices"]
-            if "choices" not in meta:
+            else:
                 kwargs["metavar"] = meta.get("metavar") or {int: "N", float: "X"}.get(typ, "VALUE")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         kwargs["help"] += "" if default is None else f" (default: {_fmt(default)})"

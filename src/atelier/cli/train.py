@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import typing
 from pathlib import Path
 
 import atelier
 
 from .progress import ProgressPrinter
-from .stylize import _field_type, _fmt, _int
+from .stylize import add_config_options
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,28 +46,7 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="Replace an existing MODEL and its checkpoint.")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
-    hints = typing.get_type_hints(spec.config_class)
-    group = p.add_argument_group(f"{method} training options")
-    for f in dataclasses.fields(spec.config_class):
-        meta = f.metadata
-        if not meta.get("cli", True):
-            continue
-        typ, is_list = _field_type(hints[f.name])
-        kwargs = {"help": meta.get("help", "") + (f" [{meta['paper']}]" if meta.get("paper") else ""),
-                  "dest": f.name, "default": None}
-        if typ is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["type"] = _int if typ is int else typ
-            if is_list:
-                kwargs["nargs"] = "+"
-            if "choices" in meta:
-                kwargs["choices"] = meta["choices"]
-            else:
-                kwargs["metavar"] = meta.get("metavar") or {int: "N", float: "X"}.get(typ, "VALUE")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kwargs["help"] += "" if default is None else f" (default: {_fmt(default)})"
-        group.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
+    add_config_options(p, spec.config_class, f"{method} training options")
     return p
 
 

@@ -73,7 +73,7 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output and start again.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
-    add_config_options(p, spec, method)
+    add_config_options(p, spec.config_class, f"{method} options")
     return p
 
 
