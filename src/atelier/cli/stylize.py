@@ -106,7 +106,7 @@ def add_config_options(p: argparse.ArgumentParser, config_class, title: str) -> 
             else:
                 kwargs["metavar"] = meta.get("metavar") or {int: "N", float: "X"}.get(typ, "VALUE")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kwargs["help"] += "" if default is None else f" (default: {_fmt(default)})"
+        kwargs["help"] += "" if default in (None, "") else f" (default: {_fmt(default)})"
         group.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
 
 
