@@ -115,12 +115,21 @@ def bundle(model: Path, evaluation: dict) -> dict:
         "card": {
             "arch": card.get("arch"), "parameters": card.get("parameters"), "steps": card.get("steps"),
             "training_seconds": card.get("training_seconds"), "precision": card.get("precision"),
+            "training_options": training_options(header),
             "data": f"{data.get('images', '?')} photos: ImageNet sample (train/imagenet_sample, not shipped) "
                     "and the registry photos except the five held out for evaluation",
             "evaluation": {k: evaluation[k] for k in ("size", "photos", "mean", "ratio_model_to_gatys", "seconds")},
         },
     }
     return add_to_manifest(WEIGHTS / "manifest.json", entry)
+
+
+def training_options(header: dict) -> dict:
+    """The options of ``atelier train`` that shape the result (from the model's stored config)."""
+    cfg = header.get("config") or {}
+    keys = ("size", "batch_size", "lr", "content_weight", "style_strength", "tv_weight", "style_size",
+            "content_layers", "style_layers", "seed")
+    return {k: cfg[k] for k in keys if k in cfg}
 
 
 def add_to_manifest(manifest_path: Path, entry: dict) -> dict:
