@@ -5,6 +5,7 @@ construction: 32-64 px, a random-weight VGG, freshly initialised networks, a few
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -244,11 +245,12 @@ def test_sanet_training_can_start_from_an_adain_decoder(folders, tmp_path):
         assert torch.equal(v, state[f"decoder.{k}"]), k  # the decoder starts as the AdaIN decoder
     with pytest.raises(OptionError, match="another architecture"):
         load_init(SANetNet("paper"), adain, "sanet")
-    with pytest.raises(OptionError, match="no model file"):
+    with pytest.raises(OptionError, match="no model file or installed model"):
         load_init(net, tmp_path / "missing.safetensors", "sanet")
     sanet = tmp_path / "sanet.safetensors"
     summary = atelier.train("sanet", paintings, photos, sanet, steps=1, init=str(adain), **TINY)
     assert summary["card"]["initialised_from"]["method"] == "adain"
+    assert load_init(SANetNet("compact"), Path("sanet"), "sanet")["method"] == "sanet"  # the bundled one, by name
     with pytest.raises(OptionError, match="cannot start a adain training"):
         atelier.train("adain", paintings, photos, tmp_path / "x.safetensors", steps=1, init=str(sanet), **TINY)
 

@@ -48,7 +48,11 @@ def load_init(net: torch.nn.Module, path: Path, method: str) -> dict:
     decoder into a network with a ``decoder`` (SANet's decoder has AdaIN's architecture). Returns what the
     card records: the file, its method and steps."""
     if not path.is_file():
-        raise OptionError(f"--init: there is no model file '{path}'.")
+        from ..weights import find_model, has_model
+
+        if not has_model(str(path)):
+            raise OptionError(f"--init: there is no model file or installed model '{path}'.")
+        path = find_model(str(path))  # a bundled or user model by name, e.g. adain
     state, header = ckpt.load_model(path)
     source = header.get("method")
     if source == method:

@@ -62,7 +62,8 @@ class AdaINTrainConfig:
     preview_every: int = _f(100, "Stylise the first photo with the first painting every N steps (the CLI "
                             "writes MODEL.preview.png; 0 = never).")
     seed: int = _f(0, "Random seed of the initial weights, the crops and the pairing: same seed, same run.")
-    init: str = _f("", "Start from a trained model file instead of random weights: a model of the same method "
+    init: str = _f("", "Start from a trained model (a file or an installed model's name) instead of random "
+                   "weights: a model of the same method "
                    "(all of it) or, for sanet, an AdaIN decoder (its decoder); --arch must match. A resumed run "
                    "continues its checkpoint instead.", metavar="MODEL")
     weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
