@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from johnson_eval import HELD_OUT, KEYS, SHARED, add_to_manifest, gatys_reference, to_markdown
+from johnson_eval import HELD_OUT, SHARED, add_to_manifest, gatys_reference, summarise, to_markdown
 
 WEIGHTS = HERE.parent / "src" / "atelier" / "weights"
 # Paintings the bundled decoders never saw (train_arbitrary.sh copies the other six of ../shared/data/styles).
@@ -61,9 +61,7 @@ def judge(method: str, model: Path, size: int, cache: Path, sheet: dict) -> dict
                 "gatys": atelier.evaluate(ref, content=photo, style=style, size=size),
                 "model_seconds": round(seconds, 3), "gatys_seconds": ref_seconds,
             })
-    mean = {who: {k: round(statistics.fmean(p[who][k] for p in per_pair), 4) for k in KEYS}
-            for who in ("model", "gatys")}
-    ratio = {k: round(mean["model"][k] / mean["gatys"][k], 3) for k in ("style_swd", "style_gram", "content")}
+    mean, ratio = summarise(per_pair)
     return {"method": method, "model": model.name, "size": size, "photos": list(HELD_OUT),
             "styles": list(UNSEEN_STYLES), "mean": mean, "ratio_model_to_gatys": ratio,
             "seconds": {"model": round(statistics.fmean(p["model_seconds"] for p in per_pair), 3),

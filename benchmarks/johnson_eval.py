@@ -85,14 +85,19 @@ def judge(model: Path, size: int, cache: Path, sheet: list) -> dict:
             "gatys": atelier.evaluate(ref, content=photo, style=style, size=size),
             "model_seconds": round(ff_seconds, 3), "gatys_seconds": ref_seconds,
         })
-    mean = {who: {k: round(statistics.fmean(p[who][k] for p in per_photo), 4) for k in KEYS}
-            for who in ("model", "gatys")}
-    ratio = {k: round(mean["model"][k] / mean["gatys"][k], 3) for k in ("style_swd", "style_gram", "content")}
+    mean, ratio = summarise(per_photo)
     return {"model": model.stem, "style": card["style"], "size": size, "photos": HELD_OUT, "mean": mean,
             "ratio_model_to_gatys": ratio,
             "seconds": {"model": round(statistics.fmean(p["model_seconds"] for p in per_photo), 3),
                         "gatys": round(statistics.fmean(p["gatys_seconds"] for p in per_photo), 1)},
             "per_photo": per_photo}
+
+
+def summarise(rows: list[dict]) -> tuple[dict, dict]:
+    """(mean metrics of 'model' and of 'gatys' over ``rows``, ratio model / Gatys of the distances)."""
+    mean = {who: {k: round(statistics.fmean(r[who][k] for r in rows), 4) for k in KEYS} for who in ("model", "gatys")}
+    ratio = {k: round(mean["model"][k] / mean["gatys"][k], 3) for k in ("style_swd", "style_gram", "content")}
+    return mean, ratio
 
 
 def bundle(model: Path, evaluation: dict) -> dict:
