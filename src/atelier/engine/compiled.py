@@ -3,9 +3,9 @@
 Eager PyTorch runs a feed-forward style network op by op: on a CPU most of the time of a large image goes
 to memory-bound ops around the convolutions (instance norm, padding, upsampling, ReLU) and to layout
 copies into and out of oneDNN's convolutions. Inductor fuses those into a few C++ loops. Measured on
-the 2 cores (``benchmarks/feedforward.py``), compact Johnson network, bf16: 1920x1080 1.01 s eager ->
-0.38 s compiled, 1280x720 0.35 -> 0.13 s; compiling costs ~12 s per input size (less with inductor's
-on-disk cache).
+the 2 cores, compact Johnson network, bf16: 1920x1080 0.71 s eager -> 0.28 s compiled
+(``benchmarks/feedforward.py``), 1280x720 347 -> 138 ms (``benchmarks/video.py``, parts); compiling
+costs 12-26 s per input size (less with inductor's on-disk cache).
 
 So compiling pays off only when a size keeps coming: video frames, a batch of photos of one camera, a
 server. ``mode='auto'`` decides like renting skis: it runs a size eagerly until the time already spent on

@@ -130,8 +130,9 @@ class ArbitraryStyle:
 
     # -- planning
 
-    def bytes_per_pixel(self, cfg, style_px: int) -> float:
-        return BYTES_PER_PIXEL["fp32" if cfg.precision == "auto" else cfg.precision]  # auto: the larger
+    def bytes_per_pixel(self, dtype: torch.dtype, style_px: int) -> float:
+        """Activation bytes per output pixel at the resolved precision (``--precision auto`` decided)."""
+        return BYTES_PER_PIXEL["bf16" if dtype == torch.bfloat16 else "fp32"]
 
     def tile_for(self, hw, cfg, bpp: float) -> int:
         """0 (one pass) or the tile side: the largest aligned square whose activations fit the budget."""
@@ -203,7 +204,7 @@ class ArbitraryStyle:
         with torch.inference_mode():
             codes = [self.style_code(net, vgg(s, self.LAYERS)) for s in styles]
             style_px = max(s.shape[-2] * s.shape[-1] for s in styles)
-            bpp = self.bytes_per_pixel(cfg, style_px)
+            bpp = self.bytes_per_pixel(dtype, style_px)
             tile = self.tile_for(out_hw, cfg, bpp)
             stats_hw = self.stats_size(out_hw, cfg, bpp) if tile else out_hw
             small = io.resize(work, stats_hw)

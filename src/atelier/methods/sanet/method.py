@@ -36,9 +36,9 @@ class SANet(ArbitraryStyle):
     def build(self, header: dict) -> torch.nn.Module:
         return SANetNet(header["arch"])
 
-    def bytes_per_pixel(self, cfg, style_px: int) -> float:
+    def bytes_per_pixel(self, dtype, style_px: int) -> float:
         # Plus the relu4_1 attention matrix: (h/8 * w/8) x (style positions at relu4_1), fp32, and its softmax.
-        return super().bytes_per_pixel(cfg, style_px) + style_px / 64 / 64 * 8
+        return super().bytes_per_pixel(dtype, style_px) + style_px / 64 / 64 * 8
 
     def style_code(self, net, feats):
         return feats["relu4_1"], feats["relu5_1"]
