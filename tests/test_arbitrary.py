@@ -22,7 +22,7 @@ from atelier.methods.adain.method import AdaINNet
 from atelier.methods.adain.model import Decoder
 from atelier.methods.sanet.model import SANetNet
 from atelier.ops.adain import adain, blend_stats, masked_mean_std, region_adain
-from atelier.ops.attention import AttentionTransform, StyleAttention, style_attention
+from atelier.ops.attention import AttentionTransform, StyleAttention, softmax_normal, style_attention
 
 NETS = {"adain": AdaINNet, "sanet": SANetNet}
 
@@ -74,6 +74,26 @@ def test_style_attention_shapes_and_self_attention_returns_the_features():
     t = AttentionTransform(16)
     assert t(rand(1, 16, 5, 4), rand(1, 16, 3, 3), rand(1, 16, 2, 2), rand(1, 16, 1, 1)).shape == (1, 16, 5, 4)
     assert t(rand(1, 16, 1, 1), rand(1, 16, 2, 2), rand(1, 16, 1, 1), rand(1, 16, 1, 1)).shape == (1, 16, 1, 1)
+
+
+def test_attention_softmax_has_no_denormal_probabilities():
+    # Scores spanning hundreds, as a trained SANet's do: a plain softmax leaves denormal probabilities (slow
+    # multiplies on x86); the floored one has none and equals it wherever the probabilities matter.
+    torch.manual_seed(0)
+    scores = torch.randn(3, 64, 200) * 60
+    plain, floored = torch.softmax(scores, -1), softmax_normal(scores.clone())
+    smallest_normal = torch.finfo(torch.float32).tiny
+    # The case the floor is for: exp(min - max) is below float32's smallest normal number (exp(-87.3)).
+    assert ((scores.amax(-1) - scores.amin(-1)) > 88).all()
+    assert (floored >= smallest_normal).all()
+    assert torch.allclose(floored, plain, rtol=0, atol=1e-20)
+    assert torch.allclose(floored.sum(-1), torch.ones(3, 64))
+    # Training differentiates through it like softmax.
+    s = scores.clone().requires_grad_(True)
+    (softmax_normal(s) * torch.arange(200.0)).sum().backward()
+    s2 = scores.clone().requires_grad_(True)
+    (torch.softmax(s2, -1) * torch.arange(200.0)).sum().backward()
+    assert torch.allclose(s.grad, s2.grad, atol=1e-6)
 
 
 @pytest.mark.parametrize("arch, params", [("compact", 0.87e6), ("paper", 3.5e6)])

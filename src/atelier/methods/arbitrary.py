@@ -107,9 +107,9 @@ class ArbitraryStyle:
     def load(self, path: Path, device: torch.device, dtype: torch.dtype):
         """(network in eval mode, header) of a model file of this method; cached."""
 
-        # SANet's attention softmax leaves many probabilities in the float32 denormal range, where x86 CPUs
-        # multiply ~100x slower: a trained compact SANet took 4.6 s at 512 px, 0.60 s with denormals flushed
-        # to zero (results change below 1e-38). Process-wide, as torch offers it; harmless to the others.
+        # Denormal floats make x86 multiplies ~100x slower; trained networks produce some (SANet's attention
+        # probabilities, which ops/attention.py also floors, since this flag reaches only the calling thread
+        # and threads it starts later). Results change below 1e-38. Process-wide, as torch offers it.
         torch.set_flush_denormal(True)
 
         def load():
