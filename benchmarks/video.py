@@ -1,15 +1,17 @@
 """Video: temporal stability against per-frame stylisation, and end-to-end throughput at 1280x720.
 
-    python benchmarks/video.py [--model PATH] [--size 384] [--gatys-size 160] [--gatys-frames 10]
-                               [--only stability|throughput] [--quick]
+    python benchmarks/video.py [--model NAME|PATH] [--size 384] [--arbitrary adain sanet] [--gatys-size 128]
+                               [--gatys-frames 8] [--no-gatys] [--only stability|throughput]
 
 Stability: for each clip (../shared/data/video/sintel, ../shared/data/registry/video/{tree,vtest}) and
-each method (johnson with a trained model; gatys at a small size with few iterations), the same settings
-are run with --temporal-weight 0 (every frame on its own) and with the default weight. Reported: the
+each method (johnson with the bundled starry_night model; adain and sanet with their bundled decoders and
+starry_night.jpg; gatys at a small size with few iterations), the same settings are run with
+--temporal-weight 0 (every frame on its own) and with the default weight. Reported: the
 warping error of Lai et al. 2018 (atelier.metrics.warping_error: DIS flow "medium" on the input frames,
 occlusions masked) over all consecutive pairs, its reduction, and the style distance (style_gram and
 style_swd of atelier.metrics.evaluate against the painting, mean over every 10th frame, every 3rd
-for clips of 20 frames or fewer) and its change.
+for clips of 20 frames or fewer) and its change. Two more johnson rows run sintel at its full 1024x436
+with the flow computed at full size and at 640 px (the default ``flow_size``).
 Note that the pipeline's own flow (DIS "fast" by default) is not the judge's ("medium").
 
 Throughput: a 1280x720 H.264 clip with an AAC track (vtest's frames resized, 30 fps, made in a temporary
@@ -39,7 +41,8 @@ SHARED = HERE.parent.parent / "shared" / "data"
 CLIPS = {"sintel": SHARED / "video" / "sintel", "tree": SHARED / "registry" / "video" / "tree",
          "vtest": SHARED / "registry" / "video" / "vtest"}
 STYLE = SHARED / "styles" / "starry_night.jpg"
-DEFAULT_MODEL = Path("/work/train/starry_night.safetensors")
+DEFAULT_MODEL = "starry_night"  # the bundled compact johnson model (a name or a file)
+DEFAULT_FLOW_SIZE = 640  # stylize_video's flow_size default
 
 
 def frames_of(folder: Path, n: int | None) -> list[Path]:
@@ -51,19 +54,28 @@ def stability(args) -> list[dict]:
     import atelier
     from atelier.metrics import evaluate, warping_error
 
-    runs = [("johnson", {"model": str(args.model), "size": args.size}, None, args.frames)]
+    runs = [("johnson", "johnson", {"model": str(args.model), "size": args.size}, None, args.frames, CLIPS)]
+    for method in args.arbitrary:  # the bundled decoders, with the painting
+        runs.append((method, method, {"size": args.size}, STYLE, args.frames, CLIPS))
     if not args.no_gatys:
-        runs.append(("gatys", {"size": args.gatys_size, "min_size": args.gatys_size, "iterations": args.gatys_iterations,
-                               "tolerance": 0.0}, STYLE, args.gatys_frames))
+        runs.append(("gatys", "gatys", {"size": args.gatys_size, "min_size": args.gatys_size,
+                                        "iterations": args.gatys_iterations, "tolerance": 0.0},
+                     STYLE, args.gatys_frames, CLIPS))
+    # The flow's size: sintel at its full 1024x436, flow and check at the output's size vs at 640 px (the
+    # default), which is what makes large videos faster.
+    for flow_size in (0, DEFAULT_FLOW_SIZE):
+        runs.append((f"johnson, flow at {flow_size or 'full size'}", "johnson",
+                     {"model": str(args.model), "size": 1024, "flow_size": flow_size}, None, args.frames,
+                     {"sintel": CLIPS["sintel"]}))
     rows = []
-    for clip, folder in CLIPS.items():
-        for method, options, style, n in runs:
+    for label, method, options, style, n, clips in runs:
+        for clip, folder in clips.items():
             with tempfile.TemporaryDirectory() as tmp:
                 src = Path(tmp) / "in"
                 src.mkdir()
                 for i, f in enumerate(frames_of(folder, n)):
                     os.symlink(f, src / f"frame_{i:04d}{f.suffix}")
-                row = {"clip": clip, "method": method, "frames": len(list(src.iterdir())), "options": options}
+                row = {"clip": clip, "method": label, "frames": len(list(src.iterdir())), "options": options}
                 for w in (0.0, args.weight):
                     t0 = time.perf_counter()
                     res = atelier.stylize_video(src, Path(tmp) / f"out{w:g}", style, method=method,
@@ -82,8 +94,8 @@ def stability(args) -> list[dict]:
                         "size": res.info["video"]["size"],
                         "reliable": res.info["video"]["mean_reliable_fraction"],
                     }
-                    print(f"{clip:7s} {method:8s} w={w:g}: warping error {e:.5f}, style_gram "
-                          f"{row[key]['style_gram']:.4f}, {seconds:.1f} s", file=sys.stderr, flush=True)
+                    print(f"{clip:7s} {label:8s} w={w:g}: warping error {e:.5f}, style_swd "
+                          f"{row[key]['style_swd']:.4f}, {seconds:.1f} s", file=sys.stderr, flush=True)
                 pf, tp = row["per_frame"], row["temporal"]
                 row["warping_error_reduction"] = 1 - tp["warping_error"] / pf["warping_error"]
                 row["style_gram_change"] = tp["style_gram"] / pf["style_gram"] - 1
@@ -149,13 +161,15 @@ def throughput(args) -> list[dict]:
     return rows
 
 
-def parts(clip: Path, model: Path) -> dict:
+def parts(clip: Path, model: str) -> dict:
     """Each stage of one 1280x720 frame, timed on its own (median of 5, after a warm-up)."""
     import torch
 
+    from atelier import find_model
     from atelier.methods.johnson.method import load_network
     from atelier.video.flow import FlowEstimator, reliability_array, remap
     from atelier.video.io import Mp4Writer, open_video, write_frame
+    from atelier.video.pipeline import BLEND_SCALE, blend
 
     frames = list(open_video(clip).frames(0, 8))
     a, b = frames[0], frames[1]
@@ -173,14 +187,20 @@ def parts(clip: Path, model: Path) -> dict:
     t0 = time.perf_counter()
     _ = list(open_video(clip).frames(0, 8))
     out["decode"] = round(1000 * (time.perf_counter() - t0) / 8, 1)
-    fe = FlowEstimator(preset="fast")
-    out["flow_pair_fast"] = timed(lambda: (fe(b, a), fe(a, b)))
-    bw, fw = fe(b, a), fe(a, b)
+    full, auto = FlowEstimator(preset="fast"), FlowEstimator(preset="fast", max_side=DEFAULT_FLOW_SIZE)
+    out["flow_pair_fast"] = timed(lambda: (full(b, a), full(a, b)))
+    bw, fw = full(b, a), full(a, b)
     out["reliability"] = timed(lambda: reliability_array(bw, fw))
+    # What the pipeline does by default: both flows and the check at <= 640 px, resized back.
+    out[f"flow_and_reliability_at_{DEFAULT_FLOW_SIZE}"] = timed(lambda: auto.backward_reliable(b, a))
     prev = a.astype(np.float32) / 255
-    out["warp"] = timed(lambda: remap(prev, bw))
+    out["warp_bicubic"] = timed(lambda: remap(prev, bw, cubic=True))
+    c = reliability_array(bw, fw)
+    warped = remap(prev, bw, cubic=True)
+    new = b.astype(np.float32) / 255
+    out["blend"] = timed(lambda: blend(new.copy(), warped, c, BLEND_SCALE))
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        net, _, compiled = load_network(model, torch.device("cpu"), dtype)
+        net, _, compiled = load_network(find_model(model), torch.device("cpu"), dtype)
         x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).contiguous()
         with torch.inference_mode():
             out[f"network_{precision}"] = timed(lambda net=net, x=x, dtype=dtype: net(x.to(dtype)))
@@ -247,9 +267,11 @@ def write_report(result: dict, out_dir: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="Trained johnson model for stability.")
-    p.add_argument("--compact-model", type=Path, default=None, help="Compact johnson model for throughput "
+    p.add_argument("--model", default=DEFAULT_MODEL, help="Trained johnson model (name or file) for stability.")
+    p.add_argument("--compact-model", default=None, help="Compact johnson model for throughput "
                    "(default: --model).")
+    p.add_argument("--arbitrary", nargs="*", default=["adain", "sanet"], choices=["adain", "sanet"],
+                   help="Arbitrary-style methods (bundled decoders) in the stability runs.")
     p.add_argument("--size", type=int, default=384, help="Long side of the johnson runs.")
     p.add_argument("--frames", type=int, default=None, help="Frames per clip for johnson (default: all).")
     p.add_argument("--gatys-size", type=int, default=128)

@@ -126,6 +126,17 @@ def test_reduced_size_flow_is_scaled_back():
     flow = vflow.FlowEstimator(preset="fast", max_side=64)(a, b)
     assert flow.shape == (96, 128, 2)
     assert float(np.median(flow[24:72, 24:104, 0])) == pytest.approx(4, abs=0.6)
+    # The pipeline's path: both flows and the consistency check at the reduced size, resized back.
+    backward, c = vflow.FlowEstimator(preset="fast", max_side=64).backward_reliable(b, a)
+    assert backward.shape == (96, 128, 2) and c.shape == (96, 128) and c.dtype == np.float32
+    assert float(np.median(backward[24:72, 24:104, 0])) == pytest.approx(-4, abs=0.6)
+    assert float(c[:, :3].mean()) < 0.3 and float(c[16:80, 16:112].mean()) > 0.9  # the border moved in
+    assert 0 <= c.min() and c.max() <= 1
+    # Not reduced: exactly the full-size flow and check.
+    fe = vflow.FlowEstimator(preset="fast")
+    backward, c = fe.backward_reliable(b, a)
+    assert np.array_equal(backward, fe(b, a))
+    assert np.array_equal(c, vflow.reliability_array(fe(b, a), fe(a, b)))
 
 
 def test_motion_boundaries_mark_a_flow_discontinuity():
@@ -229,6 +240,30 @@ def test_odd_sizes_crop_the_last_row_and_column_for_mp4(tmp_path, model):
     assert kept[0].shape == (33, 45, 3)  # the frames keep every pixel
     assert np.abs(frames[1].astype(int) - kept[1][:32, :44]).mean() < 20  # the same picture, cropped (lossy)
     assert "audio" not in info and info["video"][2].average_rate == 10
+
+
+def test_blend_follows_its_formula():
+    from atelier.video.pipeline import blend
+
+    rng = np.random.default_rng(0)
+    new = rng.random((40, 56, 3), dtype=np.float32)
+    warped = np.clip(new + 0.2 * rng.standard_normal(new.shape, dtype=np.float32), 0, 1)
+    ones, zeros = np.ones((40, 56), np.float32), np.zeros((40, 56), np.float32)
+    assert np.abs(blend(new.copy(), warped, zeros, 2.0) - new).max() < 1e-4  # unreliable: the new frame
+    assert np.abs(blend(new.copy(), new.copy(), ones, 2.0) - new).max() < 1e-4  # agreeing frames: unchanged
+    # Where the frames agree in detail (warped = new + a smooth offset) the gain is 1 and the result is
+    # the plain blend (new + w c warped) / (1 + w c).
+    smooth = np.clip(new + 0.1, 0, 1)
+    out = blend(new.copy(), smooth, ones, 2.0)
+    plain = (new + 2 * smooth) / 3
+    assert np.abs(out - plain)[8:-8, 8:-8].mean() < 0.01
+    # Detail that the mix averaged away (frames with different strokes) is brought back towards the new
+    # frame's contrast.
+    warped = rng.random(new.shape, dtype=np.float32)
+    mixed = blend(new.copy(), warped, ones, 2.0)
+    detail = lambda x: x - cv2.GaussianBlur(x, (0, 0), 2.0)  # noqa: E731
+    assert detail(mixed).std() > 1.2 * detail((new + 2 * warped) / 3).std()
+    assert mixed.dtype == np.float32 and 0 <= mixed.min() and mixed.max() <= 1
 
 
 def test_temporal_blending_halves_the_warping_error_of_a_flickering_method(tmp_path):

@@ -67,8 +67,9 @@ def build_parser(method: str) -> argparse.ArgumentParser:
                    "lower is better and larger. (default: 18)")
     v.add_argument("--flow-preset", default="fast", choices=("ultrafast", "fast", "medium"),
                    help="OpenCV DIS optical-flow preset: accuracy against speed. (default: fast)")
-    v.add_argument("--flow-size", type=_int, default=0, metavar="PX", help="Compute the flow at this long "
-                   "side (faster for large videos); 0 = the output's size. (default: 0)")
+    v.add_argument("--flow-size", type=_int, default=640, metavar="PX", help="Compute the flow and where it "
+                   "is reliable at most at this long side (faster for large videos); 0 = the output's size. "
+                   "(default: 640)")
     p.add_argument("--seed", type=_int, default=0, help="Random seed (frame k uses seed + k).")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output and start again.")

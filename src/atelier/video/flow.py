@@ -152,22 +152,51 @@ class FlowEstimator:
         self.dis = cv2.DISOpticalFlow_create(code)
         self.preset, self.max_side = preset, max_side
 
-    def __call__(self, prev, next) -> np.ndarray:
+    def _small(self, a: np.ndarray, b: np.ndarray):
+        """Grey frames reduced to ``max_side`` (if larger) and the (sw/w, sh/h) factors."""
         cv2 = _cv2()
-        a, b = _gray(prev), _gray(next)
         if a.shape != b.shape:
             raise ValueError(f"frames differ in size: {a.shape} vs {b.shape}")
         h, w = a.shape
         scale = self.max_side / max(h, w) if self.max_side and max(h, w) > self.max_side else 1.0
         if scale == 1.0:
-            return self.dis.calc(a, b, None)  # (H,W,2) float32
+            return a, b, (1.0, 1.0)
         sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
-        small = self.dis.calc(cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA),
-                              cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA), None)
-        flow = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        flow[..., 0] *= w / sw
-        flow[..., 1] *= h / sh
-        return flow
+        return (cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA),
+                cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA), (sw / w, sh / h))
+
+    @staticmethod
+    def _full(flow: np.ndarray, hw: tuple[int, int], factors: tuple[float, float]) -> np.ndarray:
+        """A flow of the reduced frames -> (H,W,2) at the frames' size, its vectors scaled back."""
+        if factors == (1.0, 1.0):
+            return flow
+        cv2 = _cv2()
+        full = cv2.resize(flow, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+        full[..., 0] /= factors[0]
+        full[..., 1] /= factors[1]
+        return full
+
+    def __call__(self, prev, next) -> np.ndarray:
+        a, b = _gray(prev), _gray(next)
+        sa, sb, factors = self._small(a, b)
+        return self._full(self.dis.calc(sa, sb, None), a.shape, factors)  # (H,W,2) float32
+
+    def backward_reliable(self, cur, prev) -> tuple[np.ndarray, np.ndarray]:
+        """(backward flow t -> t-1 (H,W,2), reliability c (H,W) float32 in [0,1]) at the frames' size.
+
+        With ``max_side`` the consistency check (:func:`reliability_array`) runs on the reduced flows too
+        and c is resized bilinearly (soft at its edges): at 1280x720 and ``max_side`` 640 the two flows and
+        the check take 22 ms instead of 65 on one core. Its thresholds stay in the reduced frames' pixels
+        (0.5 px^2 there is 2 px^2 at full size): a slightly more lenient check on large frames.
+        """
+        cv2 = _cv2()
+        a, b = _gray(cur), _gray(prev)
+        sa, sb, factors = self._small(a, b)
+        backward, forward = self.dis.calc(sa, sb, None), self.dis.calc(sb, sa, None)
+        c = reliability_array(backward, forward)
+        if factors != (1.0, 1.0):
+            c = cv2.resize(c, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return self._full(backward, a.shape, factors), c
 
     def pair(self, prev, next) -> tuple[torch.Tensor, torch.Tensor]:
         """(backward next -> prev, forward prev -> next) flows as (H,W,2) float32 tensors."""
