@@ -382,6 +382,30 @@ def test_gatys_video_uses_the_temporal_loss(tmp_path, image_files):
     assert res.info["video"]["temporal"] == "loss" and len(folder_frames(res.output)) == 3
 
 
+@pytest.mark.parametrize("method", ["adain", "sanet"])
+def test_arbitrary_methods_blend_video_and_encode_the_painting_once(tmp_path, image_files, method, monkeypatch):
+    from atelier.methods.adain.method import AdaIN, AdaINNet
+    from atelier.methods.sanet.method import SANet
+    from atelier.methods.sanet.model import SANetNet
+
+    cls, net_cls = {"adain": (AdaIN, AdaINNet), "sanet": (SANet, SANetNet)}[method]
+    torch.manual_seed(0)
+    net = net_cls("compact")
+    path = save_model(tmp_path / f"{method}.safetensors", net.state_dict(), method=method, arch=net.arch)
+    calls = []
+    original = cls.style_code
+    monkeypatch.setattr(cls, "style_code", lambda self, n, feats: calls.append(1) or original(self, n, feats))
+    folder = write_folder(tmp_path / "in", [pattern(32, 48, 2 * i) for i in range(4)])
+    res = atelier.stylize_video(folder, tmp_path / "out", image_files["style"], method=method, model=str(path))
+    assert res.info["video"]["temporal"] == "blend" and len(folder_frames(res.output)) == 4
+    assert len(calls) == 1 + 4  # the painting once, the photo's own code (alpha) every frame
+    # With colour preservation the painting depends on the frame: encoded every frame.
+    calls.clear()
+    atelier.stylize_video(folder, tmp_path / "out2", image_files["style"], method=method, model=str(path),
+                          preserve_color="histogram")
+    assert len(calls) == 2 * 4
+
+
 # -------------------------------------------------------------------------------------------------- CLI
 
 

@@ -52,8 +52,9 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     v = p.add_argument_group("video options")
     v.add_argument("--temporal-weight", type=_float, default=1.0, metavar="X",
                    help="How strongly each frame follows the previous result along the motion; 0 stylises "
-                   "frames independently (flickers). Feed-forward methods blend out = (new + X*warped) / "
-                   "(1 + X) where the motion is reliable; gatys adds Ruder et al.'s temporal loss. (default: 1)")
+                   "frames independently (flickers). Feed-forward and arbitrary-style methods (johnson, adain, "
+                   "sanet) blend the warped previous result into the new one where the motion is reliable; "
+                   "gatys adds Ruder et al.'s temporal loss. (default: 1)")
     v.add_argument("--start", metavar="TIME", help="Start at this time (seconds, MM:SS or HH:MM:SS).")
     v.add_argument("--end", metavar="TIME", help="Stop at this time (seconds, MM:SS or HH:MM:SS).")
     v.add_argument("--max-frames", type=_int, metavar="N", help="Stylise at most N frames.")

@@ -119,6 +119,6 @@ def summary(method: str, text: str, default: str) -> str:
 
 # Read by the registry without importing the method (and torch): see atelier/methods/__init__.py.
 CONFIG = AdaINConfig
-CAPABILITIES = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=True, video=False)
+CAPABILITIES = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=True, video=True)
 SUMMARY = summary("adain", "Any style in one pass: adaptive instance normalisation of VGG features and a "
                   "trained decoder (Huang & Belongie 2017).", DEFAULT_MODEL)
