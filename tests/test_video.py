@@ -177,6 +177,35 @@ def test_read_a_clip_and_a_range_of_its_frames(tmp_path):
     assert int(np.argmin(diff)) == 2 and diff[2] < 8  # frame 2 (lossy: chroma at half resolution)
 
 
+def test_a_phone_videos_rotation_is_applied(tmp_path, model):
+    """Phones record landscape frames with a display rotation (here -90: shown turned clockwise)."""
+    path = tmp_path / "portrait.mp4"
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+    stream.codec_context.options = {"crf": "0"}
+    if not hasattr(stream, "set_display_rotation"):
+        pytest.skip("this PyAV cannot write a display rotation")
+    stream.set_display_rotation(-90)
+    img = np.zeros((32, 48, 3), np.uint8)
+    img[:8, :8] = 255  # a white top-left corner
+    for i in range(3):
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    video = open_video(path)
+    assert (video.info.width, video.info.height) == (32, 48)  # as displayed: portrait
+    first = next(iter(video.frames(0, 1)))
+    assert first.shape == (48, 32, 3)
+    assert first[:8, -8:].mean() > 200 and first[:8, :8].mean() < 50  # turned clockwise: now top-right
+    res = atelier.stylize_video(path, tmp_path / "out.mp4", model=str(model))
+    assert res.info["video"]["size"] == [32, 48]  # [width, height] of the stylised portrait frames
+
+
 def test_corrupt_and_missing_files_give_one_sentence(tmp_path, model, capsys):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
@@ -261,7 +290,7 @@ def test_blend_follows_its_formula():
     # frame's contrast.
     warped = rng.random(new.shape, dtype=np.float32)
     mixed = blend(new.copy(), warped, ones, 2.0)
-    detail = lambda x: x - cv2.GaussianBlur(x, (0, 0), 2.0)  # noqa: E731
+    detail = lambda x: x - cv2.GaussianBlur(x, (0, 0), 2.0)
     assert detail(mixed).std() > 1.2 * detail((new + 2 * warped) / 3).std()
     assert mixed.dtype == np.float32 and 0 <= mixed.min() and mixed.max() <= 1
 
