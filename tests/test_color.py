@@ -14,6 +14,7 @@ from atelier.ops.color import (
     luminance,
     match_color_histogram,
     match_luminance,
+    prepare_inputs,
     rgb_to_yiq,
     yiq_to_rgb,
 )
@@ -143,3 +144,16 @@ def test_match_color_histogram_batch_shape():
     out = match_color_histogram(style, content)
     assert out.shape == (2, 3, 12, 10)
     assert out.min() >= 0 and out.max() <= 1
+
+
+def test_prepare_inputs_per_mode():
+    content, style = midrange(1, 12, 16, seed=1), torch.rand(1, 3, 10, 10, generator=gen(2))
+    c, (s,) = prepare_inputs(content, [style], "none")
+    assert c is content and s is style
+    c, (s,) = prepare_inputs(content, [style], "luminance")
+    assert torch.equal(c[:, 0], c[:, 1]) and torch.equal(s[:, 1], s[:, 2])  # grey pictures
+    assert torch.allclose(c[:, :1], luminance(content), atol=1e-6)
+    assert float(s[:, :1].mean()) == pytest.approx(float(luminance(content).mean()), abs=0.02)
+    c, (s,) = prepare_inputs(content, [style], "histogram")
+    assert c is content
+    assert torch.allclose(s.mean(dim=(2, 3)), content.mean(dim=(2, 3)), atol=0.02)

@@ -209,13 +209,7 @@ class ArbitraryStyle:
                   for s in styles]
         if any(min(s.shape[-2:]) < 16 for s in styles):
             raise OptionError("Every style image needs at least 16 pixels per side: increase --style-size.")
-        work = x
-        if cfg.preserve_color == "luminance":
-            y = color.luminance(x)
-            work = color.gray3(y)
-            styles = [color.gray3(color.match_luminance(color.luminance(s), y)) for s in styles]
-        elif cfg.preserve_color == "histogram":
-            styles = [color.match_color_histogram(s, x) for s in styles]
+        work, styles = color.prepare_inputs(x, styles, cfg.preserve_color)
         full_masks = None if masks is None else [io.resize(m, out_hw) for m in masks]
 
         with torch.inference_mode():

@@ -61,6 +61,23 @@ def combine_luminance(result: torch.Tensor, content: torch.Tensor) -> torch.Tens
     return yiq_to_rgb(yiq).clamp(0, 1)
 
 
+def prepare_inputs(content: torch.Tensor, styles: list[torch.Tensor],
+                   mode: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The (content, styles) a method should stylise for ``--preserve-color`` ``mode``:
+
+    * 'luminance' (§3.2): the content's grey luminance, and each style's luminance matched to it (grey);
+      put the colours back afterwards with :func:`combine_luminance` (result, content);
+    * 'histogram' (§3.1): the content unchanged, the styles recoloured to its colour statistics;
+    * 'none': both unchanged.
+    """
+    if mode == "luminance":
+        y = luminance(content)
+        return gray3(y), [gray3(match_luminance(luminance(s), y)) for s in styles]
+    if mode == "histogram":
+        return content, [match_color_histogram(s, content) for s in styles]
+    return content, list(styles)
+
+
 def _sym_sqrt(cov: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     # Symmetric (inverse) square root of a 3x3 covariance through its eigen-decomposition.
     vals, vecs = torch.linalg.eigh(cov)

@@ -125,13 +125,7 @@ class Gatys:
         masks = self._check_masks(masks, len(styles), content.shape[-2:])
 
         # Colour control acts on the inputs once (Gatys 2017 §3); the content's chroma returns at the end.
-        work_content = content
-        if cfg.preserve_color == "luminance":
-            cy = color.luminance(content)
-            work_content = color.gray3(cy)
-            styles = [color.gray3(color.match_luminance(color.luminance(s), cy)) for s in styles]
-        elif cfg.preserve_color == "histogram":
-            styles = [color.match_color_histogram(s, content) for s in styles]
+        work_content, styles = color.prepare_inputs(content, styles, cfg.preserve_color)
         if temporal is not None and cfg.preserve_color == "luminance":  # optimised on luminance only
             temporal = dataclasses.replace(temporal, previous=color.gray3(color.luminance(temporal.previous)))
 
