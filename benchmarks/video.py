@@ -45,8 +45,21 @@ DEFAULT_MODEL = "starry_night"  # the bundled compact johnson model (a name or a
 DEFAULT_FLOW_SIZE = 640  # stylize_video's flow_size default
 
 
-def frames_of(folder: Path, n: int | None) -> list[Path]:
+def frames_of(folder: Path, n: int | None, distinct: bool = False) -> list[Path]:
+    """The first ``n`` (all if None) frame files; ``distinct``: skipping exact repeats of the previous frame
+    (tree.avi shows each picture for ~6 frames: repeats are stable whatever the method, and eight frames of
+    it would hold no motion at all)."""
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg"))
+    if distinct:
+        from PIL import Image
+
+        kept, prev = [], None
+        for f in files:
+            arr = np.asarray(Image.open(f).convert("RGB"))
+            if prev is None or not np.array_equal(arr, prev):
+                kept.append(f)
+            prev = arr
+        files = kept
     return files[:n] if n else files
 
 
@@ -70,10 +83,12 @@ def stability(args) -> list[dict]:
     rows = []
     for label, method, options, style, n, clips in runs:
         for clip, folder in clips.items():
+            if args.rows and f"{clip}/{label}" not in args.rows:
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 src = Path(tmp) / "in"
                 src.mkdir()
-                for i, f in enumerate(frames_of(folder, n)):
+                for i, f in enumerate(frames_of(folder, n, distinct=True)):
                     os.symlink(f, src / f"frame_{i:04d}{f.suffix}")
                 row = {"clip": clip, "method": label, "frames": len(list(src.iterdir())), "options": options}
                 for w in (0.0, args.weight):
@@ -281,6 +296,8 @@ def main(argv=None) -> int:
     p.add_argument("--weight", type=float, default=1.0, help="The temporal weight compared with 0.")
     p.add_argument("--throughput-frames", type=int, default=60)
     p.add_argument("--only", choices=("stability", "throughput"))
+    p.add_argument("--rows", nargs="*", metavar="CLIP/METHOD", help="Stability: run only these rows (e.g. "
+                   "tree/gatys) and keep the others from the previous results.")
     p.add_argument("--out", type=Path, default=HERE / "results")
     args = p.parse_args(argv)
     args.compact_model = args.compact_model or args.model
@@ -300,6 +317,14 @@ def main(argv=None) -> int:
             result["meta"][f"{kept}_measured"] = old.get("meta", {}).get(f"{kept}_measured") or old["meta"]["date"]
     if args.only in (None, "stability"):
         result["stability"] = stability(args)
+        if args.rows and previous.exists():  # the other rows as measured before
+            new = {(r["clip"], r["method"]) for r in result["stability"]}
+            old = [r for r in json.loads(previous.read_text()).get("stability", [])
+                   if (r["clip"], r["method"]) not in new]
+            order = ["johnson", "adain", "sanet", "gatys"]
+            result["stability"] = sorted(old + result["stability"], key=lambda r: (
+                order.index(r["method"]) if r["method"] in order else len(order), r["method"],
+                list(CLIPS).index(r["clip"])))
         write_report(result, args.out)
     if args.only in (None, "throughput"):
         result["throughput"] = throughput(args)
