@@ -120,5 +120,13 @@ def summary(method: str, text: str, default: str) -> str:
 # Read by the registry without importing the method (and torch): see atelier/methods/__init__.py.
 CONFIG = AdaINConfig
 CAPABILITIES = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=True, video=True)
-SUMMARY = summary("adain", "Any style in one pass: adaptive instance normalisation of VGG features and a "
-                  "trained decoder (Huang & Belongie 2017).", DEFAULT_MODEL)
+_TEXT = ("Any style in one pass: adaptive instance normalisation of VGG features and a trained decoder "
+         "(Huang & Belongie 2017).")
+
+
+def __getattr__(name: str):
+    # SUMMARY is computed when read (method_spec reads it per call), so a long-running process (the web
+    # server) sees a decoder installed after it started.
+    if name == "SUMMARY":
+        return summary("adain", _TEXT, DEFAULT_MODEL)
+    raise AttributeError(name)

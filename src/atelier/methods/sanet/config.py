@@ -37,5 +37,11 @@ class SANetConfig(AdaINConfig):
 
 CONFIG = SANetConfig
 CAPABILITIES = _CAPS
-SUMMARY = summary("sanet", "Any style in one pass: style-attentional modules at relu4_1 and relu5_1 and a "
-                  "trained decoder (Park & Lee 2019).", DEFAULT_MODEL)
+_TEXT = ("Any style in one pass: style-attentional modules at relu4_1 and relu5_1 and a trained decoder "
+         "(Park & Lee 2019).")
+
+
+def __getattr__(name: str):
+    if name == "SUMMARY":  # computed when read: see adain/config.py
+        return summary("sanet", _TEXT, DEFAULT_MODEL)
+    raise AttributeError(name)
