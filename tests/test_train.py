@@ -409,6 +409,30 @@ def test_cli_ctrl_c_keeps_a_checkpoint_and_resume_writes_the_model(inputs, tmp_p
     assert ckpt.load_model(out)[1]["card"]["steps"] == 2
 
 
+def test_sigterm_stops_a_background_training_with_its_checkpoint(inputs, tmp_path):
+    """``kill PID`` of a job started with '&' (which ignores Ctrl-C's SIGINT) saves the checkpoint and exits
+    like Ctrl-C, instead of losing the steps since the last checkpoint."""
+    style, data = inputs
+    out = tmp_path / "m.safetensors"
+    background = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)  # as '&' starts it\n"
+                  "from atelier.cli import main\nsys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", background, "train", "--style", str(style), "--data", str(data), "-o", str(out),
+         *CLI_TINY, "--steps", "100000", "--checkpoint-every", "1"], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not checkpoint_path(out).exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert checkpoint_path(out).exists(), "no checkpoint appeared"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Training interrupted at step" in err and "--resume" in err and "Traceback" not in err
+    assert ckpt.read(checkpoint_path(out))[1]["step"] >= 1
+
+
 @pytest.mark.parametrize("options, words", [
     ({"steps": 0}, "--steps or --minutes"),
     ({"size": 30}, "multiple of 4"),

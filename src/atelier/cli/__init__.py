@@ -1,6 +1,7 @@
 """The ``atelier`` command line: thin, parses and calls the public API.
 
-``main(argv) -> int``: user errors print one sentence (no traceback) and return 2; Ctrl-C returns 130.
+``main(argv) -> int``: user errors print one sentence (no traceback) and return 2; Ctrl-C (or SIGTERM)
+returns 130.
 Subcommands live in their own modules and are imported only when chosen, so ``--help`` is fast.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from .. import __version__
@@ -38,6 +40,21 @@ def _top_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """``kill PID`` (SIGTERM: service managers, containers, a job killed from another shell) stops a
+    command like Ctrl-C: training keeps its checkpoint, a video its finished frames, an optimisation its last
+    image. Ctrl-C alone is not enough: a job started in the background with '&' ignores SIGINT."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        try:
+            signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread (main() called from a thread)
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from ..errors import AtelierError
@@ -56,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     import importlib
 
     module = importlib.import_module(_COMMANDS[args.command][0])
+    _stop_on_sigterm()
     try:
         return module.main(args.command, rest)
     except AtelierError as err:

@@ -69,20 +69,28 @@ class TrainResult:
 
 @contextlib.contextmanager
 def _defer_sigint():
-    """Hold back Ctrl-C while the optimizer updates the weights, then raise it (main thread only)."""
+    """Hold back Ctrl-C (and SIGTERM where the command line turned it into an interrupt) while the optimizer
+    updates the weights, then raise KeyboardInterrupt (main thread only). A signal that is ignored (SIGINT
+    of a job started in the background with '&') or left to its default stays as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught = []
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if callable(signal.getsignal(sig)):
+                previous[sig] = signal.signal(sig, lambda *_: caught.append(True))
     except ValueError:  # not allowed here (e.g. an embedded interpreter)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if caught:
         raise KeyboardInterrupt
 
