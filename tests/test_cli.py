@@ -7,6 +7,7 @@ CLI is tested as users call it; the weights cache lives in the session's tempora
 from __future__ import annotations
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -103,6 +104,17 @@ def test_bad_input_is_one_sentence_exit_2_nothing_written(case, image_files, tmp
 def test_unknown_method_lists_choices(image_files, capsys):
     code, _, err = run_cli(capsys, "stylize", image_files["content"], image_files["style"], "--method", "nope")
     assert code == 2 and "gatys" in err and "Traceback" not in err
+
+
+def test_sigterm_is_an_interrupt_only_while_a_command_runs(capsys, monkeypatch):
+    from atelier.cli import stylize as cli_stylize
+
+    seen = []
+    monkeypatch.setattr(cli_stylize, "main", lambda *a: seen.append(signal.getsignal(signal.SIGTERM)) or 0)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert main(["methods"]) == 0
+    assert callable(seen[0]) and seen[0] not in (signal.SIG_DFL, signal.SIG_IGN)  # kill PID -> like Ctrl-C
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the caller's handler is back
 
 
 def test_ctrl_c_writes_partial_result_and_sidecar(image_files, tmp_path, capsys, monkeypatch):

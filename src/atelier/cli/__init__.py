@@ -8,6 +8,7 @@ Subcommands live in their own modules and are imported only when chosen, so ``--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -44,15 +45,23 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
-def _stop_on_sigterm() -> None:
+@contextlib.contextmanager
+def _stop_on_sigterm():
     """``kill PID`` (SIGTERM: service managers, containers, a job killed from another shell) stops a
     command like Ctrl-C: training keeps its checkpoint, a video its finished frames, an optimisation its last
-    image. Ctrl-C alone is not enough: a job started in the background with '&' ignores SIGINT."""
+    image. Ctrl-C alone is not enough: a job started in the background with '&' ignores SIGINT. The previous
+    handler returns afterwards (``main`` may be called inside another program, such as the tests)."""
+    previous = None
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         try:
-            signal.signal(signal.SIGTERM, _terminate)
+            previous = signal.signal(signal.SIGTERM, _terminate)
         except ValueError:  # not the main thread (main() called from a thread)
             pass
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     import importlib
 
     module = importlib.import_module(_COMMANDS[args.command][0])
-    _stop_on_sigterm()
     try:
-        return module.main(args.command, rest)
+        with _stop_on_sigterm():
+            return module.main(args.command, rest)
     except AtelierError as err:
         print(f"atelier: error: {err}", file=sys.stderr)
         return err.exit_code
