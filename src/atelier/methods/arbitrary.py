@@ -168,13 +168,14 @@ class ArbitraryStyle:
     def _style_codes(self, net, vgg, raw: list[torch.Tensor], styles: list[torch.Tensor], settings: tuple):
         """The styles' codes (``style_code`` of their VGG features); cached for the same unchanged inputs.
         Colour preservation makes the styles depend on the photo, so nothing is reused then."""
-        key = (raw, [s._version for s in raw], settings)
-        c = self._codes
-        if (c is not None and settings[1] == "none" and len(c[0]) == len(raw)
-                and all(a is b for a, b in zip(c[0], raw)) and c[1] == key[1] and c[2] == settings):
-            return list(c[3])
+        versions = [s._version for s in raw]  # bumped by any in-place change of a tensor
+        cached = self._codes
+        if (cached is not None and len(cached[0]) == len(raw) and all(a is b for a, b in zip(cached[0], raw))
+                and cached[1:3] == (versions, settings)):
+            return list(cached[3])
         codes = [self.style_code(net, vgg(s, self.LAYERS)) for s in styles]
-        self._codes = (list(raw), key[1], settings, codes) if settings[1] == "none" else None
+        reusable = settings[1] == "none"  # settings[1]: preserve_color
+        self._codes = (list(raw), versions, settings, codes) if reusable else None
         return list(codes)
 
     def stylize(self, content: torch.Tensor, style=None, *, config=None, generator=None, callback=None,

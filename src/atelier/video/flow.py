@@ -186,7 +186,7 @@ class FlowEstimator:
 
         With ``max_side`` the consistency check (:func:`reliability_array`) runs on the reduced flows too
         and c is resized bilinearly (soft at its edges): at 1280x720 and ``max_side`` 640 the two flows and
-        the check take 22 ms instead of 65 on one core. Its thresholds stay in the reduced frames' pixels
+        the check take 13 ms instead of 40 (``benchmarks/video.py``, parts). Its thresholds stay in the reduced frames' pixels
         (0.5 px^2 there is 2 px^2 at full size): a slightly more lenient check on large frames.
         """
         cv2 = _cv2()

@@ -170,8 +170,9 @@ def stylize_video(
     frame). ``temporal_weight`` 0 stylises frames independently. ``start``/``end`` (seconds or
     'MM:SS') and ``max_frames`` select frames; ``fps`` is a frame folder's rate (default 25).
     ``flow_preset`` (ultrafast, fast, medium) and ``flow_size`` (long side the flow and its consistency
-    check are computed at when the output is larger; 0 = the output's) trade flow accuracy for speed. ``resume`` continues an interrupted job. Progress goes
-    to ``callback`` (:class:`~atelier.events.Progress` per frame, with ``rate`` in frames per second).
+    check are computed at when the output is larger; 0 = the output's) trade flow accuracy for speed.
+    ``resume`` continues an interrupted job. Progress goes to ``callback``
+    (:class:`~atelier.events.Progress` per frame, with ``rate`` in frames per second).
     """
     t_start = time.perf_counter()
     method = method or ("johnson" if options.get("model") else "gatys")
