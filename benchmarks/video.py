@@ -42,7 +42,15 @@ CLIPS = {"sintel": SHARED / "video" / "sintel", "tree": SHARED / "registry" / "v
          "vtest": SHARED / "registry" / "video" / "vtest"}
 STYLE = SHARED / "styles" / "starry_night.jpg"
 DEFAULT_MODEL = "starry_night"  # the bundled compact johnson model (a name or a file)
-DEFAULT_FLOW_SIZE = 640  # stylize_video's flow_size default
+
+
+def default_flow_size() -> int:
+    """``stylize_video``'s ``flow_size`` default (read from it, so this benchmark follows the library)."""
+    import inspect
+
+    from atelier.video.pipeline import stylize_video
+
+    return inspect.signature(stylize_video).parameters["flow_size"].default
 
 
 def frames_of(folder: Path, n: int | None, distinct: bool = False) -> list[Path]:
@@ -76,7 +84,7 @@ def stability(args) -> list[dict]:
                      STYLE, args.gatys_frames, CLIPS))
     # The flow's size: sintel at its full 1024x436, flow and check at the output's size vs at 640 px (the
     # default), which is what makes large videos faster.
-    for flow_size in (0, DEFAULT_FLOW_SIZE):
+    for flow_size in (0, default_flow_size()):
         runs.append((f"johnson, flow at {flow_size or 'full size'}", "johnson",
                      {"model": str(args.model), "size": 1024, "flow_size": flow_size}, None, args.frames,
                      {"sintel": CLIPS["sintel"]}))
@@ -202,12 +210,13 @@ def parts(clip: Path, model: str) -> dict:
     t0 = time.perf_counter()
     _ = list(open_video(clip).frames(0, 8))
     out["decode"] = round(1000 * (time.perf_counter() - t0) / 8, 1)
-    full, auto = FlowEstimator(preset="fast"), FlowEstimator(preset="fast", max_side=DEFAULT_FLOW_SIZE)
+    side = default_flow_size()
+    full, auto = FlowEstimator(preset="fast"), FlowEstimator(preset="fast", max_side=side)
     out["flow_pair_fast"] = timed(lambda: (full(b, a), full(a, b)))
     bw, fw = full(b, a), full(a, b)
     out["reliability"] = timed(lambda: reliability_array(bw, fw))
     # What the pipeline does by default: both flows and the check at <= 640 px, resized back.
-    out[f"flow_and_reliability_at_{DEFAULT_FLOW_SIZE}"] = timed(lambda: auto.backward_reliable(b, a))
+    out[f"flow_and_reliability_at_{side}"] = timed(lambda: auto.backward_reliable(b, a))
     prev = a.astype(np.float32) / 255
     out["warp_bicubic"] = timed(lambda: remap(prev, bw, cubic=True))
     c = reliability_array(bw, fw)
