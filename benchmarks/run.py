@@ -1,11 +1,18 @@
-"""Speed and memory benchmark of one Gatys iteration: atelier (fp32, bf16), a plain reference, pastiche.
+"""The performance harness: Gatys speed against the kernel limit and pastiche, time to quality, large images.
 
-    python benchmarks/run.py [--sizes 256 512 1024] [--repeats 3] [--iterations 6] [--no-pastiche]
+    python benchmarks/run.py [--parts speed startup quality large] [--sizes 256 512 1024] [--repeats 3]
 
-Implementations are run interleaved (every repeat runs each one once, in a fresh process), so machine
-noise hits them alike; medians are reported. In the same run, the compute limit of an iteration is
-measured from kernel micro-benchmarks (benchmarks/limit.py), so every time is also given as a multiple of
-the limit. Results: ``benchmarks/results/speed.json`` and ``speed.md`` (and the table on stdout).
+Parts (default: all of them, about 3 hours on the 2-core machine; each in a fresh process, one after the
+other, so none shares the cores with another):
+- speed (~30 min): seconds per Gatys iteration at each size for atelier (fp32, bf16), the plain reference
+  (benchmarks/reference.py) and pastiche's own command line. Implementations run interleaved (every repeat
+  runs each once, in a fresh process), so machine noise hits them alike; medians are reported. In every
+  repeat the compute limit of an iteration is measured from kernel micro-benchmarks (benchmarks/limit.py),
+  so each time is also a multiple of the limit. Results: ``speed.json`` and ``speed.md``.
+- startup (~2 min): benchmarks/startup.py.
+- quality (~2 h): benchmarks/quality.py, atelier's defaults against pastiche's default run on three pairs.
+- large (~10 min): benchmarks/large.py with 5 coarse and 3 final iterations (memory, seams, dry-run).
+Then benchmarks/summary.py collects every part's JSON into ``performance.md``, target by target.
 Compare ratios taken in one run; absolute seconds drift with the machine's load.
 """
 
@@ -43,28 +50,56 @@ def measure(impl: str, size: int, iterations: int, content: str, style: str) -> 
     return statistics.median(r["times"]), r["maxrss_mb"]
 
 
+PARTS = {  # part -> command line of its benchmark (the speed part runs in this process)
+    "startup": ["startup.py"],
+    "quality": ["quality.py"],
+    "large": ["large.py", "--coarse-iterations", "5", "--iterations", "3"],
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    from limit import iteration_limit
-
-    import atelier
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--parts", nargs="+", choices=["speed", *PARTS], default=["speed", *PARTS])
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--iterations", type=int, default=6, help="Timed iterations per repeat.")
     p.add_argument("--no-pastiche", action="store_true", help="Skip the peer (if it is not installed).")
     p.add_argument("--out", type=Path, default=HERE / "results")
     args = p.parse_args(argv)
+    from summary import summarize
+
+    for part in args.parts:
+        print(f"== {part}", file=sys.stderr, flush=True)
+        if part == "speed":
+            speed(args)
+        else:
+            subprocess.run([sys.executable, str(HERE / PARTS[part][0]), *PARTS[part][1:], "--out", str(args.out)],
+                           check=True)
+    summarize(args.out)
+    print(f"summary: {args.out / 'performance.md'}", file=sys.stderr)
+    return 0
+
+
+def speed(args: argparse.Namespace) -> None:
+    from limit import iteration_limit
+
+    import atelier
+
     content, style = (str(x) for x in atelier.default_inputs())
     impls = [i for i in IMPLS if not (args.no_pastiche and i == "pastiche")]
 
     results = []
     for size in args.sizes:
-        limits = {prec: iteration_limit(size, precision=prec) for prec in ("fp32", "bf16")}
         samples: dict[str, list[tuple[float, float]]] = {i: [] for i in impls}
+        limit_runs: dict[str, list[dict]] = {"fp32": [], "bf16": []}
         for _ in range(args.repeats):
             for impl in impls:
                 samples[impl].append(measure(impl, size, args.iterations, content, style))
+            # The limit is measured in every repeat too, so it sees the same machine as the runs beside it.
+            for prec in limit_runs:
+                limit_runs[prec].append(iteration_limit(size, precision=prec))
+        limits = {prec: {"seconds": statistics.median(r["seconds"] for r in runs), "gflop": runs[0]["gflop"]}
+                  for prec, runs in limit_runs.items()}
         ref = statistics.median(s for s, _ in samples["reference"])
         for impl in impls:
             sec = statistics.median(s for s, _ in samples[impl])
@@ -90,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "speed.md").write_text(f"Measured {meta['date']}, torch {meta['torch']}, {meta['threads']} threads, "
                                        f"median of {args.repeats} interleaved repeats.\n\n{table}\n")
     print(table)
-    return 0
 
 
 def to_markdown(results: list[dict]) -> str:
