@@ -96,8 +96,8 @@ def speed(args: argparse.Namespace) -> None:
             for impl in impls:
                 samples[impl].append(measure(impl, size, args.iterations, content, style))
             # The limit is measured in every repeat too, so it sees the same machine as the runs beside it.
-            for prec in limit_runs:
-                limit_runs[prec].append(iteration_limit(size, precision=prec))
+            for prec, runs in limit_runs.items():
+                runs.append(iteration_limit(size, precision=prec))
         limits = {prec: {"seconds": statistics.median(r["seconds"] for r in runs), "gflop": runs[0]["gflop"]}
                   for prec, runs in limit_runs.items()}
         ref = statistics.median(s for s, _ in samples["reference"])

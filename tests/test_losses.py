@@ -64,12 +64,31 @@ def test_gram_channels_last_and_masked_equal_contiguous():
     assert b.grad.is_contiguous(memory_format=torch.channels_last)  # no layout change in the backward
 
 
-def test_gram_of_bf16_features_is_taken_in_fp32():
-    """bf16 features give the fp32 Gram of their values (no bf16 rounding of the product)."""
+def test_gram_of_bf16_features_within_bf16_rounding():
+    """bf16 features give an fp32 Gram within bf16 rounding (2^-8 relative) of the fp32 product of their values."""
     f = rand(1, 8, 16, 16).contiguous(memory_format=torch.channels_last).bfloat16()
     g = gram_matrix(f)
     assert g.dtype == torch.float32
-    torch.testing.assert_close(g, gram_matrix(f.float()), rtol=0, atol=0)
+    exact = gram_matrix(f.float())
+    torch.testing.assert_close(g, exact, rtol=2**-8, atol=0)
+    assert not torch.equal(g, exact)  # it was rounded: the product really ran in bf16
+
+
+def test_gram_gradient_matches_autograd_of_the_definition():
+    """The one-product backward of the Gram equals autograd through F F^T / HW (fp64, any layout, masked)."""
+    g = torch.Generator().manual_seed(3)
+    f = torch.randn(2, 4, 5, 6, dtype=torch.float64, generator=g)
+    w = torch.randn(2, 4, 4, dtype=torch.float64, generator=g)  # an asymmetric upstream gradient
+    mask = torch.rand(1, 1, 5, 6, dtype=torch.float64, generator=g)
+    for x in (f, f.contiguous(memory_format=torch.channels_last)):
+        for m in (None, mask):
+            a = x.clone().requires_grad_(True)
+            (gram_matrix(a, m).double() * w).sum().backward()
+            b = x.clone().requires_grad_(True)
+            fm = (b * (1 if m is None else m)).reshape(2, 4, 30)
+            norm = 30.0 if m is None else float(m.pow(2).sum())
+            ((fm @ fm.transpose(1, 2) / norm) * w).sum().backward()
+            torch.testing.assert_close(a.grad, b.grad)
 
 
 def test_gram_rejects_non_4d():

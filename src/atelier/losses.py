@@ -55,6 +55,21 @@ def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     )
 
 
+class _SymmetricProduct(torch.autograd.Function):
+    """m (B,N,C) -> m^T m (B,C,C) in m's dtype. Backward: dL/dm = m (dL/dG + dL/dG^T), one product where
+    autograd's bmm backward takes two (one per operand, though both are m) and then adds them."""
+
+    @staticmethod
+    def forward(ctx, m: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(m)
+        return torch.bmm(m.transpose(1, 2), m)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (m,) = ctx.saved_tensors
+        return torch.bmm(m, (grad + grad.transpose(1, 2)).to(m.dtype))  # (B,N,C), m's layout
+
+
 def gram_matrix(feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """(B,C,H,W) -> (B,C,C) Gram matrix of mean feature products, returned in fp32.
 
@@ -62,29 +77,30 @@ def gram_matrix(feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
     features are weighted by the mask at this layer's resolution and the sum is normalised by the mask's
     total weight, so a region's Gram does not depend on the region's size.
 
-    Speed (measured in benchmarks/, profile in docs/DEVELOPERS.md): VGG features are channels_last, so the
-    product is taken over the (B,HW,C) view of that layout without a copy; reshaping to (B,C,HW) would copy
-    the activation and send back an NCHW gradient whose sum with the conv's channels_last gradient takes a
-    slow strided path. bf16 features (``--precision bf16``) are cast to fp32 (keeping the layout) before
-    the product: a bf16 product would be ~5 % faster per step but rounds every Gram entry to bf16, and the
-    bf16-vs-fp32 quality comparison (benchmarks/results/bf16_vs_fp32.md) was measured with fp32 Grams.
+    Speed (benchmarks/run.py; measured on the 2-core Xeon with AMX, 512 px): VGG features are channels_last,
+    so the product is taken over the (B,HW,C) view of that layout without a copy (reshaping to (B,C,HW)
+    would copy the activation and send back an NCHW gradient whose sum with the conv's channels_last
+    gradient takes a slow strided path), and its backward is one product instead of two
+    (:class:`_SymmetricProduct`). bf16 features (``--precision bf16``) are multiplied in bf16: the products
+    accumulate in fp32 inside the kernel, but each Gram entry is rounded to bf16 (relative error <= 2^-9)
+    before the loss. Casting the features to fp32 instead cost ~40 % of a bf16 step on this CPU (the copies
+    and fp32 products of five activations); the quality check of that choice is
+    benchmarks/results/bf16_vs_fp32.md.
     """
     _check_feats(feats)
     b, c, h, w = feats.shape
-    f = feats.float()  # a no-op for fp32; for bf16 a copy that keeps channels_last
+    f = feats if feats.dtype in (torch.float32, torch.float64, torch.bfloat16) else feats.float()
     if mask is None:
         norm = torch.full((b, 1, 1), float(h * w), device=f.device)
     else:
         t = resize_mask(mask.float(), (h, w))  # (B|1,1,h,w)
-        f = f * t  # keeps the channels_last layout of f
+        f = f * t.to(f.dtype)  # keeps the channels_last layout of f
         norm = t.pow(2).sum(dim=(1, 2, 3)).clamp_min(EPS).view(-1, 1, 1)
     if f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous():
         m = f.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B,HW,C), a view
-        g = torch.bmm(m.transpose(1, 2), m)
     else:
-        m = f.reshape(b, c, h * w)  # (B,C,HW)
-        g = torch.bmm(m, m.transpose(1, 2))
-    return g / norm
+        m = f.reshape(b, c, h * w).transpose(1, 2)  # (B,HW,C), a transposed view of (B,C,HW)
+    return _SymmetricProduct.apply(m).float() / norm
 
 
 def content_loss(feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

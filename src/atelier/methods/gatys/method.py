@@ -61,6 +61,11 @@ OVERHEAD_BYTES = 80 << 20
 # for large scales), in optimisation steps. Without it a 3840x2160 run (5 coarse + 3 final steps) was
 # estimated at 488 s and measured 770 s.
 SETUP_STEPS = 1.5
+# Cost per pixel-iteration grows once a scale's activations outgrow the caches: flat from 256 to 512 px,
+# then about +20 % per 4x pixels (this CPU, idle: 5.1 us at 256 and 512 px, 6.1 at 1024 px in
+# benchmarks/run.py; 5.9 us at 960x540, 7.0 at 1920x1080 in benchmarks/large.py). Without it the 3840x2160
+# run of benchmarks/large.py was estimated 22 % low.
+SIZE_KNEE_PIXELS, SIZE_EXPONENT = 512 * 512, 0.13
 # Image-sized buffers of a scale (parameter, gradient, copies, content, targets): about 8 RGB fp32 images.
 IMAGE_BYTES_PER_PIXEL = 100
 
@@ -220,8 +225,9 @@ class Gatys:
         """Predicted wall time and peak memory of ``stylize`` with these inputs, without running it.
 
         Time: two timed L-BFGS steps at a 256 px calibration scale (after one warm-up) give seconds per
-        pixel-iteration, which is nearly constant on CPUs from 128 to 1024 px (measured: 9.2-9.9 us/px at
-        fp32); times the planned pixel-iterations. An upper bound when the stopping rule ends scales early.
+        pixel-iteration, times the planned pixel-iterations, each scale's (or tile's) weighted by the growth
+        of the cost with size above 512x512 pixels (SIZE_EXPONENT). An upper bound when the stopping rule
+        ends scales early.
         Memory: this process's current peak RSS plus, at the largest scale, the activations kept for the
         backward pass (BYTES_PER_PIXEL, measured at 512 and 1024 px) and the L-BFGS history.
         """
@@ -250,7 +256,7 @@ class Gatys:
             else:
                 px_act = px
             # + one step's worth per scale for the targets (forward passes over content and style images).
-            work += px * (it + SETUP_STEPS) * factor
+            work += px * (it + SETUP_STEPS) * factor * max(1.0, px_act / SIZE_KNEE_PIXELS) ** SIZE_EXPONENT
             activations = max(activations, BYTES_PER_PIXEL[cfg.precision] * px_act + IMAGE_BYTES_PER_PIXEL * px)
         max_px = max(px for px, _ in plan)
         history = 2 * _lbfgs_history(3 * max_px) * 3 * max_px * 4 if cfg.optimizer == "lbfgs" else 0
