@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -26,6 +28,15 @@ def _no_auto_compile():
     mp.setattr(compiled, "AUTO_AFTER_SECONDS", float("inf"))
     yield
     mp.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sigint_raises():
+    """A suite started in the background (``pytest &``) inherits SIGINT ignored; the tests that send
+    themselves SIGINT need Python's handler (KeyboardInterrupt), as in a terminal."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def _smooth_image(h: int, w: int, seed: int) -> np.ndarray:
