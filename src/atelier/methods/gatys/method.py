@@ -38,6 +38,7 @@ from ...features import STRIDE, get_vgg19
 from ...losses import PerceptualLoss, TemporalLoss
 from ...ops import color
 from ...ops.tiling import grid, tile_for_budget
+from ...runtime import resident_bytes
 from .. import TemporalGuide, register_method
 from .config import CAPABILITIES, GatysConfig
 
@@ -228,11 +229,9 @@ class Gatys:
         pixel-iteration, times the planned pixel-iterations, each scale's (or tile's) weighted by the growth
         of the cost with size above 512x512 pixels (SIZE_EXPONENT). An upper bound when the stopping rule
         ends scales early.
-        Memory: this process's current peak RSS plus, at the largest scale, the activations kept for the
+        Memory: this process's resident memory now (after the calibration) plus, at the largest scale, the activations kept for the
         backward pass (BYTES_PER_PIXEL, measured at 512 and 1024 px) and the L-BFGS history.
         """
-        import resource
-
         from ...engine.optimize import _lbfgs_history
 
         cfg = config or self.config
@@ -260,7 +259,7 @@ class Gatys:
             activations = max(activations, BYTES_PER_PIXEL[cfg.precision] * px_act + IMAGE_BYTES_PER_PIXEL * px)
         max_px = max(px for px, _ in plan)
         history = 2 * _lbfgs_history(3 * max_px) * 3 * max_px * 4 if cfg.optimizer == "lbfgs" else 0
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        base = resident_bytes()
         peak = base + OVERHEAD_BYTES + activations + history
         return {
             "seconds": per_px_it * work,

@@ -37,6 +37,7 @@ from ...errors import OptionError, WeightsError
 from ...events import Done, Progress, Stage, emit
 from ...ops import color
 from ...ops.tiling import blend_tile_count, run_blended
+from ...runtime import resident_bytes
 from ...weights import find_model
 from .. import register_method
 from .config import CAPABILITIES, JohnsonConfig
@@ -321,11 +322,9 @@ class Johnson:
 
         Time: one timed forward at 128 px (after a warm-up) gives seconds per pixel, nearly constant for a
         convolutional network; times the pixels the tiles cover (overlaps counted twice) plus the
-        statistics pass. Memory: this process's peak RSS so far plus the image buffers and one tile's (or
+        statistics pass. Memory: this process's resident memory now plus the image buffers and one tile's (or
         the whole image's) activations (BYTES_PER_PIXEL_PER_CHANNEL, measured at 192 and 384 px).
         """
-        import resource
-
         cfg = config or self.config
         cfg.validate()
         path = find_model(cfg.model)
@@ -355,7 +354,7 @@ class Johnson:
             act_px = (tile + ALIGN) ** 2
         else:
             n_tiles, work, act_px = 1, h * w, h * w
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        base = resident_bytes()
         peak = base + IMAGE_BYTES_PER_PIXEL * h * w + bpp * act_px
         return {
             "seconds": per_px * work,
