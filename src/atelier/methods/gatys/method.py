@@ -229,8 +229,9 @@ class Gatys:
         pixel-iteration, times the planned pixel-iterations, each scale's (or tile's) weighted by the growth
         of the cost with size above 512x512 pixels (SIZE_EXPONENT). An upper bound when the stopping rule
         ends scales early.
-        Memory: this process's resident memory now (after the calibration) plus, at the largest scale, the activations kept for the
-        backward pass (BYTES_PER_PIXEL, measured at 512 and 1024 px) and the L-BFGS history.
+        Memory: this process's resident memory now (after the calibration) plus, at the largest scale, the
+        activations kept for the backward pass (BYTES_PER_PIXEL, measured at 512 and 1024 px) and the
+        L-BFGS history.
         """
         from ...engine.optimize import _lbfgs_history
 
