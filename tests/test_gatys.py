@@ -174,5 +174,5 @@ def test_forced_tiles_run_the_same_pipeline(image_files):
     res = run(image_files, size=64, min_size=64, iterations=3, tile=32, halo=16)
     assert tuple(res.image.shape) == (1, 3, 48, 64) and torch.isfinite(res.image).all()
     assert res.info["stages"][-1]["tile"] == 32
-    with pytest.raises(OptionError, match="multiples of 16"):
+    with pytest.raises(OptionError, match="--tile must be a multiple of 16 and 0 or more, not 20"):
         run(image_files, tile=20)

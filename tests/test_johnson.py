@@ -186,11 +186,13 @@ def test_preserve_color_keeps_the_contents_chroma(model_file):
 def test_option_and_input_errors(model_file, tmp_path):
     path, _ = model_file
     with pytest.raises(OptionError, match="atelier models"):
-        create_method("johnson").stylize(torch.rand(1, 3, 32, 32))
+        atelier.run(torch.rand(1, 3, 32, 32), method="johnson")
     with pytest.raises(OptionError, match="takes no style"):
-        create_method("johnson", model=str(path)).stylize(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+        atelier.run(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), model=str(path))
     with pytest.raises(OptionError, match="less than half"):
-        create_method("johnson", model=str(path), tile=32, overlap=16).stylize(torch.rand(1, 3, 32, 32))
+        atelier.prepare("johnson", {"model": str(path), "tile": 32, "overlap": 16})
+    with pytest.raises(OptionError, match="--tile must be a multiple of 4"):
+        create_method("johnson", model=str(path), tile=30)
     with pytest.raises(OptionError, match="needs an .onnx"):
         create_method("johnson", model=str(path), backend="onnx").stylize(torch.rand(1, 3, 32, 32))
     with pytest.raises(OptionError, match="at least 8"):

@@ -448,7 +448,7 @@ def test_training_config_rejects_values_that_cannot_work(options, words):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_only_with_native_bf16(native, monkeypatch):
-    from atelier.methods.johnson.train import resolve_precision
+    from atelier.devices import resolve_precision
 
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)

@@ -24,7 +24,7 @@ from atelier.engine.checkpoint import save_model
 from atelier.errors import InputError, Interrupted, OptionError, OutputError
 from atelier.events import Progress
 from atelier.losses import TemporalLoss, temporal_loss
-from atelier.methods import Capabilities, TemporalGuide, register_method
+from atelier.methods import Capabilities, MethodSpec, TemporalGuide, register, unregister
 from atelier.methods.johnson.model import TransformerNet
 from atelier.metrics import warping_error
 from atelier.video import flow as vflow
@@ -302,11 +302,7 @@ def test_temporal_blending_halves_the_warping_error_of_a_flickering_method(tmp_p
     class FlickerConfig:
         pass
 
-    @register_method("_flicker")
     class Flicker:
-        config_class = FlickerConfig
-        capabilities = Capabilities(needs_style=False, video=True)
-
         def __init__(self, config=None):
             self.config, self.info = config, {}
 
@@ -314,6 +310,9 @@ def test_temporal_blending_halves_the_warping_error_of_a_flickering_method(tmp_p
             noise = torch.randn(content.shape, generator=generator)
             return (1 - content + 0.08 * noise).clamp(0, 1)
 
+    spec = MethodSpec("_flicker", "Flickers.", FlickerConfig, Capabilities(needs_style=False, video=True),
+                      implementation="unused:Flicker")
+    register(spec, Flicker)
     try:
         folder = write_folder(tmp_path / "in", [pattern(48, 64, 2 * i) for i in range(6)])
         inputs = folder_frames(folder)
@@ -324,9 +323,7 @@ def test_temporal_blending_halves_the_warping_error_of_a_flickering_method(tmp_p
             err[w] = warping_error(outs, inputs)
         assert err[1.0] < 0.5 * err[0.0]
     finally:
-        from atelier.methods import _REGISTRY
-
-        _REGISTRY.pop("_flicker", None)
+        unregister("_flicker")
 
 
 def _interrupt_after(n):

@@ -254,7 +254,7 @@ def test_gif_is_refused_by_type(client):
     ("gatys", {"size": "big"}, "Option size must be a whole number, not 'big'."),
     ("gatys", {"preserve_color": "sepia"}, "Option preserve_color must be one of none, luminance, histogram"),
     ("gatys", {"init": "/etc/passwd"}, "Option init must be one of content, random"),
-    ("gatys", {"size": -1}, "--size must be a positive number, not -1."),
+    ("gatys", {"size": -1}, "--size must be at least 16, not -1."),
     ("cubism", {}, "Unknown method 'cubism'"),
     ("johnson", {"model": "/etc/passwd"}, "Unknown model '/etc/passwd'"),
 ])

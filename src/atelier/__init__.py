@@ -20,10 +20,12 @@ _LAZY = {
     "stylize": "atelier.api",
     "stylize_to_file": "atelier.api",
     "run": "atelier.api",
+    "prepare": "atelier.api",
+    "Prepared": "atelier.api",
     "estimate": "atelier.api",
     "write_result": "atelier.api",
     "StylizeResult": "atelier.api",
-    "resolve_device": "atelier.api",
+    "resolve_device": "atelier.devices",
     "default_inputs": "atelier.api",
     "load_image": "atelier.io",
     "read_image": "atelier.io",
@@ -34,6 +36,7 @@ _LAZY = {
     "get_method": "atelier.methods",
     "method_spec": "atelier.methods",
     "create_method": "atelier.methods",
+    "method_for_model": "atelier.methods",
     "compare": "atelier.comparison",
     "RunSpec": "atelier.comparison",
     "evaluate": "atelier.metrics",
@@ -52,9 +55,9 @@ _LAZY = {
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
-    "__version__", "stylize", "stylize_to_file", "run", "estimate", "write_result", "StylizeResult", "resolve_device",
+    "__version__", "stylize", "stylize_to_file", "run", "prepare", "Prepared", "estimate", "write_result", "StylizeResult", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
-    "list_methods", "get_method", "method_spec", "create_method", "compare", "RunSpec", "evaluate", "metrics", "errors",
+    "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "export_onnx",
     "train", "list_trainers", "trainer_spec", "atelier_home", "stylize_video", "VideoResult",
 ]

@@ -22,29 +22,13 @@ from typing import Any
 import torch
 
 from . import __version__, io
-from .errors import Interrupted, OptionError
-from .methods import get_method, make_config
+from .devices import resolve_device
+from .errors import Interrupted, OptionError, WeightsError
+from .methods import MethodSpec, get_method, make_config, method_for_model, method_spec
+from .ops.masks import fit_masks
+from .weights import find_model, has_model
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """'auto' -> CUDA if available, then Apple MPS, then CPU; anything else is checked and returned."""
-    if device is None or str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise OptionError(f"Unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError(f"Device {device!r} was asked for but CUDA is not available on this machine.")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise OptionError(f"Device {device!r} was asked for but Apple MPS is not available on this machine.")
-    return dev
 
 
 def default_inputs() -> tuple[Path, Path]:
@@ -67,52 +51,112 @@ def _describe(source) -> str | None:
     return str(Path(source)) if isinstance(source, (str, Path)) else None
 
 
-def prepare(method: str, style, masks, options: dict) -> tuple[type, Any, list]:
-    """(method class, validated config, list of styles) for a run, or one clear OptionError. Shared by
-    :func:`run` and the video pipeline, which runs the method once per frame."""
-    cls = get_method(method)
-    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
-    config = make_config(cls.config_class, options)
-    if hasattr(config, "validate"):
-        config.validate(max(1, len(styles)))
-    if cls.capabilities.needs_style and not styles:
+@dataclass(frozen=True)
+class Prepared:
+    """A checked run: the method's spec, its config (fields, cross-field rules and the style count checked)
+    and the resolved model file. Made once by :func:`prepare`; :func:`run`, :func:`estimate`, the video
+    pipeline and the web app use it instead of checking again."""
+
+    spec: MethodSpec
+    config: Any
+    n_styles: int
+    n_masks: int | None
+    model_path: Path | None = None
+
+    @property
+    def method(self) -> str:
+        return self.spec.name
+
+
+def _as_list(items) -> list:
+    return [] if items is None else (list(items) if isinstance(items, (list, tuple)) else [items])
+
+
+def prepare(method: str | None = None, options: dict | None = None, *, n_styles: int = 0,
+            n_masks: int | None = None, video: bool = False, save_every: int = 0) -> Prepared:
+    """Check a run before any image is read: the method (default: the one that runs ``options['model']``,
+    else gatys), its options, the number of styles and masks, and what the method can honour (masks, several
+    styles, video, ``save_every`` snapshots). Raises one clear :mod:`atelier.errors` sentence."""
+    options = dict(options or {})
+    if method is None:
+        method = method_for_model(options["model"]) if options.get("model") else "gatys"
+    spec = method_spec(method)
+    caps = spec.capabilities
+    if caps.needs_style and n_styles == 0:
         raise OptionError(f"The {method} method needs at least one style image.")
-    if len(styles) > 1 and not cls.capabilities.multiple_styles:
-        raise OptionError(f"The {method} method takes one style image, not {len(styles)}.")
-    if masks is not None and not cls.capabilities.masks:
+    if not caps.needs_style and n_styles:
+        raise OptionError(f"The {method} method takes no style image: the style is in the --model network.")
+    if n_styles > 1 and not caps.multiple_styles:
+        raise OptionError(f"The {method} method takes one style image, not {n_styles}.")
+    if n_masks is not None and not caps.masks:
         raise OptionError(f"The {method} method does not support masks.")
-    if masks is not None and len(masks) != len(styles):
-        raise OptionError(f"There are {len(masks)} mask(s) for {len(styles)} style image(s); give one mask per style.")
-    return cls, config, styles
+    if n_masks is not None and n_masks != n_styles:
+        raise OptionError(f"There are {n_masks} mask(s) for {n_styles} style image(s); give one mask per style.")
+    if video and not caps.video:
+        raise OptionError(f"The {method} method does not support video.")
+    if save_every and not caps.snapshots:
+        raise OptionError(f"The {method} method makes no intermediate images: --save-every cannot be used "
+                          "with it.")
+    if save_every < 0:
+        raise OptionError(f"--save-every must be 0 or more, not {save_every}.")
+    config = make_config(spec.config_class, options)
+    if hasattr(config, "validate"):  # rules across fields; a plug-in's plain dataclass may have none
+        config.validate(n_styles)
+    return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config))
+
+
+def _model_path(spec: MethodSpec, config) -> Path | None:
+    """The model file a config names (bundled, the user's, or a path), checked to be one this method runs."""
+    name = getattr(config, "model", None)
+    if name is None:
+        return None
+    default = next(f.default for f in dataclasses.fields(config) if f.name == "model")
+    if spec.no_model_message and name == default and not has_model(name):
+        raise WeightsError(spec.no_model_message)
+    path = find_model(name)
+    owner = method_for_model(path)
+    if owner != spec.name:
+        raise WeightsError(f"'{path.name}' holds a {owner} network: run it with --method {owner} "
+                           f"(or leave --method out), not --method {spec.name}.")
+    return path
 
 
 def run(
     content,
     style=None,
     *,
-    method: str = "gatys",
+    method: str | None = None,
     masks: Sequence | None = None,
+    prepared: Prepared | None = None,
     seed: int = 0,
     device: str | torch.device | None = "auto",
     callback=None,
     **options,
 ) -> StylizeResult:
-    """Stylise and return the image with everything a sidecar needs. Raises ``atelier.errors`` on bad input;
-    on Ctrl-C raises :class:`~atelier.errors.Interrupted` whose ``partial`` is a :class:`StylizeResult`."""
+    """Stylise and return the image with everything a sidecar needs. ``method`` defaults to the one that
+    runs ``model=`` (else gatys); ``prepared`` (from :func:`prepare`) replaces method and options. Raises
+    ``atelier.errors`` on bad input; on Ctrl-C raises :class:`~atelier.errors.Interrupted` whose
+    ``partial`` is a :class:`StylizeResult`."""
     t_start = time.perf_counter()
-    cls, config, styles = prepare(method, style, masks, options)
+    styles, masks = _as_list(style), (None if masks is None else _as_list(masks))
+    if prepared is None:
+        prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks))
+    elif options:
+        raise OptionError("Give the options to prepare(), not beside a prepared run.")
+    config = prepared.config
 
     dev = resolve_device(device)
     loaded = io.read_image(content)
     style_t = [io.load_image(s, device=dev) for s in styles]
-    mask_t = None if masks is None else [io.load_image(m, device=dev) for m in masks]
+    mask_t = None if masks is None else fit_masks([io.load_image(m, device=dev) for m in masks],
+                                                  loaded.rgb.shape[-2:])
     t_loaded = time.perf_counter()
 
     generator = torch.Generator().manual_seed(int(seed))
-    instance = cls(config)
+    instance = get_method(prepared.method)(config)
     info = {
         "atelier": __version__,
-        "method": method,
+        "method": prepared.method,
         "inputs": {
             "content": _describe(content),
             "styles": [_describe(s) for s in styles],
@@ -122,7 +166,7 @@ def run(
         "config": dataclasses.asdict(config),
         "seed": int(seed),
         "device": str(dev),
-        "versions": _versions(),
+        "versions": versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -150,18 +194,18 @@ def run(
     return finish(out, interrupted=False)
 
 
-def estimate(content, style=None, *, method: str = "gatys", device="auto", **options) -> dict:
+def estimate(content, style=None, *, method: str | None = None, prepared: Prepared | None = None,
+             device="auto", **options) -> dict:
     """Predicted ``seconds`` and ``peak_bytes`` of ``run(content, style, **options)`` (a short calibration
     runs; nothing is written). Methods without an estimator raise OptionError."""
-    cls = get_method(method)
+    styles = _as_list(style)
+    prepared = prepared or prepare(method, options, n_styles=len(styles))
+    cls = get_method(prepared.method)
     if not hasattr(cls, "estimate"):
-        raise OptionError(f"The {method} method cannot estimate its run time yet.")
-    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
-    config = make_config(cls.config_class, options)
-    if cls.capabilities.needs_style and not styles:
-        raise OptionError(f"The {method} method needs at least one style image.")
+        raise OptionError(f"The {prepared.method} method cannot estimate its run time yet.")
     dev = resolve_device(device)
-    return cls(config).estimate(io.load_image(content, device=dev), [io.load_image(s, device=dev) for s in styles])
+    return cls(prepared.config).estimate(io.load_image(content, device=dev),
+                                         [io.load_image(s, device=dev) for s in styles], config=prepared.config)
 
 
 def stylize(content, style=None, *, output: str = "pil", **kwargs):
@@ -181,8 +225,7 @@ def stylize_to_file(content, style, out, *, overwrite: bool = False, **kwargs) -
     """Stylise and write ``out`` plus ``out.json`` atomically. The output path is checked before any work;
     an input file is never overwritten. On Ctrl-C the partial image and its sidecar are written, then
     :class:`~atelier.errors.Interrupted` is re-raised."""
-    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
-    inputs = [p for p in [content, *styles, *(kwargs.get("masks") or [])] if isinstance(p, (str, Path))]
+    inputs = [p for p in [content, *_as_list(style), *(kwargs.get("masks") or [])] if isinstance(p, (str, Path))]
     path = io.check_output_path(out, overwrite=overwrite, inputs=inputs)
     try:
         result = run(content, style, **kwargs)
@@ -201,7 +244,8 @@ def write_result(result: StylizeResult, path, *, overwrite: bool = False, inputs
     return path
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """The versions a sidecar records."""
     import numpy
     import PIL
 

@@ -5,23 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import types
 import typing
 from pathlib import Path
 
 import atelier
+from atelier.options import default_of, describe_range, field_type, flag
 
 from .progress import ProgressPrinter
-
-
-def _field_type(hint) -> tuple[type, bool]:
-    """(element type, is_list) of a config field's annotation such as ``list[float] | None``."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and args:
-        hint = args[0]
-    if typing.get_origin(hint) is list:
-        return typing.get_args(hint)[0], True
-    return hint, False
 
 
 def _int(text: str) -> int:
@@ -92,7 +82,7 @@ def add_config_options(p: argparse.ArgumentParser, config_class, title: str) -> 
         meta = f.metadata
         if not meta.get("cli", True):
             continue
-        typ, is_list = _field_type(hints[f.name])
+        typ, is_list, _ = field_type(hints[f.name])
         kwargs = {"help": meta.get("help", "") + (f" [{meta['paper']}]" if meta.get("paper") else ""),
                   "dest": f.name, "default": None}
         if typ is bool:
@@ -105,9 +95,11 @@ def add_config_options(p: argparse.ArgumentParser, config_class, title: str) -> 
                 kwargs["choices"] = meta["choices"]
             else:
                 kwargs["metavar"] = meta.get("metavar") or {int: "N", float: "X"}.get(typ, "VALUE")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kwargs["help"] += "" if default in (None, "") else f" (default: {_fmt(default)})"
-        group.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
+        allowed = describe_range(meta)
+        default = default_of(f)
+        notes = ([f"{allowed}"] if allowed else []) + ([] if default in (None, "") else [f"default: {_fmt(default)}"])
+        kwargs["help"] += f" ({'; '.join(notes)})" if notes else ""
+        group.add_argument(flag(f.name), **kwargs)
 
 
 def _fmt(value) -> str:
@@ -130,19 +122,9 @@ def main(command: str, argv: list[str]) -> int:
         return _list_methods()
     # Two passes: find --method (or --model, which selects johnson) first, then build the parser with
     # that method's options.
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--method")
-    pre.add_argument("--model")
-    known, _ = pre.parse_known_args(argv)
-    method = known.method or (_model_method(known.model) if known.model is not None else "gatys")
-    args = build_parser(method).parse_args(argv)
-    cls = atelier.method_spec(args.method)
-    names = [f.name for f in dataclasses.fields(cls.config_class)]
-    options = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-    if "model" not in names and args.model is not None:
-        raise atelier.errors.OptionError(f"--model selects a trained network (the johnson method); it cannot "
-                                         f"be used with --method {args.method}.")
-    if not cls.capabilities.needs_style:
+    args, options = parse_method_args(build_parser, argv)
+    spec = atelier.method_spec(args.method)
+    if not spec.capabilities.needs_style:
         return _feed_forward(args, options)
 
     if args.content is None:
@@ -153,20 +135,18 @@ def main(command: str, argv: list[str]) -> int:
     else:
         content, styles = Path(args.content), [Path(s) for s in args.styles]
     output = Path(args.output) if args.output else _default_output(content, styles)
-    # Options are checked torch-free before any image is read or a progress bar shown (e.g. "no decoder").
-    config = cls.config_class(**options)
-    if hasattr(config, "validate"):
-        config.validate(max(1, len(styles)))
-
+    # Checked torch-free, once, before any image is read or a progress bar shown (e.g. "no decoder").
+    prepared = atelier.prepare(args.method, options, n_styles=len(styles),
+                               n_masks=None if args.mask is None else len(args.mask), save_every=args.save_every)
     if args.dry_run:
-        return _dry_run(content, styles, args, options)
+        return _dry_run(content, styles, args, prepared)
     printer = None
     if not args.quiet or args.save_every:
         printer = ProgressPrinter(save_every=args.save_every, output=output, show=not args.quiet)
     try:
         path, result = atelier.stylize_to_file(
-            content, styles or None, output, overwrite=args.overwrite, method=args.method,
-            masks=args.mask, seed=args.seed, device=args.device, callback=printer, **options,
+            content, styles or None, output, overwrite=args.overwrite, prepared=prepared,
+            masks=args.mask, seed=args.seed, device=args.device, callback=printer,
         )
     except atelier.errors.Interrupted as err:
         if printer:
@@ -181,16 +161,26 @@ def main(command: str, argv: list[str]) -> int:
     return 0
 
 
-def _model_method(model: str) -> str:
-    """The method a --model file was trained for (its header, read without torch): an adain or sanet
-    decoder selects that method; anything else, or a model that cannot be read here, johnson."""
-    from atelier.weights import read_header  # torch-free
-
-    try:
-        method = read_header(atelier.find_model(model)).get("method")
-    except atelier.errors.AtelierError:
-        return "johnson"  # the johnson path reports an unknown or unreadable model in one sentence
-    return method if method in ("adain", "sanet") else "johnson"
+def parse_method_args(build, argv: list[str]) -> tuple[argparse.Namespace, dict]:
+    """Two passes, shared by ``atelier stylize`` and ``atelier video``: find the method first (``--method``,
+    or the one that runs ``--model``'s file, else gatys), then parse with ``build(method)``'s parser.
+    Returns the arguments and the method's options that were given."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method")
+    pre.add_argument("--model")
+    known, _ = pre.parse_known_args(argv)
+    method = known.method
+    if method is None and known.model is not None:
+        try:
+            method = atelier.method_for_model(known.model)
+        except atelier.errors.AtelierError:
+            method = "johnson"  # its path reports an unknown or unreadable model in one sentence
+    args = build(method or "gatys").parse_args(argv)
+    names = [f.name for f in dataclasses.fields(atelier.method_spec(args.method).config_class)]
+    if "model" not in names and getattr(args, "model", None) is not None:
+        raise atelier.errors.OptionError(f"--model selects a trained network; the {args.method} method takes "
+                                         "none.")
+    return args, {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
 def _report(path: Path, info: dict) -> None:
@@ -248,21 +238,23 @@ def _feed_forward(args, options: dict) -> int:
     for c in contents:
         if not c.is_file():
             raise atelier.errors.InputError(f"Input image '{c}' does not exist.")
-    model_path = atelier.find_model(options.get("model", ""))  # an unknown model fails before any work
+    prepared = atelier.prepare(args.method, options, n_masks=None if args.mask is None else len(args.mask),
+                               save_every=args.save_every)  # an unknown model fails before any work
+    model_path = prepared.model_path
     outputs = _feed_forward_outputs(contents, str(options.get("model", "")), args.output, args.overwrite)
     inputs = [*contents, model_path]
     for out in outputs:  # every output is checked before the first run
         atelier.check_output_path(out, overwrite=args.overwrite, inputs=inputs)
     if args.dry_run:
         for content in contents:
-            _dry_run(content, [], args, options)
+            _dry_run(content, [], args, prepared)
         return 0
     for content, out in zip(contents, outputs):
         printer = None if args.quiet else _LazyPrinter()
         try:
             path, result = atelier.stylize_to_file(
-                content, None, out, overwrite=args.overwrite, method=args.method, masks=args.mask,
-                seed=args.seed, device=args.device, callback=printer, **options,
+                content, None, out, overwrite=args.overwrite, prepared=prepared, seed=args.seed,
+                device=args.device, callback=printer,
             )
         finally:
             if printer:
@@ -271,8 +263,8 @@ def _feed_forward(args, options: dict) -> int:
     return 0
 
 
-def _dry_run(content, styles, args, options) -> int:
-    est = atelier.estimate(content, styles or None, method=args.method, device=args.device, **options)
+def _dry_run(content, styles, args, prepared) -> int:
+    est = atelier.estimate(content, styles or None, prepared=prepared, device=args.device)
     if "tiles" in est:  # one forward pass, possibly in tiles
         (h, w) = est["scales"][0]["size"]
         tiles = f"{est['tiles']} tiles of {est['tile']} px" if est["tile"] else "one pass"
@@ -290,6 +282,7 @@ def _dry_run(content, styles, args, options) -> int:
 def _list_methods() -> int:
     for name in atelier.list_methods():
         spec = atelier.method_spec(name)
-        caps = ", ".join(k for k, v in dataclasses.asdict(spec.capabilities).items() if v)
-        print(f"{name:10s} {spec.summary}  [{caps}]")
+        caps = [k for k, v in dataclasses.asdict(spec.capabilities).items() if v]
+        caps += ["trainable"] if spec.trainable else []
+        print(f"{name:10s} {spec.describe()}  [{', '.join(caps)}]")
     return 0

@@ -38,24 +38,6 @@ from . import checkpoint as ckpt
 logger = logging.getLogger(__name__)
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """'auto' -> bf16 where the hardware has bf16 dot products, else fp32 (the trainers' VGG passes)."""
-    if precision == "fp32":
-        return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if device.type == "cpu":
-        cpu = torch.cpu
-        try:
-            native = cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()
-        except AttributeError:  # older torch: assume emulated bf16
-            native = False
-        return torch.bfloat16 if native else torch.float32
-    return torch.float32  # MPS and others: bf16 support varies, fp32 is safe
-
-
 @dataclass
 class TrainResult:
     steps: int  # total steps of the run (including those before a resume)

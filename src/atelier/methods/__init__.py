@@ -1,52 +1,54 @@
-"""The method registry: every style transfer method registers itself under a short name.
+"""The method registry: every method declares itself once, in a :class:`MethodSpec`.
 
-A method is a class with a ``name``, a ``config_class`` (a dataclass: every field typed, defaulted and
-documented in ``field(metadata={"help": ...})``), a :class:`Capabilities` record, and
+A built-in method is a package ``atelier/methods/<name>/`` whose ``spec.py`` (torch-free) defines ``SPEC``;
+a third-party package adds one through the ``atelier.methods`` entry-point group, whose entry points name
+a ``MethodSpec`` (``mypkg.spec:SPEC``). Both are found by :func:`list_methods`; nothing else lists method
+names. The spec points at the implementation (``"module:Class"``), imported on first use with torch:
+``atelier --help`` and ``atelier stylize --help`` read only the specs (and start in a fraction of the 1.1 s
+that importing torch costs).
+
+The implementation is a class built from its config, with
 
     stylize(content, style=None, *, config=None, generator=None, callback=None, masks=None) -> Tensor
 
-with content/style as (1,3,H,W) float tensors in [0,1] (``style`` a list for several styles). After a run,
+content/style as (1,3,H,W) float tensors in [0,1] (``style`` a list for several styles). After a run,
 ``method.info`` holds what the run measured (stages, iterations, timings, final loss terms) for sidecars.
-The CLI options, the web form and the contract tests are generated from this registry.
+Methods whose capabilities say ``temporal_loss`` also take ``temporal=TemporalGuide``; an optional
+``estimate(content, style, config=)`` serves ``--dry-run``. The checks of options and inputs happen once,
+in :func:`atelier.api.prepare`; ``stylize`` trusts its config.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from ..errors import OptionError
+from ..errors import OptionError, WeightsError
+from ..options import make_config, option
 
-# Built-in methods: name -> package. Each package's ``config`` module (no torch import) defines CONFIG (the
-# dataclass), CAPABILITIES and SUMMARY, which is all that option parsing, help and listings need; its
-# ``method`` module (torch, networks) is imported on first use and registers the class. Measured: the CLI's
-# `atelier stylize --help` took 2.1 s when building the parser imported the method modules (torch: 1.1 s).
-_BUILTIN = {"gatys": "atelier.methods.gatys", "johnson": "atelier.methods.johnson",
-            "adain": "atelier.methods.adain", "sanet": "atelier.methods.sanet"}
-_REGISTRY: dict[str, type] = {}
+__all__ = ["Capabilities", "MethodSpec", "TemporalGuide", "TrainerSpec", "create_method", "get_method",
+           "get_trainer", "list_methods", "list_trainers", "make_config", "method_for_model", "method_spec",
+           "option", "register", "trainer_spec", "unregister"]
 
-
-def option(default, help: str, paper: str = "", **extra):
-    """A config field with its CLI/web metadata: help text, paper section, and extras (choices, metavar,
-    ``cli=False`` for fields the command line does not offer). Lists get a default_factory copy."""
-    meta = {"help": help, "paper": paper, **extra}
-    if isinstance(default, (list, tuple)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+logger = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "atelier.methods"
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    needs_style: bool = True
+    needs_style: bool = True  # style image(s) are inputs (else the style is in a trained model)
     multiple_styles: bool = False
     masks: bool = False
-    trainable: bool = False
     video: bool = False  # `atelier video` may run it frame by frame
     # stylize() takes ``temporal=TemporalGuide`` (optimisation methods: warped initialisation and Ruder et
     # al.'s temporal loss); without it the video pipeline blends the warped previous output instead.
     temporal_loss: bool = False
+    snapshots: bool = False  # intermediate images exist (iterations): `--save-every` can write them
 
 
 @dataclass(frozen=True)
@@ -60,82 +62,8 @@ class TemporalGuide:
     weight: float  # the user's --temporal-weight (> 0)
 
 
-def register_method(name: str):
-    """Class decorator: ``@register_method("gatys")``."""
-
-    def deco(cls):
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """What can be known of a method without importing torch: its config dataclass and capabilities."""
-
-    name: str
-    config_class: type
-    capabilities: Capabilities
-    summary: str
-
-
-def list_methods() -> list[str]:
-    return sorted(set(_BUILTIN) | set(_REGISTRY))
-
-
-def _unknown(name: str) -> OptionError:
-    return OptionError(f"Unknown method {name!r}; choose one of: {', '.join(list_methods())}.")
-
-
-def get_method(name: str) -> type:
-    """The registered method class (imports its module, and torch, on first use)."""
-    if name not in _REGISTRY and name in _BUILTIN:
-        importlib.import_module(_BUILTIN[name] + ".method")
-    if name not in _REGISTRY:
-        raise _unknown(name)
-    return _REGISTRY[name]
-
-
-def method_spec(name: str) -> MethodSpec:
-    """Config class, capabilities and one-line summary of a method, without loading its networks."""
-    if name in _BUILTIN:
-        mod = importlib.import_module(_BUILTIN[name] + ".config")
-        return MethodSpec(name, mod.CONFIG, mod.CAPABILITIES, mod.SUMMARY)
-    if name not in _REGISTRY:
-        raise _unknown(name)
-    cls = _REGISTRY[name]
-    return MethodSpec(name, cls.config_class, cls.capabilities, (cls.__doc__ or "").strip().split("\n")[0])
-
-
-def make_config(config_class: type, overrides: dict[str, Any] | None = None):
-    """A config dataclass from keyword overrides; unknown keys raise one clear sentence."""
-    names = {f.name for f in dataclasses.fields(config_class)}
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise OptionError(
-            f"Unknown option(s) {', '.join(unknown)} for {config_class.__name__}; valid: {', '.join(sorted(names))}."
-        )
-    return config_class(**overrides)
-
-
-def create_method(name: str, **overrides):
-    """An instance of a registered method with its config built from ``overrides``."""
-    cls = get_method(name)
-    return cls(make_config(cls.config_class, overrides))
-
-
-# --------------------------------------------------------------------------------------------- trainers
-
-# Trainable methods: name -> package. The package's ``train_config`` module (no torch import) defines CONFIG
-# (the training config dataclass) and SUMMARY, enough for `atelier train NAME --help`; its ``train`` module
-# (torch) defines ``train(style, data, output, *, config, resume, callback, device, overwrite)``. The
-# ``train_config`` module may declare INPUTS: what ``style`` and ``data`` are on the command line (flag, dest,
-# metavar, help, folders); without it they are johnson's one style image and photo folders (DEFAULT_INPUTS).
-_TRAINERS = {"johnson": "atelier.methods.johnson", "adain": "atelier.methods.adain",
-             "sanet": "atelier.methods.sanet"}
+# What a trainer's ``style`` and ``data`` are on the command line when its spec declares no inputs: one
+# style image and folders of photos (johnson).
 DEFAULT_INPUTS = (
     {"flag": "--style", "dest": "style", "metavar": "IMAGE", "folders": False, "nargs": None,
      "help": "The style image (painting)."},
@@ -146,32 +74,180 @@ DEFAULT_INPUTS = (
 
 @dataclass(frozen=True)
 class TrainerSpec:
-    """What can be known of a trainer without importing torch: its config dataclass and a summary."""
+    """A trainable method's training side: its config dataclass (torch-free, for ``atelier train NAME
+    --help``), the ``train`` function (``"module:function"``, imported on use) and the CLI's inputs."""
+
+    config_class: type
+    train: str  # "module:function": train(style, data, output, *, config, resume, callback, device, overwrite)
+    summary: str
+    inputs: tuple = DEFAULT_INPUTS
+    name: str = ""  # filled in from the method's spec
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """The one declaration of a method (see the module docstring)."""
 
     name: str
+    summary: str | Callable[[], str]  # a callable is read each time (e.g. "no decoder installed yet")
     config_class: type
-    summary: str
-    inputs: tuple = DEFAULT_INPUTS  # the CLI's required inputs (see _TRAINERS)
+    capabilities: Capabilities
+    implementation: str  # "module:Class", imported on first use
+    trainer: TrainerSpec | None = None
+    # The ``method`` values in model-file headers that this method runs (``--model FILE`` selects it).
+    model_kinds: tuple[str, ...] = ()
+    # Said when the config's default ``model`` is not installed (e.g. how to train a decoder).
+    no_model_message: str = ""
+    paper: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def trainable(self) -> bool:
+        return self.trainer is not None
+
+    def describe(self) -> str:
+        return self.summary() if callable(self.summary) else self.summary
+
+
+def _resolve(ref: str):
+    module, _, attr = ref.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+# name -> spec, filled on first use by scanning the built-in packages and the entry points.
+_SPECS: dict[str, MethodSpec] | None = None
+_CLASSES: dict[str, type] = {}
+
+
+def _check_spec(spec, where: str) -> MethodSpec:
+    if not isinstance(spec, MethodSpec):
+        raise TypeError(f"{where} is a {type(spec).__name__}, not an atelier.methods.MethodSpec")
+    return spec
+
+
+def _discover() -> dict[str, MethodSpec]:
+    specs: dict[str, MethodSpec] = {}
+    # Every folder of this package with a spec.py is a method (the folders are namespace packages, which
+    # pkgutil.iter_modules does not list).
+    folders = sorted(d.name for root in __path__ for d in Path(root).iterdir() if (d / "spec.py").is_file())
+    for folder in folders:
+        mod = importlib.import_module(f"{__name__}.{folder}.spec")
+        spec = _check_spec(mod.SPEC, f"{mod.__name__}.SPEC")
+        specs[spec.name] = spec
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            spec = _check_spec(ep.load(), f"entry point {ep.name!r} ({ep.value})")
+        except Exception as err:  # noqa: BLE001 - a broken plug-in must not take the built-ins down
+            logger.warning("Ignoring the method plug-in %r (%s): %s", ep.name, ep.value, err)
+            continue
+        if spec.name in specs:
+            logger.warning("The method plug-in %r (%s) is ignored: a method named %r exists.", ep.name,
+                           ep.value, spec.name)
+            continue
+        specs[spec.name] = spec
+    return specs
+
+
+def _specs() -> dict[str, MethodSpec]:
+    global _SPECS
+    if _SPECS is None:
+        _SPECS = _discover()
+    return _SPECS
+
+
+def refresh() -> None:
+    """Scan again (after installing a plug-in in a running process, as the tests do)."""
+    global _SPECS
+    _SPECS = None
+    _CLASSES.clear()
+
+
+def register(spec: MethodSpec, implementation: type | None = None) -> None:
+    """Add a method at run time (a plug-in loaded by hand, a test's toy method); ``implementation`` skips the
+    import of ``spec.implementation``."""
+    _specs()[_check_spec(spec, "register()").name] = spec
+    _CLASSES.pop(spec.name, None)
+    if implementation is not None:
+        _bind(implementation, spec)
+
+
+def unregister(name: str) -> None:
+    _specs().pop(name, None)
+    _CLASSES.pop(name, None)
+
+
+def list_methods() -> list[str]:
+    return sorted(_specs())
+
+
+def _unknown(name: str) -> OptionError:
+    return OptionError(f"Unknown method {name!r}; choose one of: {', '.join(list_methods())}.")
+
+
+def method_spec(name: str) -> MethodSpec:
+    """The declaration of a method (torch-free)."""
+    spec = _specs().get(name)
+    if spec is None:
+        raise _unknown(name)
+    return spec
+
+
+def get_method(name: str) -> type:
+    """The method's class (imports its module, and torch, on first use). The spec's name, config class
+    and capabilities are set on the class, so the spec stays the one declaration."""
+    if name not in _CLASSES:
+        spec = method_spec(name)
+        _bind(_resolve(spec.implementation), spec)
+    return _CLASSES[name]
+
+
+def _bind(cls: type, spec: MethodSpec) -> None:
+    cls.name, cls.spec = spec.name, spec
+    cls.config_class, cls.capabilities = spec.config_class, spec.capabilities
+    _CLASSES[spec.name] = cls
+
+
+def create_method(name: str, **overrides):
+    """An instance of a method with its config built (and checked) from ``overrides``."""
+    cls = get_method(name)
+    return cls(make_config(method_spec(name).config_class, overrides))
+
+
+def method_for_model(model) -> str:
+    """The method that runs a model file (a name or path; its header is read, no tensors, no torch).
+
+    One sentence (OptionError / WeightsError) for an unknown name, an unreadable file, or a file no
+    installed method runs."""
+    from ..weights import find_model, read_header
+
+    path = find_model(model)
+    kind = read_header(path).get("method")
+    for spec in _specs().values():
+        if kind in spec.model_kinds:
+            return spec.name
+    raise WeightsError(f"'{path}' holds a {kind!r} network, which no installed method runs "
+                       f"(methods: {', '.join(list_methods())}).")
+
+
+# --------------------------------------------------------------------------------------------- trainers
 
 
 def list_trainers() -> list[str]:
-    return sorted(_TRAINERS)
-
-
-def _unknown_trainer(name: str) -> OptionError:
-    return OptionError(f"No trainer for method {name!r}; trainable methods: {', '.join(list_trainers())}.")
+    return [name for name in list_methods() if method_spec(name).trainable]
 
 
 def trainer_spec(name: str) -> TrainerSpec:
-    """The training config class and summary of a trainable method, without importing torch."""
-    if name not in _TRAINERS:
-        raise _unknown_trainer(name)
-    mod = importlib.import_module(_TRAINERS[name] + ".train_config")
-    return TrainerSpec(name, mod.CONFIG, mod.SUMMARY, getattr(mod, "INPUTS", DEFAULT_INPUTS))
+    """The training config class, summary and inputs of a trainable method (torch-free)."""
+    spec = _specs().get(name)
+    if spec is None or spec.trainer is None:
+        raise OptionError(f"No trainer for method {name!r}; trainable methods: {', '.join(list_trainers())}.")
+    t = spec.trainer
+    return t if t.name == name else TrainerSpec(t.config_class, t.train, t.summary, t.inputs, name)
 
 
 def get_trainer(name: str):
     """The ``train`` function of a trainable method (imports torch and the method's networks)."""
-    if name not in _TRAINERS:
-        raise _unknown_trainer(name)
-    return importlib.import_module(_TRAINERS[name] + ".train").train
+    return _resolve(trainer_spec(name).train)

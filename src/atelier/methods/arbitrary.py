@@ -40,7 +40,7 @@ import torch
 
 from .. import io
 from ..engine.checkpoint import ModelCache, load_model
-from ..engine.train import resolve_precision
+from ..devices import resolve_precision
 from ..errors import OptionError, WeightsError
 from ..events import Done, Progress, Stage, emit
 from ..features import get_vgg19
@@ -183,16 +183,8 @@ class ArbitraryStyle:
         """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> (1,3,H',W'), long side ``size``.
 
         ``generator`` is unused: inference is deterministic."""
-        from .gatys.method import Gatys  # the mask checks are the gatys method's
-
-        cfg = config or self.config
-        if style is None:
-            raise OptionError(f"The {self.METHOD} method needs at least one style image.")
+        cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = raw_styles = [style] if isinstance(style, torch.Tensor) else list(style)
-        if not styles:
-            raise OptionError(f"The {self.METHOD} method needs at least one style image.")
-        cfg.validate(len(styles))
-        masks = Gatys._check_masks(masks, len(styles), content.shape[-2:])
         t0 = time.perf_counter()
         device = content.device
         dtype = resolve_precision(cfg.precision, device)

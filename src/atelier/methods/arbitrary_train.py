@@ -21,7 +21,7 @@ import torch
 from .. import __version__
 from ..engine import checkpoint as ckpt
 from ..engine.data import ImageFolderData, PairedStream
-from ..engine.train import resolve_precision
+from ..devices import resolve_precision
 from ..engine.train import train as run_training
 from ..errors import OptionError, OutputError
 from ..features import get_vgg19
@@ -79,7 +79,7 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
     ``build(arch)`` -> the untrained network; ``make_step(net, vgg, cfg)`` -> ``step(content, style)``
     returning the named weighted terms with ``total``; ``make_preview(net, vgg)`` -> ``preview(c, s)``.
     """
-    from ..api import resolve_device
+    from ..devices import resolve_device
 
     cfg = config
     cfg.validate()

@@ -43,10 +43,12 @@ import numpy as np
 import torch
 
 from .. import __version__, io
-from ..api import _versions, prepare, resolve_device
+from ..api import prepare, versions
+from ..devices import resolve_device
 from ..errors import InputError, Interrupted, OptionError, OutputError
 from ..events import Done, Progress, Stage, emit
-from ..methods import TemporalGuide
+from ..methods import TemporalGuide, get_method
+from ..ops.masks import fit_masks
 from .flow import PRESETS, FlowEstimator, remap
 from .io import (
     FRAME_NAME,
@@ -175,10 +177,11 @@ def stylize_video(
     (:class:`~atelier.events.Progress` per frame, with ``rate`` in frames per second).
     """
     t_start = time.perf_counter()
-    method = method or ("johnson" if options.get("model") else "gatys")
-    cls, config, styles = prepare(method, style, masks, options)
-    if not cls.capabilities.video:
-        raise OptionError(f"The {method} method does not support video.")
+    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
+    prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks),
+                       video=True)
+    method, config = prepared.method, prepared.config
+    cls = get_method(method)
     if not (math.isfinite(temporal_weight) and temporal_weight >= 0):
         raise OptionError(f"--temporal-weight must be 0 or more, not {temporal_weight}.")
     if flow_preset not in PRESETS:
@@ -237,7 +240,8 @@ def stylize_video(
 
     dev = resolve_device(device)
     style_t = [io.load_image(s, device=dev) for s in styles]
-    mask_t = None if masks is None else [io.load_image(m, device=dev) for m in masks]
+    mask_t = None if masks is None else fit_masks([io.load_image(m, device=dev) for m in masks],
+                                                  (vinfo.height, vinfo.width))
     instance = cls(config)
     flows = FlowEstimator(preset=flow_preset, max_side=flow_size)
     mode = "none" if temporal_weight == 0 else ("loss" if cls.capabilities.temporal_loss else "blend")
@@ -352,7 +356,7 @@ def stylize_video(
         },
         "seed": int(seed),
         "device": str(dev),
-        "versions": _versions(),
+        "versions": versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "timings": {
             "frames_seconds": round(state["seconds"], 3),

@@ -67,7 +67,7 @@ def method_schema(name: str) -> dict[str, Any]:
             opt["help"] = "Trained network: one of the installed models (see 'atelier models')."
         options.append(opt)
     return {
-        "name": name, "summary": spec.summary, "capabilities": dataclasses.asdict(spec.capabilities),
+        "name": name, "summary": spec.describe(), "capabilities": dataclasses.asdict(spec.capabilities),
         "options": options,
     }
 

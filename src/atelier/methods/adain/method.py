@@ -15,9 +15,8 @@ import torch
 
 from ...losses import mean_std
 from ...ops.adain import adain, blend_stats, masked_mean_std, region_adain
-from .. import register_method
 from ..arbitrary import ArbitraryStyle
-from .config import CAPABILITIES, DEFAULT_MODEL, AdaINConfig
+from .config import DEFAULT_MODEL, AdaINConfig
 from .model import Decoder
 
 
@@ -30,7 +29,6 @@ class AdaINNet(torch.nn.Module):
         self.arch = self.decoder.arch
 
 
-@register_method("adain")
 class AdaIN(ArbitraryStyle):
     """Any style in one pass: adaptive instance normalisation and a trained decoder (Huang 2017)."""
 
@@ -38,8 +36,7 @@ class AdaIN(ArbitraryStyle):
     DEFAULT_MODEL = DEFAULT_MODEL
     LAYERS = ("relu4_1",)
     ALIGN = 8  # relu4_1: three 2x poolings
-    config_class = AdaINConfig
-    capabilities = CAPABILITIES
+    config_class = AdaINConfig  # the spec sets it too; the base class builds defaults from it
 
     def build(self, header: dict) -> torch.nn.Module:
         return AdaINNet(header["arch"])

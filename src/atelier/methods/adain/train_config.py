@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import OptionError
-from .. import option as _f
+from ...options import option as _f
 
 # AdaIN's style loss layers (§6.2); the content loss is at relu4_1 against the AdaIN target.
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -95,6 +95,3 @@ class AdaINTrainConfig:
 
 
 # Read by the trainer registry without importing torch: see atelier/methods/__init__.py.
-CONFIG = AdaINTrainConfig
-SUMMARY = ("Train an AdaIN decoder on folders of photos and paintings (Huang & Belongie 2017); it then "
-           "stylises with any painting in one pass.")

@@ -1,62 +1,64 @@
 """Configuration of the Gatys et al. method: every field typed, defaulted and documented.
 
 The ``help`` texts are what ``atelier stylize --help`` and the web form show; ``paper`` says where the
-option comes from. Values are validated in :meth:`GatysConfig.validate` with one clear sentence each.
+option comes from. Ranges and choices are declared on the fields (checked when the config is made, ``atelier.options``);
+:meth:`GatysConfig.validate` keeps the rules across fields.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from ...errors import OptionError
-from .. import Capabilities
-from .. import option as _f
+from ...options import Config, check_style_weights
+from ...options import option as _f
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 @dataclass
-class GatysConfig:
-    size: int = _f(512, "Long side of the output image in pixels.")
+class GatysConfig(Config):
+    size: int = _f(512, "Long side of the output image in pixels.", minimum=16, basic=True)
     iterations: int = _f(
         100, "Optimisation steps at the final size; coarser scales run up to `coarse_iterations` each.",
-        "Gatys 2016 §3",
+        "Gatys 2016 §3", minimum=1, basic=True,
     )
-    coarse_iterations: int = _f(50, "Optimisation steps at each coarser scale of the coarse-to-fine schedule.")
+    coarse_iterations: int = _f(50, "Optimisation steps at each coarser scale of the coarse-to-fine schedule.",
+                                minimum=0)
     min_size: int = _f(
         128, "Long side of the coarsest scale; sizes double up to --size (set it to --size for one scale).",
-        "Gatys 2017 §5 (coarse-to-fine)",
+        "Gatys 2017 §5 (coarse-to-fine)", minimum=1,
     )
     tolerance: float = _f(
         5e-3, "Stop a scale early when the loss improved by less than this fraction over the last 20 steps "
-        "(0 disables).",
+        "(0 disables).", minimum=0,
     )
-    content_weight: float = _f(1.0, "Weight of the content loss (keeps the photo's structure).", "Gatys 2016 eq. 7")
+    content_weight: float = _f(1.0, "Weight of the content loss (keeps the photo's structure).", "Gatys 2016 eq. 7",
+                               minimum=0)
     style_strength: float = _f(
         1.0, "How strongly the painting's style is imposed; 1 is the tuned default, 2 twice as strong.",
-        "Gatys 2016 eq. 7 (beta)",
+        "Gatys 2016 eq. 7 (beta)", minimum=0, basic=True,
     )
     style_weights: list[float] | None = _f(
         None, "Blend weights of several styles, one per style image (normalised to sum to 1).",
-        "Gatys 2016 §3 (style mixing)",
+        "Gatys 2016 §3 (style mixing)", minimum=0,
     )
     tv_weight: float = _f(
         1e-3, "Weight of the total-variation smoothness term (reduces high-frequency noise).",
-        "Mahendran & Vedaldi 2015",
+        "Mahendran & Vedaldi 2015", minimum=0,
     )
     style_scale: float = _f(
         1.0, "Size of the painting's brush strokes relative to the output (the style image is resized to "
-        "this times the output's area per side); larger gives bigger strokes.", "Gatys 2017 §5",
+        "this times the output's area per side); larger gives bigger strokes.", "Gatys 2017 §5", above=0,
     )
     preserve_color: str = _f(
         "none", "Keep the photo's colours: 'luminance' transfers the style on brightness only; 'histogram' "
         "recolours the painting to the photo's colours first.", "Gatys 2017 §3",
-        choices=("none", "luminance", "histogram"),
+        choices=("none", "luminance", "histogram"), basic=True,
     )
     init: str = _f(
         "content", "Start image: 'content' (the photo), 'random' (seeded noise) or the path of an image.",
-        "Gatys 2016 §3", metavar="content|random|PATH",
+        "Gatys 2016 §3", metavar="content|random|PATH", or_file=("content", "random"),
     )
     optimizer: str = _f("lbfgs", "Optimiser of the pixels: 'lbfgs' (fast convergence) or 'adam'.",
                         choices=("lbfgs", "adam"))
@@ -69,59 +71,27 @@ class GatysConfig:
                                  metavar="LAYER")
     style_layer_weights: list[float] | None = _f(
         None, "Weights of the style layers (default: equal), normalised to sum to 1.", "Gatys 2016 eq. 5",
-        cli_nargs="+",
+        minimum=0,
     )
     precision: str = _f("fp32", "Arithmetic of the VGG passes: 'fp32' or 'bf16' (faster on CPUs with bf16).",
                         choices=("fp32", "bf16"))
     max_memory: float = _f(
         8.0, "Memory budget in GiB for one scale's network activations; larger scales are processed in tiles "
-        "(same result up to the halo's reach, bounded memory).", metavar="GIB",
+        "(same result up to the halo's reach, bounded memory).", metavar="GIB", above=0,
     )
-    tile: int = _f(0, "Force tiles of this many pixels per side (multiple of 16); 0 = only when over --max-memory.")
-    halo: int = _f(64, "Pixels of context around each tile (multiple of 16); more means fewer seams, more work.")
+    tile: int = _f(0, "Force tiles of this many pixels per side (multiple of 16); 0 = only when over --max-memory.",
+                   minimum=0, multiple_of=16)
+    halo: int = _f(64, "Pixels of context around each tile (multiple of 16); more means fewer seams, more work.",
+                   minimum=0, multiple_of=16)
     weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
                       choices=("pretrained", "random"), cli=False)
 
     def validate(self, n_styles: int = 1) -> None:
-        for name in ("size", "iterations", "min_size"):
-            if getattr(self, name) < 1:
-                raise OptionError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}.")
-        if self.size < 16:
-            raise OptionError(f"--size must be at least 16 pixels, not {self.size}.")
-        if self.coarse_iterations < 0:
-            raise OptionError(f"--coarse-iterations must be 0 or more, not {self.coarse_iterations}.")
-        for name in ("content_weight", "style_strength", "tv_weight", "tolerance"):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}.")
-        if self.style_scale <= 0:
-            raise OptionError(f"--style-scale must be positive, not {self.style_scale}.")
-        if self.style_weights is not None:
-            if len(self.style_weights) != n_styles:
-                raise OptionError(
-                    f"--style-weights has {len(self.style_weights)} value(s) but there are {n_styles} style image(s)."
-                )
-            if any(w < 0 for w in self.style_weights) or sum(self.style_weights) <= 0:
-                raise OptionError("--style-weights must be 0 or more and not all 0.")
+        """Rules across fields and the run's style count (ranges and choices are on the fields)."""
+        check_style_weights(self.style_weights, n_styles)
         if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
             raise OptionError(
                 f"--style-layer-weights has {len(self.style_layer_weights)} value(s) for "
                 f"{len(self.style_layers)} style layer(s)."
             )
-        for name, allowed in (("preserve_color", ("none", "luminance", "histogram")),
-                              ("optimizer", ("lbfgs", "adam")), ("pooling", ("max", "avg")),
-                              ("precision", ("fp32", "bf16"))):
-            if getattr(self, name) not in allowed:
-                raise OptionError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}.")
-        if self.tile < 0 or self.tile % 16 or self.halo < 0 or self.halo % 16:
-            raise OptionError("--tile and --halo must be 0 or more and multiples of 16.")
-        if self.max_memory <= 0:
-            raise OptionError(f"--max-memory must be positive, not {self.max_memory}.")
-        if self.init not in ("content", "random") and not Path(self.init).is_file():
-            raise OptionError(f"--init must be 'content', 'random' or an image file; '{self.init}' does not exist.")
 
-
-# Read by the registry without importing the method (and torch): see atelier/methods/__init__.py.
-CONFIG = GatysConfig
-CAPABILITIES = Capabilities(needs_style=True, multiple_styles=True, masks=True, trainable=False, video=True,
-                            temporal_loss=True)
-SUMMARY = "Optimise the pixels to match VGG-19 content features and Gram statistics (Gatys et al. 2016)."

@@ -39,8 +39,8 @@ from ...losses import PerceptualLoss, TemporalLoss
 from ...ops import color
 from ...ops.tiling import grid, tile_for_budget
 from ...runtime import resident_bytes
-from .. import TemporalGuide, register_method
-from .config import CAPABILITIES, GatysConfig
+from .. import TemporalGuide
+from .config import GatysConfig
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +95,8 @@ def style_size_for(style: torch.Tensor, out_hw: tuple[int, int], style_scale: fl
     return max(16, round(sh * f)), max(16, round(sw * f))
 
 
-@register_method("gatys")
 class Gatys:
-    config_class = GatysConfig
-    capabilities = CAPABILITIES
+    """Optimise the pixels (Gatys et al. 2016/2017); declared in ``spec.py``."""
 
     def __init__(self, config: GatysConfig | None = None):
         self.config = config or GatysConfig()
@@ -119,16 +117,10 @@ class Gatys:
 
         ``temporal`` (video frames after the first): the previous result warped to this frame, its
         reliability and weight; adds Ruder et al.'s temporal loss and starts from the warped result."""
-        cfg = config or self.config
-        if style is None:
-            raise OptionError("The gatys method needs at least one style image.")
+        cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = [style] if isinstance(style, torch.Tensor) else list(style)
-        if not styles:
-            raise OptionError("The gatys method needs at least one style image.")
-        cfg.validate(len(styles))
         device = content.device
         out_hw = io.fit_size(*content.shape[-2:], cfg.size)
-        masks = self._check_masks(masks, len(styles), content.shape[-2:])
 
         # Colour control acts on the inputs once (Gatys 2017 §3); the content's chroma returns at the end.
         work_content, styles = color.prepare_inputs(content, styles, cfg.preserve_color)
@@ -237,7 +229,6 @@ class Gatys:
 
         cfg = config or self.config
         styles = [style] if isinstance(style, torch.Tensor) else list(style)
-        cfg.validate(len(styles))
         sizes, plan = self.plan(content.shape[-2:], cfg)
         calib = io.fit_size(*content.shape[-2:], min(256, cfg.size))
         probe = Gatys(dataclasses.replace(cfg, size=max(calib), min_size=max(calib), iterations=3, tolerance=0.0))
@@ -268,26 +259,6 @@ class Gatys:
             "scales": [{"size": [h, w], "iterations": it} for (h, w), (_, it) in zip(sizes, plan)],
             "seconds_per_megapixel_iteration": per_px_it * 1e6,
         }
-
-    @staticmethod
-    def _check_masks(masks, n_styles: int, content_hw) -> list[torch.Tensor] | None:
-        if masks is None:
-            return None
-        masks = list(masks)
-        if len(masks) != n_styles:
-            raise OptionError(f"There are {len(masks)} mask(s) for {n_styles} style image(s); give one mask per style.")
-        ch, cw = content_hw
-        out = []
-        for i, m in enumerate(masks):
-            mh, mw = m.shape[-2:]
-            if abs(mh / mw - ch / cw) > 0.02 * (ch / cw):
-                raise OptionError(
-                    f"Mask {i + 1} is {mw}x{mh} but the content image is {cw}x{ch}; a mask must have the "
-                    "content's aspect ratio."
-                )
-            # A mask may come as RGB; its mean over channels is the region weight in [0,1].
-            out.append(m.mean(dim=1, keepdim=True).clamp(0, 1) if m.shape[1] != 1 else m.clamp(0, 1))
-        return out
 
     @staticmethod
     def _renderer(content: torch.Tensor, masks: list[torch.Tensor] | None):

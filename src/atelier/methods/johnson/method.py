@@ -32,15 +32,14 @@ from torch import nn
 from ... import io
 from ...engine.checkpoint import ModelCache, load_model
 from ...engine.compiled import Compiled
-from ...engine.train import resolve_precision
+from ...devices import resolve_precision
 from ...errors import OptionError, WeightsError
 from ...events import Done, Progress, Stage, emit
 from ...ops import color
 from ...ops.tiling import blend_tile_count, run_blended
 from ...runtime import resident_bytes
 from ...weights import find_model
-from .. import register_method
-from .config import CAPABILITIES, JohnsonConfig
+from .config import JohnsonConfig
 from .model import TransformerNet
 
 logger = logging.getLogger(__name__)
@@ -171,12 +170,8 @@ def _output_size(content_hw, size: int) -> tuple[int, int]:
     return hw
 
 
-@register_method("johnson")
 class Johnson:
     """Stylise in one pass of a feed-forward network trained for one style (Johnson et al. 2016)."""
-
-    config_class = JohnsonConfig
-    capabilities = CAPABILITIES
 
     def __init__(self, config: JohnsonConfig | None = None):
         self.config = config or JohnsonConfig()
@@ -237,12 +232,7 @@ class Johnson:
 
         ``generator`` is unused: inference is deterministic (no noise input).
         """
-        cfg = config or self.config
-        cfg.validate()
-        if style is not None:
-            raise OptionError("The johnson method takes no style image: the style is in the --model network.")
-        if masks is not None:
-            raise OptionError("The johnson method does not support masks.")
+        cfg = config or self.config  # checked by atelier.api.prepare (no style, no masks)
         t0 = time.perf_counter()
         path = find_model(cfg.model)
         backend = self._backend(cfg, path)
@@ -326,7 +316,6 @@ class Johnson:
         the whole image's) activations (BYTES_PER_PIXEL_PER_CHANNEL, measured at 192 and 384 px).
         """
         cfg = config or self.config
-        cfg.validate()
         path = find_model(cfg.model)
         backend = self._backend(cfg, path)
         out_hw = _output_size(content.shape[-2:], cfg.size)

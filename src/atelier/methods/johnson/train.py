@@ -30,7 +30,7 @@ import torch
 from ... import __version__, io
 from ...engine import checkpoint as ckpt
 from ...engine.data import ImageFolderData
-from ...engine.train import resolve_precision  # shared by the trainers (tests import it from here too)
+from ...devices import resolve_precision
 from ...engine.train import train as run_training
 from ...errors import OutputError
 from ...events import Callback
@@ -59,7 +59,7 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
     :class:`~atelier.errors.Interrupted` (resume with ``resume=True``; with ``steps`` at or below the step
     reached, a resume writes the model without training).
     """
-    from ...api import resolve_device
+    from ...devices import resolve_device
 
     cfg = config or JohnsonTrainConfig()
     cfg.validate()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import OptionError
-from .. import option as _f
+from ...options import option as _f
 
 # Johnson et al. use VGG-16 relu2_2 for content and relu1_2, relu2_2, relu3_3, relu4_3 for style. Deviation:
 # atelier has one VGG (VGG-19, see atelier.features), which has layers of the same names; in VGG-19 relu3_3
@@ -94,5 +94,3 @@ class JohnsonTrainConfig:
 
 
 # Read by the trainer registry without importing torch: see atelier/methods/__init__.py.
-CONFIG = JohnsonTrainConfig
-SUMMARY = "Train a feed-forward network for one style (Johnson et al. 2016); stylising is then one pass."

@@ -7,41 +7,30 @@ Park & Lee 2019, "Arbitrary Style Transfer with Style-Attentional Networks" (CVP
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
-from .. import option as _f
-from ..adain.config import CAPABILITIES as _CAPS
-from ..adain.config import AdaINConfig, summary
+from ...options import option as _f
+from ..adain.config import AdaINConfig
 
 DEFAULT_MODEL = "sanet"
 
 
 @dataclass
 class SANetConfig(AdaINConfig):
-    METHOD: ClassVar[str] = "sanet"
     model: str = _f(
         DEFAULT_MODEL, "Trained attention modules and decoder: a bundled or user model's name, or the path of "
         "a .safetensors file from 'atelier train sanet' (run 'atelier models' to list them).",
-        "Park 2019 §3.1", metavar="NAME|PATH",
+        "Park 2019 §3.1", metavar="NAME|PATH", basic=True,
     )
     alpha: float = _f(
         1.0, "Content-style trade-off: 0 reconstructs the photo, 1 is the full style; in between "
         "interpolates the attention output with the content features before the decoder.",
-        "Park 2019 §4.3",
+        "Park 2019 §4.3", minimum=0.0, maximum=1.0, basic=True,
     )
     style_weights: list[float] | None = _f(
         None, "Interpolation weights of several styles, one per style image (normalised to sum to 1).",
-        "Park 2019 §4.3 (style interpolation)",
+        "Park 2019 §4.3 (style interpolation)", minimum=0,
     )
 
 
-CONFIG = SANetConfig
-CAPABILITIES = _CAPS
-_TEXT = ("Any style in one pass: style-attentional modules at relu4_1 and relu5_1 and a trained decoder "
-         "(Park & Lee 2019).")
-
-
-def __getattr__(name: str):
-    if name == "SUMMARY":  # computed when read: see adain/config.py
-        return summary("sanet", _TEXT, DEFAULT_MODEL)
-    raise AttributeError(name)
+TEXT = ("Any style in one pass: style-attentional modules at relu4_1 and relu5_1 and a trained decoder "
+        "(Park & Lee 2019).")

@@ -14,15 +14,13 @@ from __future__ import annotations
 import torch
 
 from ...losses import mean_std
-from .. import register_method
 from ..arbitrary import ArbitraryStyle
-from .config import CAPABILITIES, DEFAULT_MODEL, SANetConfig
+from .config import DEFAULT_MODEL, SANetConfig
 from .model import SANetNet
 
 LAYERS = ("relu4_1", "relu5_1")
 
 
-@register_method("sanet")
 class SANet(ArbitraryStyle):
     """Any style in one pass: style-attentional modules and a trained decoder (Park & Lee 2019)."""
 
@@ -30,8 +28,7 @@ class SANet(ArbitraryStyle):
     DEFAULT_MODEL = DEFAULT_MODEL
     LAYERS = LAYERS
     ALIGN = 16  # relu5_1: four 2x poolings
-    config_class = SANetConfig
-    capabilities = CAPABILITIES
+    config_class = SANetConfig  # the spec sets it too; the base class builds defaults from it
 
     def build(self, header: dict) -> torch.nn.Module:
         return SANetNet(header["arch"])

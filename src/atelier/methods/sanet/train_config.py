@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import option as _f
-from ..adain.train_config import INPUTS as _INPUTS
+from ...options import option as _f
 from ..adain.train_config import AdaINTrainConfig
 
-INPUTS = _INPUTS
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
@@ -37,8 +35,3 @@ class SANetTrainConfig(AdaINTrainConfig):
         for name in ("identity1_weight", "identity2_weight"):
             if getattr(self, name) < 0:
                 raise OptionError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}.")
-
-
-CONFIG = SANetTrainConfig
-SUMMARY = ("Train SANet's style-attentional modules and decoder on folders of photos and paintings (Park & "
-           "Lee 2019); it then stylises with any painting in one pass.")

@@ -1,0 +1,25 @@
+"""The sanet method's declaration (torch-free; read by ``atelier.methods``)."""
+
+from functools import partial
+
+from .. import MethodSpec, TrainerSpec
+from ..adain.config import no_decoder_message, summary
+from ..adain.spec import SPEC as ADAIN
+from ..adain.train_config import INPUTS
+from .config import DEFAULT_MODEL, TEXT, SANetConfig
+from .train_config import SANetTrainConfig
+
+SPEC = MethodSpec(
+    name="sanet",
+    summary=partial(summary, "sanet", TEXT, DEFAULT_MODEL),
+    config_class=SANetConfig,
+    capabilities=ADAIN.capabilities,  # the same user controls (Park & Lee 2019 §4.3)
+    implementation="atelier.methods.sanet.method:SANet",
+    trainer=TrainerSpec(
+        SANetTrainConfig, "atelier.methods.sanet.train:train",
+        "Train SANet's style-attentional modules and decoder on folders of photos and paintings (Park & Lee "
+        "2019); it then stylises with any painting in one pass.", INPUTS),
+    model_kinds=("sanet",),
+    no_model_message=no_decoder_message("sanet", DEFAULT_MODEL),
+    paper="Park & Lee 2019",
+)

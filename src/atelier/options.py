@@ -1,0 +1,148 @@
+"""Declarative options: config dataclass fields that carry their help, choices and ranges.
+
+Every config of the library (a method's, a trainer's, the video pipeline's) is a dataclass whose fields are
+made by :func:`option`. The metadata is the single source of the CLI options, the web form and the checks:
+
+* ``help``, ``paper``: what ``--help`` and the form show;
+* ``choices``: the allowed values;
+* ``minimum`` / ``maximum`` (inclusive), ``above`` (exclusive lower bound), ``multiple_of``: numeric range,
+  applied to each element of a list field;
+* ``zero`` (a phrase such as "the content's size"): 0 is also accepted and means that;
+* ``or_file`` (a tuple of words): the value is one of the words or the path of an existing file;
+* ``cli=False``: not offered on the command line or the web form (e.g. test-only random weights);
+* ``basic=True``: shown first in the web form; ``metavar``: the CLI's placeholder.
+
+:func:`check_fields` checks these rules with one sentence each; config classes derived from
+:class:`Config` run it when they are made (``__post_init__``), so a config that exists is in range. What
+depends on several fields or on the run's inputs (how many styles) stays in the class's ``validate``.
+Torch-free: ``atelier --help`` imports this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from .errors import OptionError
+
+
+def option(default, help: str, paper: str = "", **extra):
+    """A config field with its metadata (see the module docstring). Lists get a default_factory copy."""
+    meta = {"help": help, "paper": paper, **extra}
+    if isinstance(default, (list, tuple)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a field: ``style_weights`` -> ``--style-weights``."""
+    return "--" + name.replace("_", "-")
+
+
+def field_type(hint) -> tuple[type, bool, bool]:
+    """(element type, is_list, nullable) of an annotation such as ``list[float] | None``."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    nullable = type(None) in typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and args:
+        hint = args[0]
+    if typing.get_origin(hint) is list:
+        return typing.get_args(hint)[0], True, nullable
+    return hint, False, nullable
+
+
+def default_of(f: dataclasses.Field):
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def describe_range(meta: dict) -> str | None:
+    """'at least 16', 'between 0 and 1', 'positive', 'a multiple of 16 and 0 or more' ..., or None."""
+    lo, hi, above, mult = (meta.get(k) for k in ("minimum", "maximum", "above", "multiple_of"))
+    if lo is not None and hi is not None:
+        text = f"between {_num(lo)} and {_num(hi)}"
+    elif lo is not None:
+        text = "0 or more" if lo == 0 else f"at least {_num(lo)}"
+    elif above is not None:
+        text = "positive" if above == 0 else f"more than {_num(above)}"
+    elif hi is not None:
+        text = f"at most {_num(hi)}"
+    else:
+        text = None
+    if mult is not None:
+        text = f"a multiple of {mult}" + (f" and {text}" if text else "")
+    if text and meta.get("zero"):
+        text = f"0 ({meta['zero']}) or {text}"
+    return text
+
+
+def _check_value(name: str, meta: dict, value) -> None:
+    if value is None:
+        return
+    choices, words = meta.get("choices"), meta.get("or_file")
+    if choices is not None and value not in choices:
+        raise OptionError(f"{flag(name)} must be one of {', '.join(map(str, choices))}, not {value!r}.")
+    if words is not None and value not in words and not Path(str(value)).expanduser().is_file():
+        raise OptionError(f"{flag(name)} must be {', '.join(map(repr, words))} or an image file; "
+                          f"'{value}' does not exist.")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if not math.isfinite(value):
+        raise OptionError(f"{flag(name)} must be a finite number, not {value}.")
+    if value == 0 and meta.get("zero"):
+        return
+    lo, hi, above, mult = (meta.get(k) for k in ("minimum", "maximum", "above", "multiple_of"))
+    bad = ((lo is not None and value < lo) or (hi is not None and value > hi)
+           or (above is not None and value <= above) or (mult is not None and value % mult))
+    if bad:
+        raise OptionError(f"{flag(name)} must be {describe_range(meta)}, not {_num(value)}.")
+
+
+def check_fields(config) -> None:
+    """Check every field of a config dataclass against its declared choices and ranges."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        for item in (value if isinstance(value, (list, tuple)) else [value]):
+            _check_value(f.name, f.metadata, item)
+
+
+class Config:
+    """Base of the config dataclasses: fields are checked when the config is made. Subclasses may add
+    ``validate(n_styles)`` for rules across fields; it does no I/O."""
+
+    def __post_init__(self):
+        check_fields(self)
+
+    def validate(self, n_styles: int = 1) -> None:  # noqa: B027 - optional hook, nothing to check here
+        pass
+
+
+def check_style_weights(weights: list[float] | None, n_styles: int) -> None:
+    """One weight per style image, not all 0 (each one's range is on the field); for methods mixing styles."""
+    if weights is None:
+        return
+    if len(weights) != n_styles:
+        raise OptionError(f"--style-weights has {len(weights)} value(s) but there are {n_styles} style image(s).")
+    if sum(weights) <= 0:
+        raise OptionError("--style-weights must be 0 or more and not all 0.")
+
+
+def make_config(config_class: type, overrides: dict[str, Any] | None = None):
+    """A config dataclass from keyword overrides (None values dropped); unknown keys and values out of range
+    raise one clear sentence."""
+    names = [f.name for f in dataclasses.fields(config_class)]
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise OptionError(f"Unknown option(s) {', '.join(unknown)} for {config_class.__name__}; "
+                          f"valid: {', '.join(sorted(names))}.")
+    config = config_class(**overrides)
+    if not isinstance(config, Config):  # a third-party dataclass without our base class
+        check_fields(config)
+    return config
