@@ -49,6 +49,7 @@ from ..errors import InputError, Interrupted, OptionError, OutputError
 from ..events import Done, Progress, Stage, emit
 from ..methods import TemporalGuide, get_method
 from ..ops.masks import fit_masks
+from .config import parse_time
 from .flow import PRESETS, FlowEstimator, remap
 from .io import (
     FRAME_NAME,
@@ -74,25 +75,6 @@ class VideoResult:
     output: Path
     frames: int  # frames in the output
     info: dict[str, Any] = field(default_factory=dict)  # what the sidecar records
-
-
-def parse_time(value) -> float | None:
-    """Seconds from a number or 'SS', 'MM:SS', 'HH:MM:SS' (fractions allowed); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        try:
-            parts = [float(p) for p in str(value).strip().split(":")]
-        except ValueError:
-            raise OptionError(f"A time must be seconds or MM:SS or HH:MM:SS, not {value!r}.") from None
-        if not 1 <= len(parts) <= 3:
-            raise OptionError(f"A time must be seconds or MM:SS or HH:MM:SS, not {value!r}.")
-        seconds = sum(p * 60**i for i, p in enumerate(reversed(parts)))
-    if not math.isfinite(seconds) or seconds < 0:
-        raise OptionError(f"A time must be 0 or more seconds, not {value!r}.")
-    return seconds
 
 
 def _to_tensor(arr: np.ndarray, device) -> torch.Tensor:
