@@ -45,12 +45,11 @@ DEFAULT_MODEL = "starry_night"  # the bundled compact johnson model (a name or a
 
 
 def default_flow_size() -> int:
-    """``stylize_video``'s ``flow_size`` default (read from it, so this benchmark follows the library)."""
-    import inspect
+    """The video pipeline's ``flow_size`` default (read from VideoConfig, so this benchmark follows the
+    library)."""
+    from atelier.video.config import VideoConfig
 
-    from atelier.video.pipeline import stylize_video
-
-    return inspect.signature(stylize_video).parameters["flow_size"].default
+    return VideoConfig().flow_size
 
 
 def frames_of(folder: Path, n: int | None, distinct: bool = False) -> list[Path]:

@@ -50,7 +50,12 @@ def main() -> int:
             page.click("text=use The Starry Night")
             page.fill("#opt-size", "256")
             page.fill("#opt-iterations", "40")
+            page.wait_for_function("document.querySelector('#drop-style .name')?.textContent")  # names shown
             page.click("#start")
+            page.wait_for_selector("#state:not([hidden]), #form-error:not([hidden])", timeout=30_000)
+            error = page.inner_text("#form-error")
+            if error:
+                raise SystemExit(f"The page refused the job: {error}")
             page.wait_for_selector("#compare:not([hidden])", timeout=900_000)
             page.wait_for_timeout(500)
             page.evaluate("window.scrollTo(0, 0)")

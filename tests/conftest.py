@@ -1,4 +1,4 @@
-"""Shared fixtures: a private ATELIER_HOME per session, tiny generated images, opt-in markers."""
+"""Shared fixtures: a private ATELIER_HOME per session, tiny generated images, no auto-compilation."""
 
 from __future__ import annotations
 

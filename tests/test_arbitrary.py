@@ -176,6 +176,31 @@ def test_tiles_match_the_untiled_result(method, models):
     assert float(err.mean()) < 0.02 * float(whole.std()) and float(err.max()) < 0.25 * float(whole.std())
 
 
+def test_the_memory_budget_includes_torch_itself(models):
+    """--max-memory bounds the process (engine.inference): 0.52 GiB leaves ~20 MB after torch's 0.5 GiB,
+    too little for the 38 MB of a 128x192 photo's activations, so it runs in tiles (the arbitrary methods
+    budgeted without the runtime before, which ran this in one pass); the tiles keep the result."""
+    from atelier.engine.inference import IMAGE_BYTES_PER_PIXEL, RUNTIME_BYTES
+    from atelier.methods.arbitrary import BYTES_PER_PIXEL
+
+    c, s = rand(1, 3, 128, 192, seed=7), rand(1, 3, 40, 40, seed=8)
+    tiled = go("adain", models, c, s, max_memory=0.52, overlap=16, precision="fp32")
+    tile, (sh, sw) = tiled.info["tile"], tiled.info["stats_size"]
+    assert tiled.info["tiles"] > 1 and tile % 16 == 0
+    bpp, budget = BYTES_PER_PIXEL["fp32"], 0.52 * 2**30 - RUNTIME_BYTES - IMAGE_BYTES_PER_PIXEL * 128 * 192
+    assert bpp * (tile + 8) ** 2 <= budget and bpp * sh * sw <= budget and sw > sh
+    whole = go("adain", models, c, s, precision="fp32")
+    assert whole.info["tiles"] == 1 and whole.info["stats_size"] == [128, 192]
+    assert float((tiled.image - whole.image).abs().mean()) < 0.05 * float(whole.image.std())
+
+
+def test_a_model_that_does_not_fit_its_network_is_a_weights_error(tmp_path):
+    bad = ckpt.save_model(tmp_path / "bad.safetensors", {"w": torch.zeros(2)}, method="sanet",
+                          arch=SANetNet("compact").arch)
+    with pytest.raises(WeightsError, match="does not hold a usable sanet network"):
+        atelier.run(rand(1, 3, 32, 32), rand(1, 3, 32, 32, seed=1), model=str(bad), weights="random")
+
+
 def test_method_errors(models, tmp_path, no_bundled_models):
     c, s = rand(1, 3, 32, 32), rand(1, 3, 32, 32, seed=1)
     with pytest.raises(WeightsError, match="No adain decoder is installed yet.*atelier train adain"):

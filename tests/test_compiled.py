@@ -78,9 +78,11 @@ def test_compiled_johnson_network_gives_the_eager_image(model_file):  # noqa: F8
     path, _ref = model_file
     x = smooth(40, 56)
     eager = create_method("johnson", model=str(path), precision="fp32", compile="off").stylize(x)
-    out = create_method("johnson", model=str(path), precision="fp32", compile="on").stylize(x)
     wrapper = load_network(path, torch.device("cpu"), torch.float32)[2]  # the cached network's wrapper
+    eager_seconds = sum(wrapper.spent.values())
+    assert eager_seconds > 0 and wrapper.compiled is None  # 'off' ran the network eagerly, through it
+    out = create_method("johnson", model=str(path), precision="fp32", compile="on").stylize(x)
     if wrapper.failed:  # pragma: no cover - a machine without a C++ compiler: eager, as the warning said
         pytest.skip("torch.compile is not usable on this machine")
-    assert wrapper.compiled is not None
+    assert sum(wrapper.spent.values()) == eager_seconds  # 'on' ran the compiled graph: no eager pass
     torch.testing.assert_close(out, eager, rtol=0, atol=1e-4)

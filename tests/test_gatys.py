@@ -24,7 +24,9 @@ def test_output_size_follows_long_side(image_files):
     res = run(image_files, size=40)
     assert tuple(res.image.shape) == (1, 3, 30, 40)  # content is 64x48 -> long side 40
     assert res.info["output_size"] == [40, 30]
-    assert 0.0 <= float(res.image.min()) and float(res.image.max()) <= 1.0
+    # A stylised image, not the photo resized (the output is clamped to [0,1] anyway: no point asserting it).
+    photo = atelier.load_image(image_files["content"])
+    assert (res.image - torch.nn.functional.interpolate(photo, size=(30, 40), mode="area")).abs().mean() > 0.01
 
 
 def test_coarse_to_fine_schedule_and_events(image_files):
@@ -68,8 +70,9 @@ def test_optimisation_lowers_the_loss(image_files):
 
 def test_several_styles_weights_must_match(image_files):
     styles = [image_files["style"], image_files["style2"]]
-    res = run(image_files, style=styles, style_weights=[0.7, 0.3])
-    assert res.info["config"]["style_weights"] == [0.7, 0.3]
+    a = run(image_files, style=styles, style_weights=[0.7, 0.3]).image
+    b = run(image_files, style=styles, style_weights=[0.3, 0.7]).image
+    assert (a - b).abs().max() > 1e-3  # the weights mix the styles
     with pytest.raises(OptionError, match="2 style image"):
         run(image_files, style=styles, style_weights=[1.0])
 
@@ -114,9 +117,11 @@ def test_init_from_image_file(image_files):
 
 
 def test_adam_and_avg_pooling_and_bf16_run(image_files):
+    base = run(image_files).image
     for kw in (dict(optimizer="adam"), dict(pooling="avg"), dict(precision="bf16")):
         res = run(image_files, **kw)
-        assert torch.isfinite(res.image).all() and res.info["config"][next(iter(kw))] == next(iter(kw.values()))
+        assert torch.isfinite(res.image).all(), kw
+        assert (res.image - base).abs().max() > 1e-4, kw  # the option changes the run
 
 
 def test_stopping_rule_stops_a_scale_early(image_files):

@@ -20,10 +20,11 @@ from PIL import Image
 import atelier
 from atelier.cli import main
 from atelier.engine.checkpoint import save_model
+from atelier.engine.inference import plan_tile, stats_size
 from atelier.errors import OptionError, WeightsError
 from atelier.events import Done, Progress, Stage
 from atelier.methods import create_method, make_config
-from atelier.methods.johnson.method import Johnson, frozen_copy
+from atelier.methods.johnson.method import ALIGN, Johnson, bytes_per_pixel, frozen_copy
 from atelier.methods.johnson.model import TransformerNet
 from atelier.ops import color
 from atelier.ops.tiling import blend_spans, blend_windows, run_blended
@@ -153,18 +154,24 @@ def test_tiled_stylize_is_close_to_one_pass_and_reports_tiles(model_file):
 
 def test_memory_budget_chooses_tiles():
     arch = TransformerNet.from_arch("paper").arch
-    bpp = Johnson.bytes_per_pixel(arch, "fp32")
+    bpp = bytes_per_pixel(arch, "fp32")
+    assert bpp == 40 * 32 and bytes_per_pixel(TransformerNet.from_arch("compact").arch, "bf16") == 20 * 16
     cfg = make_config(Johnson.config_class, {"model": "x"})
-    assert Johnson.tile_for((512, 512), cfg, bpp) == 0  # 0.3 GiB of activations: one pass
-    tile = Johnson.tile_for((4320, 7680), cfg, bpp)  # 8K in the default 4 GiB
-    assert 256 <= tile <= 2048 and tile % 16 == 0
+
+    def plan(hw):
+        return plan_tile(hw, tile=cfg.tile, overlap=cfg.overlap, max_memory=cfg.max_memory, bytes_per_pixel=bpp,
+                         align=ALIGN)
+
+    assert plan((512, 512)) == 0  # 0.3 GiB of activations: one pass
+    tile = plan((4320, 7680))  # 8K in the default 4 GiB
+    assert tile == 1296  # the figure johnson planned before the budget moved to engine.inference
     need = 0.5 * 2**30 + 48 * 4320 * 7680 + bpp * (tile + 4) ** 2  # torch itself, images, one tile
     assert need <= 4 * 2**30
-    stats_h, stats_w = Johnson.stats_size((4320, 7680), cfg, bpp)
-    assert stats_w * stats_h * bpp <= 4 * 2**30 - 48 * 4320 * 7680 and stats_w > stats_h
+    stats_h, stats_w = stats_size((4320, 7680), max_memory=cfg.max_memory, bytes_per_pixel=bpp, min_side=8)
+    assert 0.5 * 2**30 + 48 * 4320 * 7680 + stats_w * stats_h * bpp <= 4 * 2**30 and stats_w > stats_h
     cfg.max_memory = 0.5
     with pytest.raises(OptionError, match="max-memory"):
-        Johnson.tile_for((4320, 7680), cfg, bpp)
+        plan((4320, 7680))
 
 
 def test_preserve_color_keeps_the_contents_chroma(model_file):

@@ -156,23 +156,37 @@ def test_ctrl_c_during_the_weight_update_finishes_that_step_first(tmp_path):
     assert_same_weights(full, resumed)
 
 
-def test_time_budget_stops_cleanly_and_checkpoints(tmp_path):
-    def slow_step(model):
+def test_time_budget_stops_cleanly_and_checkpoints(tmp_path, monkeypatch):
+    """With a budget of 0.45 s and steps of 0.1 s (a fake clock that only the steps advance), the trainer
+    stops before the step that would exceed the budget: after exactly 4 steps."""
+    from types import SimpleNamespace
+
+    from atelier.engine import train as engine_train
+
+    now = [1000.0]
+    monkeypatch.setattr(engine_train, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def timed_step(model):
         inner = mirror_step(model)
 
         def step_fn(batch):
-            time.sleep(0.02)
+            now[0] += 0.1
             return inner(batch)
 
         return step_fn
 
     model, opt, stream, gen = setup()
     path = tmp_path / "t.ckpt.safetensors"
-    result = train(model=model, optimizer=opt, step_fn=slow_step(model), batches=stream, minutes=0.25 / 60,
-                   generator=gen, checkpoint_path=path)
-    assert result.stopped_by == "time" and 1 <= result.steps < 100
-    assert result.seconds < 0.25 + 1.0  # stops before the step that would exceed the budget (+ slack)
-    assert ckpt.read(path)[1]["step"] == result.steps
+    events = []
+    result = train(model=model, optimizer=opt, step_fn=timed_step(model), batches=stream, minutes=0.45 / 60,
+                   generator=gen, checkpoint_path=path, callback=events.append)
+    assert result.stopped_by == "time" and result.steps == result.session_steps == 4
+    assert result.seconds == pytest.approx(0.4)
+    assert ckpt.read(path)[1]["step"] == 4
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [p.iteration for p in progress] == [1, 2, 3, 4]
+    # With only a budget, the planned total is estimated from the step time: 4 steps fit in 0.45 s.
+    assert progress[-1].total_iterations == 4 and progress[-1].eta == pytest.approx(0.05)
 
 
 def test_events_losses_eta_and_previews(tmp_path):

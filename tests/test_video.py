@@ -7,6 +7,7 @@ networks are random (seeded) compact TransformerNets saved with ``save_model``; 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -28,6 +29,7 @@ from atelier.methods import Capabilities, MethodSpec, TemporalGuide, register, u
 from atelier.methods.johnson.model import TransformerNet
 from atelier.metrics import warping_error
 from atelier.video import flow as vflow
+from atelier.video.config import VideoConfig
 from atelier.video.io import open_video
 
 
@@ -383,6 +385,25 @@ def test_output_checks(tmp_path, model):
     assert res.frames == 1 and res.info["video"]["temporal"] == "none"
 
 
+def test_video_options_as_keywords_or_a_video_config(tmp_path, model):
+    """The video options are VideoConfig's fields: keywords beside the method's options, or ``video=``;
+    their ranges come from the field declarations (one sentence naming the option)."""
+    folder = write_folder(tmp_path / "in", [pattern(24, 32, 2 * i) for i in range(3)])
+    res = atelier.stylize_video(folder, tmp_path / "a", model=str(model), video=VideoConfig(max_frames=2),
+                                size=16)
+    assert res.frames == 2 and res.info["config"]["size"] == 16 and res.info["video"]["size"] == [16, 12]
+    with pytest.raises(OptionError, match="not both"):
+        atelier.stylize_video(folder, tmp_path / "b", model=str(model), video=VideoConfig(), max_frames=2)
+    for bad, words in [({"crf": 52}, "--crf must be between 0 and 51"),
+                       ({"flow_size": 8}, "--flow-size must be 0 (the output's size) or at least 16"),
+                       ({"flow_preset": "slow"}, "--flow-preset must be one of"),
+                       ({"max_frames": 0}, "--max-frames must be at least 1"),
+                       ({"start": "0:02", "end": "0:01"}, "must come after --start")]:
+        with pytest.raises(OptionError, match=re.escape(words)):
+            atelier.stylize_video(folder, tmp_path / "c", model=str(model), **bad)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()  # checked before any work
+
+
 # ------------------------------------------------------------------------------------------------ gatys
 
 
@@ -450,3 +471,35 @@ def test_capabilities_choose_the_temporal_mode():
     assert atelier.method_spec("gatys").capabilities.temporal_loss  # warped init + temporal loss
     johnson = atelier.method_spec("johnson").capabilities
     assert johnson.video and not johnson.temporal_loss  # blended
+
+
+def test_cli_video_model_selects_the_method_that_runs_it(tmp_path, image_files, capsys):
+    """``--model adain`` (the bundled decoder) runs the adain method, as in ``atelier stylize``; it was
+    refused as "not a 'johnson' network". Real VGG encoder at 32 px, two frames."""
+    folder = write_folder(tmp_path / "in", [pattern(24, 32, 2 * i) for i in range(2)])
+    out = tmp_path / "out"
+    code = main(["video", str(folder), str(out), "--model", "adain", "--style", str(image_files["style"]),
+                 "--size", "32", "--style-size", "32", "-q"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "Wrote" in captured.out and len(folder_frames(out)) == 2
+    state = json.loads((out / "atelier-video.json").read_text())
+    assert state["info"]["method"] == "adain" and state["info"]["video"]["temporal"] == "blend"
+    # adain needs the painting: one sentence, exit 2, nothing written.
+    assert main(["video", str(folder), str(tmp_path / "o2"), "--model", "adain", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "needs at least one style image" in err and "Traceback" not in err
+    assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize("argv, words", [(["--crf", "60"], "--crf must be between 0 and 51, not 60"),
+                                         (["--flow-size", "8"], "--flow-size must be 0"),
+                                         (["--start", "5", "--end", "2"], "--end (2) must come after")])
+def test_cli_video_option_out_of_range_is_one_sentence(tmp_path, model, capsys, argv, words):
+    folder = write_folder(tmp_path / "in", [pattern(24, 32, i) for i in range(2)])
+    out = tmp_path / "o.mp4"
+    assert main(["video", str(folder), str(out), "--model", str(model), "-q", *argv]) == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("atelier")]
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in err, err
+    assert not out.exists() and not (tmp_path / "o.mp4.frames").exists()

@@ -87,11 +87,63 @@ def test_methods_options_come_from_the_configs(client):
     assert gatys["init"]["choices"] == ["content", "random"]  # no server paths from a web form
     assert gatys["style_layers"]["list"] is True
     assert gatys["weights"]["form"] is False  # not offered by the CLI, so not by the form
+    assert {o["name"] for o in gatys.values() if o["basic"]} == {
+        f.name for f in fields.values() if f.metadata.get("basic")}
+    assert gatys["size"]["minimum"] == 16 and gatys["size"]["range"] == "at least 16"
     assert methods["gatys"]["capabilities"]["needs_style"] is True
     assert methods["johnson"]["capabilities"]["needs_style"] is False
     johnson = {o["name"]: o for o in methods["johnson"]["options"]}
     assert johnson["model"]["choices"] == [m.name for m in atelier.list_models()
                                            if m.method == "johnson" and not m.error]
+    assert johnson["size"]["range"] == "0 (the content's size) or at least 8"
+    for m in methods.values():  # no option of any method lets a form name a file of the server
+        opts = {o["name"]: o for o in m["options"]}
+        for f in dataclasses.fields(atelier.method_spec(m["name"]).config_class):
+            if f.metadata.get("or_file"):
+                assert opts[f.name]["choices"] == list(f.metadata["or_file"]), (m["name"], f.name)
+            if f.name == "model":
+                assert opts[f.name]["choices"] == [
+                    x.name for x in atelier.list_models()
+                    if x.method in atelier.method_spec(m["name"]).model_kinds and not x.error]
+
+
+def test_video_options_come_from_the_video_config(client):
+    import dataclasses
+
+    from atelier.video.config import VideoConfig
+
+    info = client.get("/api/info").json()
+    video = {o["name"]: o for o in info["video_options"]}
+    assert set(video) == {f.name for f in dataclasses.fields(VideoConfig) if f.metadata.get("web")}
+    cap = info["limits"]["max_frames"]
+    assert video["max_frames"]["default"] == cap == video["max_frames"]["maximum"]
+    assert video["max_frames"]["range"] == f"between 1 and {cap}"
+    assert video["temporal_weight"]["default"] == 1.0 and video["temporal_weight"]["range"] == "0 or more"
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ({}, {"max_frames": 300}),
+    ({"max_frames": "20", "temporal_weight": "0"}, {"max_frames": 20, "temporal_weight": 0.0}),
+])
+def test_video_options_are_typed_and_capped(raw, expected):
+    from atelier.web.schema import resolve_video_options
+
+    assert resolve_video_options(raw, 300) == expected
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ({"max_frames": 301}, "max_frames must be between 1 and 300 on this server, not 301."),
+    ({"max_frames": 0}, "--max-frames must be at least 1, not 0."),
+    ({"temporal_weight": -1}, "--temporal-weight must be 0 or more, not -1."),
+    ({"crf": 10}, "Unknown option(s) crf for a video job; valid: temporal_weight, max_frames."),
+    ([1], "Options must be a JSON object"),
+])
+def test_bad_video_options(raw, expected):
+    from atelier.web.schema import OptionsError, resolve_video_options
+
+    with pytest.raises(OptionsError) as err:
+        resolve_video_options(raw, 300)
+    assert str(err.value).startswith(expected)
 
 
 def test_job_lifecycle_events_result_and_sidecar(client, jobs_dir):
@@ -266,10 +318,17 @@ def test_bad_options_answer_422(client, method, options, expected):
 
 
 def test_missing_inputs_and_unavailable_video_answer_422(client):
+    # The run's checks are atelier.prepare's sentences.
     r = client.post("/api/jobs", files=files(style=False), data={"options": json.dumps(TINY)})
-    assert r.status_code == 422 and "needs a style image" in r.json()["detail"]
-    r = client.post("/api/jobs", files=files(), data={"method": "johnson"})
-    assert r.status_code == 422 and "takes no style image" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"] == "The gatys method needs at least one style image."
+    johnson = {m["name"]: m for m in client.get("/api/methods").json()}["johnson"]
+    models = {o["name"]: o for o in johnson["options"]}["model"]["choices"]
+    if models:
+        r = client.post("/api/jobs", files=files(),
+                        data={"method": "johnson", "options": json.dumps({"model": models[0]})})
+        assert r.status_code == 422 and "takes no style image" in r.json()["detail"]
+    r = client.post("/api/jobs", files=files(), data={"method": "johnson"})  # neither model nor no-style
+    assert r.status_code == 422
     r = client.post("/api/jobs", data={"options": "{not json"}, files=files())
     assert r.status_code == 422 and "JSON object" in r.json()["detail"]
     r = client.post("/api/jobs", data={"options": "{}", "style_bundled": "starry-night"})
@@ -278,7 +337,7 @@ def test_missing_inputs_and_unavailable_video_answer_422(client):
     if not info["video"]:
         r = client.post("/api/jobs", files=files(), data={"kind": "video"})
         assert r.status_code == 422 and r.json()["detail"] == info["video_reason"]
-        assert info["video_reason"].startswith("Video jobs are not available yet")
+        assert info["video_reason"].startswith("Video jobs need PyAV and OpenCV")
 
 
 def test_bundled_images_and_user_file_names_never_become_paths(client, jobs_dir):

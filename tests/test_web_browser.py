@@ -56,8 +56,7 @@ class Server:
     def __init__(self, jobs_dir: Path):
         import uvicorn
 
-        from atelier.web import create_app
-        from atelier.web.app import LOOPBACK_HOSTS
+        from atelier.web import LOOPBACK_HOSTS, create_app
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

@@ -45,6 +45,7 @@ _LAZY = {
     "events": "atelier.events",
     "list_models": "atelier.weights",
     "find_model": "atelier.weights",
+    "user_models_dir": "atelier.weights",
     "export_onnx": "atelier.export",
     "train": "atelier.training",
     "list_trainers": "atelier.methods",
@@ -52,14 +53,15 @@ _LAZY = {
     "atelier_home": "atelier.paths",
     "stylize_video": "atelier.video.pipeline",
     "VideoResult": "atelier.video.pipeline",
+    "VideoConfig": "atelier.video.config",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "__version__", "stylize", "stylize_to_file", "run", "prepare", "Prepared", "estimate", "write_result", "StylizeResult", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
     "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",
-    "events", "list_models", "find_model", "export_onnx",
-    "train", "list_trainers", "trainer_spec", "atelier_home", "stylize_video", "VideoResult",
+    "events", "list_models", "find_model", "user_models_dir", "export_onnx",
+    "train", "list_trainers", "trainer_spec", "atelier_home", "stylize_video", "VideoResult", "VideoConfig",
 ]
 
 

@@ -1,4 +1,4 @@
-"""Export trained feed-forward networks to ONNX, and run the exported files with onnxruntime.
+"""Export trained feed-forward networks to ONNX (run with onnxruntime by ``engine.inference.run_onnx``).
 
 ``export_onnx(model, output)`` writes a graph with dynamic batch, height and width, so one file serves
 every image size. The model's atelier header (method, arch, card, ...) is stored in the ONNX
@@ -14,7 +14,8 @@ and add ``onnxscript`` to the ``export`` extra.
 
 What is exported is the network's core, which needs a height and width divisible by 4 (it downsamples
 twice by 2): ``TransformerNet.forward``'s padding to a multiple of 4 branches on the input's size in
-Python, which a traced graph would freeze. ``run_onnx`` pads and crops around the session instead.
+Python, which a traced graph would freeze. ``engine.inference.run_onnx`` pads and crops around the session
+instead.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .engine.inference import read_network, require_onnx, run_onnx
 from .errors import OptionError, OutputError, WeightsError
 from .io import atomic_write
 from .weights import find_model
@@ -51,49 +52,13 @@ class _Core(nn.Module):
         return (torch.tanh(self.net.up(self.net.res(self.net.down(x)))) + 1) / 2
 
 
-def _require_onnx():
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError as err:
-        raise OptionError("ONNX export and inference need the 'onnx' and 'onnxruntime' packages: "
-                          "pip install 'atelier[export]'.") from err
-    return onnx, onnxruntime
-
-
-def onnx_session(path) -> tuple[object, dict]:
-    """(onnxruntime InferenceSession on the CPU, atelier header) of an exported .onnx file."""
-    _, ort = _require_onnx()
-    from .weights import read_header
-
-    header = read_header(path)  # one clear sentence for a file that is not an atelier export
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own exception types for invalid graphs
-        raise WeightsError(f"onnxruntime cannot load '{path}' ({str(err).splitlines()[0][:120]}).") from err
-    return session, header
-
-
-def run_onnx(session, x: torch.Tensor) -> torch.Tensor:
-    """(B,3,H,W) in [0,1], any H, W -> the session's (B,3,H,W), on ``x``'s device (run on the CPU)."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % 4, -w % 4
-    inp = x.detach().float().cpu()
-    if ph or pw:  # as TransformerNet.forward: reflect to a multiple of 4 (replicate for tiny inputs)
-        inp = F.pad(inp, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
-    name = session.get_inputs()[0].name
-    y = session.run(None, {name: inp.contiguous().numpy()})[0]
-    return torch.from_numpy(y)[..., :h, :w].to(x.device)
-
-
 def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False) -> Path:
     """Export a johnson model (name or .safetensors path) to ``output`` (.onnx); returns the path written.
 
     Raises OutputError if ``output`` exists (unless ``overwrite``) or is the model itself, and WeightsError
     if onnxruntime's output differs from torch's by more than ``TOLERANCE`` on the check images.
     """
-    onnx, _ = _require_onnx()
-    from .engine.checkpoint import load_model
+    onnx, _ = require_onnx()
     from .methods.johnson.model import TransformerNet
 
     src = find_model(model)
@@ -109,13 +74,9 @@ def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False) -
     if out.exists() and not overwrite:
         raise OutputError(f"Output '{out}' already exists (use --overwrite to replace it).")
 
-    state, header = load_model(src, method="johnson")
-    try:
-        net = TransformerNet.from_arch(header["arch"])
-        net.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise WeightsError(f"'{src}' does not hold a usable johnson network.") from err
-    core = _Core(net.eval().requires_grad_(False))
+    # fp32 on the CPU, uncached: the trace and the check images below run this copy only.
+    net, header = read_network(src, kind="johnson", build=lambda h: TransformerNet.from_arch(h["arch"]))
+    core = _Core(net)
 
     buf = _bytes_io.BytesIO()
     with warnings.catch_warnings():
@@ -142,7 +103,7 @@ def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False) -
 
 def _check(data: bytes, net: nn.Module) -> None:
     """onnxruntime's output on seeded check images (two sizes) must match torch's within TOLERANCE."""
-    _, ort = _require_onnx()
+    _, ort = require_onnx()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(0)
     for h, w in _CHECK_SIZES:

@@ -77,15 +77,10 @@ def gram_matrix(feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
     features are weighted by the mask at this layer's resolution and the sum is normalised by the mask's
     total weight, so a region's Gram does not depend on the region's size.
 
-    Speed (benchmarks/run.py; measured on the 2-core Xeon with AMX, 512 px): VGG features are channels_last,
-    so the product is taken over the (B,HW,C) view of that layout without a copy (reshaping to (B,C,HW)
-    would copy the activation and send back an NCHW gradient whose sum with the conv's channels_last
-    gradient takes a slow strided path), and its backward is one product instead of two
-    (:class:`_SymmetricProduct`). bf16 features (``--precision bf16``) are multiplied in bf16: the products
-    accumulate in fp32 inside the kernel, but each Gram entry is rounded to bf16 (relative error <= 2^-9)
-    before the loss. With both changes a bf16 step at 512 px went from 0.49 to 0.33 s on this CPU (the fp32
-    copies and products of five activations were a third of it) and an fp32 step from 1.34 to 1.15 s; the
-    quality check of the bf16 rounding is benchmarks/results/bf16_vs_fp32.md.
+    The product is taken over the (B,HW,C) view of the channels_last VGG features, without a copy, and its
+    backward is one product (:class:`_SymmetricProduct`), because copies and products were a third of a
+    Gatys step; bf16 features are multiplied in bf16 (fp32 accumulation, each entry rounded to bf16:
+    relative error <= 2^-9). Measurements: benchmarks/results/code_notes.md (``atelier.losses.gram_matrix``).
     """
     _check_feats(feats)
     b, c, h, w = feats.shape

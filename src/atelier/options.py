@@ -119,8 +119,8 @@ class Config:
     def __post_init__(self):
         check_fields(self)
 
-    def validate(self, n_styles: int = 1) -> None:  # noqa: B027 - optional hook, nothing to check here
-        pass
+    def validate(self, n_styles: int = 1) -> None:
+        """Rules across fields or against the run's style count; none by default."""
 
 
 def check_style_weights(weights: list[float] | None, n_styles: int) -> None:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import atelier
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}.\n")
+from .common import Parser
 
 
 def _eval(argv: list[str]) -> int:
     metrics = atelier.metrics
-    p = _Parser(prog="atelier eval", description="Measure a stylised image against its content and style "
+    p = Parser(prog="atelier eval", description="Measure a stylised image against its content and style "
                 "images at a fixed evaluation size, so numbers are comparable across runs.")
     p.add_argument("output", nargs="+", help="Stylised image(s) to judge.")
     p.add_argument("--content", help="The content photo the output was made from.")
@@ -44,7 +38,7 @@ def _eval(argv: list[str]) -> int:
 
 
 def _compare(argv: list[str]) -> int:
-    p = _Parser(prog="atelier compare", description="Run several methods/settings on content x style pairs; "
+    p = Parser(prog="atelier compare", description="Run several methods/settings on content x style pairs; "
                 "write a contact sheet, a metrics table (md, csv, json) and loss curves into OUT_DIR.")
     p.add_argument("--content", nargs="+", help="Content photo(s) (default: the embedded example).")
     p.add_argument("--style", nargs="+", help="Style image(s) (default: the embedded example).")

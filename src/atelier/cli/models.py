@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import atelier
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one sentence, exit 2
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}.\n")
+from .common import Parser
 
 
 def _duration(seconds) -> str:
@@ -29,8 +23,18 @@ def _quality(card: dict) -> str:
     return f"; vs Gatys: style x{ratio['style_swd']:.2f}, content x{ratio['content']:.2f}"
 
 
+def _style(model) -> str:
+    """'style: great_wave.jpg' for a one-style network; a decoder of an arbitrary-style method (whose style
+    is an input) says so."""
+    try:
+        arbitrary = atelier.method_spec(model.method).capabilities.needs_style
+    except atelier.errors.AtelierError:  # a model of a method not installed here
+        arbitrary = False
+    return "style: any painting (decoder)" if arbitrary else f"style: {model.card.get('style', '?')}"
+
+
 def _list(argv: list[str]) -> int:
-    p = _Parser(prog="atelier models", description="List the bundled and your own trained models "
+    p = Parser(prog="atelier models", description="List the bundled and your own trained models "
                 "(yours live in $ATELIER_HOME/models/; pass a name or a file to 'atelier stylize --model'). "
                 "Distances 'vs Gatys' are the model's style and content distances on held-out photos "
                 "divided by those of the default Gatys result (lower is closer).")
@@ -50,10 +54,8 @@ def _list(argv: list[str]) -> int:
         print(json.dumps(rows[0] if args.name else rows, indent=2))
         return 0
     if not models:
-        from atelier.weights import user_models_dir  # where to put them: part of the answer
-
         print(f"No trained models yet. Train one with 'atelier train johnson', or copy .safetensors/.onnx "
-              f"files to {user_models_dir()}.")
+              f"files to {atelier.user_models_dir()}.")
         return 0
     for m in models:
         card = m.card
@@ -61,14 +63,14 @@ def _list(argv: list[str]) -> int:
         if m.error:
             print(f"{m.name:20s} {where:7s} unreadable: {m.error}  {m.path}")
             continue
-        print(f"{m.name:20s} {m.method:8s} {where:7s} style: {card.get('style', '?')}; steps: "
+        print(f"{m.name:20s} {m.method:8s} {where:7s} {_style(m)}; steps: "
               f"{card.get('steps', '?')}; training: {_duration(card.get('training_seconds'))}"
               f"{_quality(card)}  {m.path}")
     return 0
 
 
 def _export(argv: list[str]) -> int:
-    p = _Parser(prog="atelier export", description="Export a trained model to ONNX (dynamic image size), "
+    p = Parser(prog="atelier export", description="Export a trained model to ONNX (dynamic image size), "
                 "checked against torch with onnxruntime before it is written.")
     p.add_argument("model", metavar="MODEL",
                    help="A model name (see 'atelier models') or a .safetensors file.")

@@ -9,15 +9,11 @@ from pathlib import Path
 
 import atelier
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one sentence, exit 2
-        self.print_usage(sys.stderr)
-        self.exit(2, f"atelier serve: error: {message}.\n")
+from .common import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="atelier serve", description="Run the web app on this machine: open the printed address "
+    p = Parser(prog="atelier serve", description="Run the web app on this machine: open the printed address "
                 "in a browser. Other programs use the HTTP API described at /docs.")
     p.add_argument("--host", default="127.0.0.1", help="Address to bind (default: 127.0.0.1, this machine "
                    "only). Any other address needs --token.")
@@ -69,7 +65,7 @@ def main(command: str, argv: list[str]) -> int:
         jobs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise errors.OptionError(f"Cannot use '{jobs_dir}' as the jobs directory ({err.strerror}).") from None
-    from ..web.app import LOOPBACK_HOSTS
+    from ..web import LOOPBACK_HOSTS
 
     app = create_app(jobs_dir, token=args.token, workers=args.workers,
                      max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,

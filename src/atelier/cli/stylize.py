@@ -5,31 +5,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import typing
 from pathlib import Path
 
 import atelier
-from atelier.options import default_of, describe_range, field_type, flag
 
+from .common import LazyPrinter, Parser, add_config_options, parse_int, parse_method_args
 from .progress import ProgressPrinter
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one sentence, exit 2, no usage dump wall
-        self.print_usage(sys.stderr)
-        self.exit(2, f"atelier stylize: error: {message}.\n")
 
 
 def build_parser(method: str) -> argparse.ArgumentParser:
     cls = atelier.method_spec(method)  # config and capabilities only: --help must not import torch
-    p = _Parser(
+    p = Parser(
         prog="atelier stylize",
         description=(
             "Stylise CONTENT in the manner of the STYLE painting(s). With no inputs, stylises the embedded "
@@ -59,9 +45,9 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--method", default=method, choices=atelier.list_methods(), help="Style transfer method.")
     p.add_argument("--mask", nargs="+", metavar="MASK", help="One mask image per style: white where that "
                    "style applies; pixels no mask covers keep the photo unchanged.")
-    p.add_argument("--seed", type=_int, default=0, help="Random seed: same seed and options, same image.")
+    p.add_argument("--seed", type=parse_int, default=0, help="Random seed: same seed and options, same image.")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
-    p.add_argument("--save-every", type=_int, default=0, metavar="N",
+    p.add_argument("--save-every", type=parse_int, default=0, metavar="N",
                    help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
@@ -71,39 +57,6 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     # The defaults are written into the help texts; argparse's own "(default: None)" would mislead.
     p.formatter_class = argparse.HelpFormatter
     return p
-
-
-def add_config_options(p: argparse.ArgumentParser, config_class, title: str) -> None:
-    """One option per field of a method's (or trainer's) config dataclass, in a group ``title``: shared by
-    ``atelier stylize``, ``atelier video`` and ``atelier train``."""
-    hints = typing.get_type_hints(config_class)
-    group = p.add_argument_group(title)
-    for f in dataclasses.fields(config_class):
-        meta = f.metadata
-        if not meta.get("cli", True):
-            continue
-        typ, is_list, _ = field_type(hints[f.name])
-        kwargs = {"help": meta.get("help", "") + (f" [{meta['paper']}]" if meta.get("paper") else ""),
-                  "dest": f.name, "default": None}
-        if typ is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["type"] = _int if typ is int else typ
-            if is_list:
-                kwargs["nargs"] = "+"
-            if "choices" in meta:
-                kwargs["choices"] = meta["choices"]
-            else:
-                kwargs["metavar"] = meta.get("metavar") or {int: "N", float: "X"}.get(typ, "VALUE")
-        allowed = describe_range(meta)
-        default = default_of(f)
-        notes = ([f"{allowed}"] if allowed else []) + ([] if default in (None, "") else [f"default: {_fmt(default)}"])
-        kwargs["help"] += f" ({'; '.join(notes)})" if notes else ""
-        group.add_argument(flag(f.name), **kwargs)
-
-
-def _fmt(value) -> str:
-    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _default_output(content: Path, styles: list[Path]) -> Path:
@@ -161,30 +114,10 @@ def main(command: str, argv: list[str]) -> int:
     return 0
 
 
-def parse_method_args(build, argv: list[str]) -> tuple[argparse.Namespace, dict]:
-    """Two passes, shared by ``atelier stylize`` and ``atelier video``: find the method first (``--method``,
-    or the one that runs ``--model``'s file, else gatys), then parse with ``build(method)``'s parser.
-    Returns the arguments and the method's options that were given."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--method")
-    pre.add_argument("--model")
-    known, _ = pre.parse_known_args(argv)
-    method = known.method
-    if method is None and known.model is not None:
-        try:
-            method = atelier.method_for_model(known.model)
-        except atelier.errors.AtelierError:
-            method = "johnson"  # its path reports an unknown or unreadable model in one sentence
-    args = build(method or "gatys").parse_args(argv)
-    names = [f.name for f in dataclasses.fields(atelier.method_spec(args.method).config_class)]
-    if "model" not in names and getattr(args, "model", None) is not None:
-        raise atelier.errors.OptionError(f"--model selects a trained network; the {args.method} method takes "
-                                         "none.")
-    return args, {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-
-
 def _report(path: Path, info: dict) -> None:
-    work = f"{info['tiles']} tile(s)" if "tiles" in info else f"{info['iterations']} iterations"
+    # A plug-in's info may have neither (it is what its method chose to record).
+    work = (f"{info['tiles']} tile(s)" if "tiles" in info else
+            f"{info['iterations']} iterations" if "iterations" in info else "done")
     print(f"Wrote {path} ({info['output_size'][0]}x{info['output_size'][1]}, {work}, "
           f"{info['timings']['total_seconds']:.1f} s); settings in {atelier.sidecar_path(path)}")
 
@@ -215,22 +148,6 @@ def _feed_forward_outputs(contents: list[Path], model: str, output: str | None,
     return [_free_name(out_dir, f"{c.stem}__{tag}", taken, overwrite) for c in contents]
 
 
-class _LazyPrinter:
-    """A progress bar that appears with the first event, so a model that fails to load leaves none."""
-
-    def __init__(self):
-        self.printer = None
-
-    def __call__(self, event) -> None:
-        if self.printer is None:
-            self.printer = ProgressPrinter(show=True)
-        self.printer(event)
-
-    def close(self) -> None:
-        if self.printer is not None:
-            self.printer.close()
-
-
 def _feed_forward(args, options: dict) -> int:
     """Methods whose style is in a trained network: every positional is a photo, one output each."""
     # No photo given: the embedded example photo, as for the other methods (a first try of a model).
@@ -250,7 +167,7 @@ def _feed_forward(args, options: dict) -> int:
             _dry_run(content, [], args, prepared)
         return 0
     for content, out in zip(contents, outputs):
-        printer = None if args.quiet else _LazyPrinter()
+        printer = None if args.quiet else LazyPrinter()
         try:
             path, result = atelier.stylize_to_file(
                 content, None, out, overwrite=args.overwrite, prepared=prepared, seed=args.seed,

@@ -17,19 +17,14 @@ from pathlib import Path
 
 import atelier
 
+from .common import Parser
 from .progress import ProgressPrinter
 from .stylize import add_config_options
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one sentence, exit 2
-        self.print_usage(sys.stderr)
-        self.exit(2, f"atelier train: error: {message}.\n")
-
-
 def build_parser(method: str) -> argparse.ArgumentParser:
     spec = atelier.trainer_spec(method)  # config class only: --help must not import torch
-    p = _Parser(
+    p = Parser(
         prog="atelier train",
         description=f"{spec.summary} Writes MODEL, its resumable checkpoint MODEL.ckpt.safetensors and a "
         "preview MODEL.preview.png. Trainable methods: " + ", ".join(atelier.list_trainers()) + ".",

@@ -1,1 +1,2 @@
-"""Engines: the image optimiser and (later) the network trainer; both emit progress events."""
+"""Engines: the image optimiser, the network trainer, the feed-forward inference path and torch.compile
+wrapping; they emit progress events."""

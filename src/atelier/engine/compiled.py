@@ -2,18 +2,17 @@
 
 Eager PyTorch runs a feed-forward style network op by op: on a CPU most of the time of a large image goes
 to memory-bound ops around the convolutions (instance norm, padding, upsampling, ReLU) and to layout
-copies into and out of oneDNN's convolutions. Inductor fuses those into a few C++ loops. Measured on
-the 2 cores, compact Johnson network, bf16: 1920x1080 0.71 s eager -> 0.28 s compiled
-(``benchmarks/feedforward.py``), 1280x720 347 -> 138 ms (``benchmarks/video.py``, parts); compiling
-costs 12-26 s per input size (less with inductor's on-disk cache).
+copies into and out of oneDNN's convolutions. Inductor fuses those into a few C++ loops: about 2.5x
+faster for the compact Johnson network on our CPUs, but compiling costs seconds per input size
+(measurements: benchmarks/results/code_notes.md, ``atelier.engine.compiled``).
 
 So compiling pays off only when a size keeps coming: video frames, a batch of photos of one camera, a
 server. ``mode='auto'`` decides like renting skis: it runs a size eagerly until the time already spent on
 that size reaches what compiling is expected to cost (``AUTO_AFTER_SECONDS``), then compiles, so it never
 loses more than about twice the best choice made in hindsight. One image never waits for a compilation; a
-1280x720 video compiles after ~30 frames, a 1920x1080 one after ~15. ``'on'`` compiles at once, ``'off'``
-never. A machine without a working C++ compiler (or any other compile failure) falls back to eager with
-one warning; results are the same either way, up to rounding.
+video compiles after its first few dozen frames. ``'on'`` compiles at once, ``'off'`` never. A machine
+without a working C++ compiler (or any other compile failure) falls back to eager with one warning;
+results are the same either way, up to rounding.
 """
 
 from __future__ import annotations
@@ -29,8 +28,8 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 MODES = ("auto", "on", "off")
-# 'auto' compiles a size once this many seconds went into running it eagerly: about one compilation of a
-# feed-forward network by inductor on the 2-core CPU (12-26 s measured, less from inductor's disk cache).
+# 'auto' compiles a size once this many seconds went into running it eagerly: about what one compilation of a
+# feed-forward network by inductor costs on our CPUs (measured: code_notes.md, ``atelier.engine.compiled``).
 AUTO_AFTER_SECONDS = 10.0
 
 

@@ -59,9 +59,11 @@ class StageResult:
     history: list[float]  # total loss per iteration
 
 
-def _lbfgs_history(numel: int) -> int:
-    # L-BFGS keeps 2 vectors of the image's size per history entry: cap their memory at ~1 GiB so a 4K
-    # image does not pay 10+ GiB for curvature pairs (the usual default of 100 is meant for small images).
+def lbfgs_history(numel: int) -> int:
+    """The L-BFGS history size for a parameter of ``numel`` values (memory estimates use it too).
+
+    L-BFGS keeps 2 vectors of the image's size per history entry: their memory is capped at ~1 GiB so a 4K
+    image does not pay 10+ GiB for curvature pairs (the usual default of 100 is meant for small images)."""
     return int(max(5, min(50, (1 << 30) // (8 * numel))))
 
 
@@ -94,7 +96,7 @@ def optimize_image(
         # One L-BFGS iteration per step() with max_iter=1 (one loss evaluation); tolerances disabled
         # because our own stopping rule decides, and intensive losses have tiny absolute gradients.
         opt = torch.optim.LBFGS(
-            [param], lr=lr or 1.0, max_iter=1, history_size=_lbfgs_history(param.numel()),
+            [param], lr=lr or 1.0, max_iter=1, history_size=lbfgs_history(param.numel()),
             tolerance_grad=-1.0, tolerance_change=-1.0,
         )
     elif optimizer == "adam":

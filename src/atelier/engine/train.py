@@ -1,4 +1,4 @@
-"""The network trainer shared by every trainable method (Johnson now; AdaIN, SANet, CycleGAN later).
+"""The network trainer shared by every trainable method (johnson, adain, sanet: ``methods/*/train.py``).
 
 :func:`train` knows nothing of VGG, styles or terminals: it gets a model, an optimizer, a batch iterator and
 a ``step_fn(batch) -> {"total": loss, other named terms...}``, and runs optimisation steps until ``steps``

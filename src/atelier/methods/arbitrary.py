@@ -32,32 +32,28 @@ a style's code is and how features are combined; this module does the rest the s
 from __future__ import annotations
 
 import logging
-import math
-import time
 from pathlib import Path
 
 import torch
 
 from .. import io
-from ..engine.checkpoint import ModelCache, load_model
 from ..devices import resolve_precision
+from ..engine import inference
+from ..engine.inference import InferenceRun
 from ..errors import OptionError, WeightsError
-from ..events import Done, Progress, Stage, emit
 from ..features import get_vgg19
 from ..losses import resize_mask
 from ..ops import color
-from ..ops.tiling import blend_tile_count, run_blended
 from ..weights import find_model, has_model
 
 logger = logging.getLogger(__name__)
 
 # Peak activation memory of a forward pass (no autograd) per output pixel: VGG-19's first block holds two
-# 64-channel maps (512 B/px in fp32) and the decoder's last stage about as much; rounded up.
+# 64-channel maps (512 B/px in fp32) and the decoder's last stage about as much; rounded up. The rest of
+# the --max-memory budget (torch itself, the image buffers) is engine.inference's.
 BYTES_PER_PIXEL = {"fp32": 1536, "bf16": 768}
-IMAGE_BYTES_PER_PIXEL = 48  # content, blended output, the caller's copy and its 8-bit conversion
-
-
-_CACHE = ModelCache()
+STATS_MIN_SIDE = 64  # the statistics pass's smallest long side: relu5_1 (stride 16) keeps 4 positions
+CARD_KEYS = ("data", "steps", "training_seconds")  # what info["model"] shows
 
 
 class ArbitraryStyle:
@@ -116,22 +112,9 @@ class ArbitraryStyle:
         # probabilities, which ops/attention.py also floors, since this flag reaches only the calling thread
         # and threads it starts later). Results change below 1e-38. Process-wide, as torch offers it.
         torch.set_flush_denormal(True)
-
-        def load():
-            if path.suffix.lower() == ".onnx":
-                raise OptionError(f"The {self.METHOD} method runs .safetensors models, not '{path.name}'.")
-            state, header = load_model(path, method=self.METHOD)
-            try:
-                net = self.build(header)
-                net.load_state_dict(state)
-            except (KeyError, TypeError, ValueError, RuntimeError) as err:
-                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-                raise WeightsError(f"'{path}' does not hold a usable {self.METHOD} network ({reason}).") from err
-            return net.eval().requires_grad_(False).to(device=device, dtype=dtype), header
-
-        st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(device), str(dtype), self.METHOD)
-        return _CACHE.get(key, load)
+        if path.suffix.lower() == ".onnx":
+            raise OptionError(f"The {self.METHOD} method runs .safetensors models, not '{path.name}'.")
+        return inference.load_network(path, kind=self.METHOD, build=self.build, device=device, dtype=dtype)
 
     # -- planning
 
@@ -139,29 +122,16 @@ class ArbitraryStyle:
         """Activation bytes per output pixel at the resolved precision (``--precision auto`` decided)."""
         return BYTES_PER_PIXEL["bf16" if dtype == torch.bfloat16 else "fp32"]
 
-    def tile_for(self, hw, cfg, bpp: float) -> int:
-        """0 (one pass) or the tile side: the largest aligned square whose activations fit the budget."""
-        h, w = hw
-        if cfg.tile:
-            return cfg.tile if cfg.tile < max(h, w) else 0
-        budget = cfg.max_memory * 2**30 - IMAGE_BYTES_PER_PIXEL * h * w
-        if bpp * h * w <= budget:
-            return 0
-        side = int(math.sqrt(max(budget, 0) / bpp)) // 16 * 16
-        if side < 4 * cfg.overlap or side < 64:
-            raise OptionError(f"A {w}x{h} image needs more than --max-memory {cfg.max_memory:g} GiB; raise it "
-                              "or reduce --size.")
-        return side
-
-    @staticmethod
-    def stats_size(hw, cfg, bpp: float) -> tuple[int, int]:
-        """The whole image if its activations fit the budget, else reduced to the largest area that does."""
-        h, w = hw
-        budget = max(cfg.max_memory * 2**30 - IMAGE_BYTES_PER_PIXEL * h * w, 0)
-        if bpp * h * w <= budget:
-            return h, w
-        long = max(64, int(max(h, w) * math.sqrt(budget / bpp / (h * w))))
-        return io.fit_size(h, w, long)
+    def plan(self, hw, cfg, bpp: float) -> tuple[int, tuple[int, int]]:
+        """(tile side or 0 for one pass, (h, w) of the statistics pass) of an ``hw`` output."""
+        # engine.inference's budget, as johnson's: the arbitrary methods previously left torch itself
+        # (RUNTIME_BYTES, 0.5 GiB) out of --max-memory, so a run's peak could exceed it by that much.
+        tile = inference.plan_tile(hw, tile=cfg.tile, overlap=cfg.overlap, max_memory=cfg.max_memory,
+                                   bytes_per_pixel=bpp, align=self.ALIGN)
+        if not tile:
+            return 0, tuple(hw)
+        return tile, inference.stats_size(hw, max_memory=cfg.max_memory, bytes_per_pixel=bpp,
+                                          min_side=STATS_MIN_SIDE)
 
     # -- running
 
@@ -185,13 +155,13 @@ class ArbitraryStyle:
         ``generator`` is unused: inference is deterministic."""
         cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = raw_styles = [style] if isinstance(style, torch.Tensor) else list(style)
-        t0 = time.perf_counter()
+        run = InferenceRun(self.METHOD, callback)
         device = content.device
         dtype = resolve_precision(cfg.precision, device)
         path = self.find(cfg.model)
         net, header = self.load(path, device, dtype)
         vgg = get_vgg19(weights=cfg.weights, device=device, dtype=dtype)
-        t_load = time.perf_counter()
+        run.loaded()
 
         out_hw = tuple(content.shape[-2:]) if cfg.size == 0 else io.fit_size(*content.shape[-2:], cfg.size)
         if min(out_hw) < 16:
@@ -210,8 +180,7 @@ class ArbitraryStyle:
                                                                        str(device), dtype, cfg.weights))
             style_px = max(s.shape[-2] * s.shape[-1] for s in styles)
             bpp = self.bytes_per_pixel(dtype, style_px)
-            tile = self.tile_for(out_hw, cfg, bpp)
-            stats_hw = self.stats_size(out_hw, cfg, bpp) if tile else out_hw
+            tile, stats_hw = self.plan(out_hw, cfg, bpp)
             small = io.resize(work, stats_hw)
             feats = vgg(small, self.LAYERS)
             small_masks = None if full_masks is None else [
@@ -225,8 +194,7 @@ class ArbitraryStyle:
             whole_feats = None if tile else feats
             del feats, small
 
-            n_tiles = blend_tile_count(*out_hw, tile, cfg.overlap, self.ALIGN)[0] if tile else 1
-            emit(callback, Stage(self.METHOD, 0, 1, out_hw, n_tiles))
+            run.start(out_hw, tile=tile, overlap=cfg.overlap, align=self.ALIGN)
 
             def apply(crop: torch.Tensor) -> torch.Tensor:
                 # crop (1,3+K,h,w): the image and its masks' crops -> (1,3,h,w) fp32
@@ -237,37 +205,16 @@ class ArbitraryStyle:
                 t = self.transfer(net, f, codes, weights, fm, whole)
                 return net.decoder(t.to(dtype), size=tuple(img.shape[-2:])).float()
 
-            def on_tile(i: int, n: int) -> None:
-                elapsed = time.perf_counter() - t_load
-                emit(callback, Progress(self.METHOD, i, n, {}, elapsed, elapsed / i * (n - i)))
-
-            stack = work if full_masks is None else torch.cat([work, *full_masks], dim=1)
+            stack = work if full_masks is None else torch.cat([work, *full_masks], dim=1)  # (1,3+K,H,W)
             if tile:
-                logger.info("%dx%d output: %d tiles of %d px, %d px overlap; statistics at %dx%d.", out_hw[1],
-                            out_hw[0], n_tiles, tile, cfg.overlap, stats_hw[1], stats_hw[0])
-                out = run_blended(apply, stack, tile, cfg.overlap, align=self.ALIGN, on_tile=on_tile)
-            else:
-                out = apply(stack)
-                on_tile(1, 1)
+                logger.info("Tile statistics from the photo at %dx%d.", stats_hw[1], stats_hw[0])
+            out = run.run(apply, stack)
         out = out.clamp(0, 1)
         if cfg.preserve_color == "luminance":
             out = color.combine_luminance(out, x)
         if full_masks is not None:  # pixels no mask covers keep the photo exactly (as gatys does)
             keep = (1 - torch.stack(full_masks).sum(0)).clamp(0, 1)
             out = keep * x + (1 - keep) * out
-        elapsed = time.perf_counter() - t0
-        card = header.get("card") or {}
-        self.info = {
-            "model": {"name": cfg.model, "path": str(path), "arch": header.get("arch", {}),
-                      "card": {k: card[k] for k in ("data", "steps", "training_seconds") if k in card}},
-            "tiles": n_tiles,
-            "tile": tile or None,
-            "overlap": cfg.overlap if tile else None,
-            "stats_size": list(stats_hw),
-            "iterations": 0,
-            "seconds": round(elapsed, 3),
-            "load_seconds": round(t_load - t0, 3),
-            "losses": {},
-        }
-        emit(callback, Done(iterations=0, elapsed=elapsed, losses={}))
+        self.info = run.finish(name=cfg.model, path=path, header=header, card_keys=CARD_KEYS,
+                               stats_size=list(stats_hw))
         return out.clamp(0, 1)

@@ -19,14 +19,14 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from ..devices import resolve_precision
 from ..engine import checkpoint as ckpt
 from ..engine.data import ImageFolderData, PairedStream
-from ..devices import resolve_precision
 from ..engine.train import train as run_training
 from ..errors import OptionError, OutputError
 from ..features import get_vgg19
 from ..paths import checkpoint_path
-from .train_checks import _same, check_paths, resumed_config
+from .train_checks import check_paths, resumed_config, same_path
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
     photos = ImageFolderData(content_dirs, cfg.size, max_scale=cfg.content_scale, cache_mb=cfg.cache_mb / 2)
     paintings = ImageFolderData(style_dirs, cfg.size, max_scale=cfg.style_scale, cache_mb=cfg.cache_mb / 2)
     for f in (*photos.files, *paintings.files):
-        if _same(output, f) or _same(ckpt_file, f):
+        if same_path(output, f) or same_path(ckpt_file, f):
             raise OutputError(f"Refusing to write '{output}': it is one of the training images.")
 
     vgg = get_vgg19(weights=cfg.weights, device=dev, dtype=dtype)

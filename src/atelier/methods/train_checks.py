@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 SESSION_FIELDS = ("steps", "minutes", "checkpoint_every", "preview_every", "cache_mb")
 
 
-def _same(a: Path, b: Path) -> bool:
+def same_path(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
     except OSError:
@@ -35,7 +35,7 @@ def check_paths(folders: list[Path], output: Path, *, resume: bool, overwrite: b
         raise OutputError(f"The model file '{output}' must end in .safetensors.")
     if output.is_dir():
         raise OutputError(f"Cannot write '{output}': it is a directory.")
-    if any(_same(output, f) for f in folders):
+    if any(same_path(output, f) for f in folders):
         raise OutputError(f"Refusing to write '{output}': it is one of the inputs.")
     ckpt_file = checkpoint_path(output)
     if resume:

@@ -21,6 +21,8 @@ import torch
 
 from ..features import get_vgg19
 from ..io import fit_size, load_image, resize
+from .artefacts import PERIOD as GRID_PERIOD
+from .artefacts import grid_energy, grid_ratio
 from .distances import (
     CONTENT_LAYER,
     MEANSTD_LAYERS,
@@ -43,17 +45,19 @@ METRICS: dict[str, str] = {
     "content": "||F(x)-F(c)||^2 / ||F(c)||^2 at relu4_2; lower = closer to the content (Gatys 2016 eq. 1)",
     "ssim": "SSIM of the luminances of x and c, Gaussian 11x11 window, sigma 1.5 (Wang 2004); 1 = same",
     "color_hist": "mean over R,G,B of the Wasserstein-1 distance of x's and c's 32-bin value histograms",
+    "grid": "spectral peaks of x's luminance on an 8-px grid's lattice over c's (1 = no added grid; NaN "
+            "below 32 px)",
     "style_gram": "mean over relu1_1..relu5_1 of ||G(x)-G(s)||^2 / ||G(s)||^2 (Gatys 2016 eq. 4)",
     "style_swd": "mean over relu1_1..relu5_1 of sliced W2(F(x), F(s)) (64 projections) / RMS(s projected)",
     "style_meanstd": "mean over relu1_1..relu4_1 of ||mu_x-mu_s||/||mu_s|| + ||sd_x-sd_s||/||sd_s|| (AdaIN)",
 }
-CONTENT_KEYS = ("content", "ssim", "color_hist")
+CONTENT_KEYS = ("content", "ssim", "color_hist", "grid")
 STYLE_KEYS = ("style_gram", "style_swd", "style_meanstd")
 
 __all__ = [
     "CONTENT_KEYS", "CONTENT_LAYER", "EVAL_SIZE", "MEANSTD_LAYERS", "METRICS", "STYLE_KEYS", "STYLE_LAYERS",
     "SWD_SEED", "color_histogram_distance", "content_distance", "dis_flow", "evaluate", "format_table",
-    "gram_distance", "mean_std_distance", "occlusion_mask", "sliced_wasserstein", "ssim_luminance", "warp",
+    "gram_distance", "grid_energy", "grid_ratio", "mean_std_distance", "occlusion_mask", "sliced_wasserstein", "ssim_luminance", "warp",
     "warping_error", "write_csv", "write_json",
 ]
 
@@ -112,6 +116,7 @@ def evaluate(
         results["content"] = content_distance(x_feats, c_feats, CONTENT_LAYER)
         results["ssim"] = ssim_luminance(x, c)
         results["color_hist"] = color_histogram_distance(x, c)
+        results["grid"] = grid_ratio(x, c) if min(h, w) >= 4 * GRID_PERIOD else math.nan
     if style is not None:
         s = load_image(style, device=device)
         s = resize(s, _same_area(s.shape[-2], s.shape[-1], h * w))

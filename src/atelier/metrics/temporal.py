@@ -28,7 +28,7 @@ from ..errors import OptionError
 from ..io import load_image, resize
 
 # One copy of the flow code, shared with the video pipeline (atelier.video.flow imports no method).
-from ..video.flow import FlowFn, _as_flow, dis_flow, occlusion_mask, warp
+from ..video.flow import FlowFn, as_flow, dis_flow, occlusion_mask, warp
 
 __all__ = ["FlowFn", "dis_flow", "occlusion_mask", "warp", "warping_error"]
 
@@ -58,8 +58,8 @@ def warping_error(frames_out: Sequence, frames_in: Sequence, *, flow_fn: FlowFn 
     errors = []
     for t in range(1, len(outs)):
         i_prev, i_cur = resize(ins[t - 1], (h, w)), resize(ins[t], (h, w))
-        backward = _as_flow(flow_fn(i_cur, i_prev))  # (H,W,2): t -> t-1
-        forward = _as_flow(flow_fn(i_prev, i_cur))  # (H,W,2): t-1 -> t
+        backward = as_flow(flow_fn(i_cur, i_prev))  # (H,W,2): t -> t-1
+        forward = as_flow(flow_fn(i_prev, i_cur))  # (H,W,2): t-1 -> t
         valid = ~occlusion_mask(backward, forward)  # (H,W)
         o_prev, o_cur = outs[t - 1], outs[t]
         if o_prev.shape != o_cur.shape:

@@ -1,1 +1,1 @@
-"""Shared image operations (colour, pyramids, tiling, adain, attention) used by several methods."""
+"""Shared image operations used by several methods: colour, masks, tiling, AdaIN statistics, attention."""

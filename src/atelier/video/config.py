@@ -2,16 +2,20 @@
 page's video form are generated from :class:`VideoConfig`, as a method's options are from its config.
 
 Ruder, Dosovitskiy & Brox 2016, "Artistic style transfer for videos": the temporal weight and the flow.
-``web=True`` marks the fields the web form offers (a server caps ``max_frames``).
+``web=True`` marks the fields the web form offers (a server caps ``max_frames``). A VideoConfig that exists
+is checked: the field ranges and the rule across fields (``validate``) run when it is made, as none of them
+depends on the run's inputs. :func:`split_options` separates these fields from a method's options, for
+``atelier.stylize_video(..., temporal_weight=..., size=...)`` and the web app's jobs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 from ..errors import OptionError
-from ..options import Config
+from ..options import Config, check_fields, make_config
 from ..options import option as _f
 
 FLOW_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV DIS presets (video/flow.py)
@@ -39,10 +43,33 @@ class VideoConfig(Config):
     crf: int = _f(18, "H.264 quality, 0 (lossless) to 51; lower is better and larger.", minimum=0, maximum=51)
     keep_frames: bool = _f(False, "Keep the PNG frames (OUT.frames/) after the MP4 is written.")
 
+    def __post_init__(self):
+        check_fields(self)
+        self.validate()
+
     def validate(self, n_styles: int = 0) -> None:
         t0, t1 = parse_time(self.start), parse_time(self.end)
         if t0 is not None and t1 is not None and t1 <= t0:
             raise OptionError(f"--end ({self.end}) must come after --start ({self.start}).")
+
+
+FIELDS = frozenset(f.name for f in dataclasses.fields(VideoConfig))
+
+
+def split_options(options: dict, video: VideoConfig | None = None) -> tuple[VideoConfig, dict]:
+    """(the video options, the method's options) from one keyword dict: its VideoConfig fields make the
+    VideoConfig (None values mean the default), unless ``video`` is given; the rest is returned for the
+    method. Giving a video field both ways raises, rather than choosing one silently."""
+    given = {k: v for k, v in options.items() if k in FIELDS and v is not None}
+    rest = {k: v for k, v in options.items() if k not in FIELDS}
+    if video is None:
+        return make_config(VideoConfig, given), rest
+    if not isinstance(video, VideoConfig):
+        raise OptionError(f"video= must be an atelier.video.config.VideoConfig, not {type(video).__name__}.")
+    if given:
+        raise OptionError("Give the video options in video= or as keywords, not both "
+                          f"({', '.join(sorted(given))}).")
+    return video, rest
 
 
 def parse_time(value) -> float | None:

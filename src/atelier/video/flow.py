@@ -33,7 +33,7 @@ FlowFn = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | np.ndarray"]
 PRESETS = ("ultrafast", "fast", "medium")
 
 
-def _as_flow(flow, device=None) -> torch.Tensor:
+def as_flow(flow, device=None) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(flow) if not isinstance(flow, torch.Tensor) else flow).float()
     if t.dim() not in (3, 4) or t.shape[-1] != 2:
         raise ValueError(f"a flow must be (H,W,2) or (B,H,W,2), got shape {tuple(t.shape)}")
@@ -49,7 +49,7 @@ def warp(image: torch.Tensor, flow) -> torch.Tensor:
     if image.dim() != 4:
         raise ValueError(f"warp expects (B,C,H,W), got shape {tuple(image.shape)}")
     b, _, h, w = image.shape
-    fl = _as_flow(flow, image.device).to(image.dtype)
+    fl = as_flow(flow, image.device).to(image.dtype)
     if fl.shape[-3:-1] != (h, w):
         raise ValueError(f"flow size {tuple(fl.shape[-3:-1])} does not match image size {(h, w)}")
     ys, xs = torch.meshgrid(
@@ -72,7 +72,7 @@ def occlusion_mask(backward, forward) -> torch.Tensor:
     |b(x) + f(x + b(x))|^2 > 0.01 (|b(x)|^2 + |f(x + b(x))|^2) + 0.5, or where x + b(x) lies outside the
     frame (no pixel of t-1 to compare with: the border that moved in).
     """
-    b, f = _as_flow(backward), _as_flow(forward)
+    b, f = as_flow(backward), as_flow(forward)
     if b.dim() != 3 or b.shape != f.shape:
         raise ValueError(f"expected two (H,W,2) flows of one size, got {tuple(b.shape)}, {tuple(f.shape)}")
     h, w = b.shape[:2]
@@ -89,7 +89,7 @@ def motion_boundaries(flow) -> torch.Tensor:
     """(H,W) bool, True on motion boundaries of ``flow`` (H,W,2) (Ruder et al. 2016 §3.3):
     |grad u|^2 + |grad v|^2 > 0.01 |flow|^2 + 0.002, gradients by central differences (one-sided at the
     border)."""
-    fl = _as_flow(flow)
+    fl = as_flow(flow)
     if fl.dim() != 3:
         raise ValueError(f"expected an (H,W,2) flow, got shape {tuple(fl.shape)}")
     grad_sq = fl.new_zeros(fl.shape[:2])

@@ -75,22 +75,10 @@ def write_json_atomic(path: Path, data: dict) -> None:
         raise
 
 
-def video_api():
-    """The public video function once the video pipeline exists (``atelier.stylize_video``), else None."""
-    try:
-        return getattr(atelier, "stylize_video")  # noqa: B009 - absent until the video pipeline lands
-    except AttributeError:
-        return None
-
-
 def video_unavailable_reason() -> str | None:
-    """None when video jobs can run; otherwise one sentence saying why not."""
+    """None when video jobs can run; otherwise one sentence saying why not (the video extra is missing)."""
     import importlib.util
 
-    if video_api() is None:
-        return "Video jobs are not available yet: this version of atelier has no video pipeline."
-    if not any(atelier.method_spec(m).capabilities.video for m in atelier.list_methods()):
-        return "Video jobs are not available yet: no method supports video in this version of atelier."
     if importlib.util.find_spec("av") is None or importlib.util.find_spec("cv2") is None:
         return "Video jobs need PyAV and OpenCV on the server: pip install 'atelier[video]'."
     return None
@@ -113,8 +101,9 @@ class Job:
     progress: dict[str, Any] = field(default_factory=dict)  # last stage/progress summary, no image
     result: str | None = None  # file name inside dir
     info: dict[str, Any] = field(default_factory=dict)  # a summary of the sidecar: size, timings, losses
-    video_options: dict[str, Any] = field(default_factory=dict)  # temporal_weight, max_frames (video jobs)
+    video_options: dict[str, Any] = field(default_factory=dict)  # the video config's web fields (video jobs)
     # in memory only
+    prepared: Any = field(default=None, repr=False)  # the atelier.Prepared run checked when the job was made
     events: list[dict] = field(default_factory=list, repr=False)
     first_event: int = 0  # sequence number of events[0] (older ones were dropped)
     cancel_requested: bool = False
@@ -372,8 +361,8 @@ class JobStore:
 
     def _run_image(self, job: Job) -> None:
         content, styles = self._input_paths(job)
-        result = atelier.run(content, styles or None, method=job.method, seed=job.seed,
-                             callback=self._callback(job), **job.options)
+        prepared = job.prepared or atelier.prepare(job.method, job.options, n_styles=len(styles))
+        result = atelier.run(content, styles or None, prepared=prepared, seed=job.seed, callback=self._callback(job))
         if job.cancel_requested and not job.stopping:  # a finished result is kept at shutdown
             raise JobCancelled
         path = atelier.write_result(result, job.dir / "result.png", overwrite=True, inputs=[content, *styles])
@@ -390,8 +379,9 @@ class JobStore:
         content, styles = self._input_paths(job)
         out = job.dir / "result.mp4"
         try:
-            result = video_api()(content, out, styles or None, method=job.method, seed=job.seed,
-                                 callback=self._callback(job), overwrite=True, **job.video_options, **job.options)
+            result = atelier.stylize_video(content, out, styles or None, method=job.method, seed=job.seed,
+                                           callback=self._callback(job), overwrite=True, **job.video_options,
+                                           **job.options)
         except BaseException:
             shutil.rmtree(out.with_name(out.name + ".frames"), ignore_errors=True)  # the pipeline's work folder
             raise

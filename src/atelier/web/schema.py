@@ -1,80 +1,127 @@
-"""Method options for the web form and the API, generated from each method's config dataclass.
+"""Method and video options for the web form and the API, generated from the config dataclasses' field
+metadata (:mod:`atelier.options`, the same source as the CLI's options): type, default, help, paper,
+choices, range, ``basic`` (shown first) and ``cli=False`` (not offered).
 
-The same source as the CLI's options (``atelier/cli/stylize.py``): field types, defaults, help texts, paper
-references and choices. Two fields take file paths on the command line and are narrowed here, because
-a path typed into a web form would read files of the server's machine: ``init`` offers only ``content``
-and ``random``, and ``model`` only the names of installed models (``atelier.list_models()``).
+What a web form must not do is narrowed here, from the metadata and the method's spec: a field whose value
+may be a file (``or_file``) offers only its words, since a path typed into a form would read files of the
+server's machine; and a method's ``model`` (a name or a path on the command line) offers only the installed
+models that method runs (its spec's ``model_kinds``). The checks are the library's: :func:`prepare_options` builds the run with
+``atelier.prepare`` and adds only this server's limits.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import types
 import typing
 from typing import Any
 
 import atelier
+from atelier.options import default_of, describe_range, field_type, make_config
 
-# Options shown first in the form; the others go under "More options" (the order is the config's).
-BASIC = {"size", "iterations", "style_strength", "preserve_color", "model"}
-INIT_CHOICES = ("content", "random")
+RANGE_KEYS = ("minimum", "maximum", "above", "multiple_of", "zero")
+_TYPE_NAMES = {int: "integer", float: "number", str: "string", bool: "boolean"}
+_KINDS = {"integer": "a whole number", "number": "a number", "boolean": "true or false"}
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+MODEL_HELP = "Trained network: one of the installed models (see 'atelier models')."
 
 
 class OptionsError(ValueError):
     """Options that do not fit the method (one sentence; the API answers 422)."""
 
 
-def _field_type(hint) -> tuple[type, bool, bool]:
-    """(element type, is_list, nullable) of an annotation such as ``list[float] | None``."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    nullable = type(None) in typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and args:
-        hint = args[0]
-    if typing.get_origin(hint) is list:
-        return typing.get_args(hint)[0], True, nullable
-    return hint, False, nullable
+# ------------------------------------------------------------------------------------------- schemas
 
 
-_TYPE_NAMES = {int: "integer", float: "number", str: "string", bool: "boolean"}
+def field_schema(f: dataclasses.Field, hint) -> dict[str, Any]:
+    """One option of a form: its type, default, texts, choices and range, from the field's metadata."""
+    typ, is_list, nullable = field_type(hint)
+    meta = f.metadata
+    opt: dict[str, Any] = {
+        "name": f.name, "type": _TYPE_NAMES.get(typ, "string"), "list": is_list, "nullable": nullable,
+        "default": default_of(f), "help": meta.get("help", ""), "paper": meta.get("paper", ""),
+        "basic": bool(meta.get("basic")), "form": bool(meta.get("cli", True)),
+    }
+    opt.update({k: meta[k] for k in RANGE_KEYS if meta.get(k) is not None})
+    if text := describe_range(meta):
+        opt["range"] = text
+    if meta.get("choices") is not None:
+        opt["choices"] = list(meta["choices"])
+    if meta.get("or_file") is not None:  # its words only: no server paths from a web form
+        opt["choices"] = list(meta["or_file"])
+    return opt
+
+
+def config_schema(config_class: type, keep=lambda f: True) -> list[dict[str, Any]]:
+    hints = typing.get_type_hints(config_class)
+    return [field_schema(f, hints[f.name]) for f in dataclasses.fields(config_class) if keep(f)]
 
 
 def model_names(method: str) -> list[str]:
-    """Installed models usable by ``method`` (readable files only)."""
-    return [m.name for m in atelier.list_models() if m.method == method and not m.error]
+    """Installed models (readable files) that ``method`` runs."""
+    kinds = atelier.method_spec(method).model_kinds
+    return [m.name for m in atelier.list_models() if m.method in kinds and not m.error]
 
 
 def method_schema(name: str) -> dict[str, Any]:
-    """The method's summary, capabilities and options (type, default, help, paper, choices)."""
-    spec = atelier.method_spec(name)
-    hints = typing.get_type_hints(spec.config_class)
-    options = []
-    for f in dataclasses.fields(spec.config_class):
-        typ, is_list, nullable = _field_type(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        meta = f.metadata
-        opt: dict[str, Any] = {
-            "name": f.name, "type": _TYPE_NAMES.get(typ, "string"), "list": is_list, "nullable": nullable,
-            "default": default, "help": meta.get("help", ""), "paper": meta.get("paper", ""),
-            "basic": f.name in BASIC, "form": bool(meta.get("cli", True)),
-        }
-        if "choices" in meta:
-            opt["choices"] = list(meta["choices"])
-        if f.name == "init":
-            opt["choices"] = list(INIT_CHOICES)
-        if f.name == "model":
-            opt["choices"] = model_names(name)
-            opt["help"] = "Trained network: one of the installed models (see 'atelier models')."
-        options.append(opt)
-    return {
-        "name": name, "summary": spec.describe(), "capabilities": dataclasses.asdict(spec.capabilities),
-        "options": options,
-    }
+    """The method's summary, capabilities and options."""
+    try:
+        spec = atelier.method_spec(name)
+    except atelier.errors.AtelierError as err:
+        raise OptionsError(str(err)) from None
+    options = config_schema(spec.config_class)
+    for opt in options:
+        if opt["name"] == "model":
+            opt.update(choices=model_names(name), help=MODEL_HELP)
+    return {"name": name, "summary": spec.describe(), "capabilities": dataclasses.asdict(spec.capabilities),
+            "options": options}
+
+
+def video_schema(max_frames: int) -> list[dict[str, Any]]:
+    """The options of a video job beyond the method's: the ``web`` fields of the video config, with
+    ``max_frames`` capped by this server."""
+    options = config_schema(atelier.VideoConfig, lambda f: bool(f.metadata.get("web")))
+    for opt in options:
+        if opt["name"] == "max_frames":
+            opt.update(default=max_frames, nullable=False, maximum=max_frames,
+                       help=f"{opt['help']} This server's limit: {max_frames}.")
+            opt["range"] = describe_range(opt)
+    return options
+
+
+# ------------------------------------------------------------------------------------ form values
+
+
+def _blank(opt: dict, value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip() and (opt["nullable"] or opt["type"] != "string"))
+
+
+def _convert(typ: str, value):
+    """A JSON or form value as the option's type; TypeError or ValueError when it is not one."""
+    if typ == "boolean":
+        if isinstance(value, bool):
+            return value
+        text = str(value).lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValueError
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TypeError
+    if typ == "integer":
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return int(value)
+    if typ == "number":
+        out = float(value)
+        if not math.isfinite(out):
+            raise ValueError
+        return out
+    return str(value)
 
 
 def _coerce(opt: dict, value: Any) -> Any:
-    name, typ = opt["name"], opt["type"]
-    if value is None or (isinstance(value, str) and not value.strip() and (opt["nullable"] or typ != "string")):
+    name = opt["name"]
+    if _blank(opt, value):
         if opt["nullable"]:
             return None
         raise OptionsError(f"Option {name} needs a value.")
@@ -82,74 +129,74 @@ def _coerce(opt: dict, value: Any) -> Any:
         items = value.replace(",", " ").split() if isinstance(value, str) else value
         if not isinstance(items, list) or not items:
             raise OptionsError(f"Option {name} needs a list of values.")
-        return [_coerce({**opt, "list": False, "nullable": False, "choices": None}, v) for v in items]
+        return [_coerce({**opt, "list": False, "nullable": False}, v) for v in items]  # choices: each item's
     try:
-        if typ == "boolean":
-            if isinstance(value, bool):
-                out = value
-            elif str(value).lower() in ("true", "1", "yes", "on"):
-                out = True
-            elif str(value).lower() in ("false", "0", "no", "off"):
-                out = False
-            else:
-                raise ValueError
-        elif typ == "integer":
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            out = int(value)
-        elif typ == "number":
-            if isinstance(value, bool):
-                raise ValueError
-            out = float(value)
-            if not math.isfinite(out):
-                raise ValueError
-        else:
-            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise ValueError
-            out = str(value)
-    except (TypeError, ValueError):
-        kind = {"integer": "a whole number", "number": "a number", "boolean": "true or false"}.get(typ, "text")
-        raise OptionsError(f"Option {name} must be {kind}, not {value!r}.") from None
+        out = _convert(opt["type"], value)
+    except (TypeError, ValueError, OverflowError):
+        raise OptionsError(f"Option {name} must be {_KINDS.get(opt['type'], 'text')}, not {value!r}.") from None
     choices = opt.get("choices")
     if choices is not None and out not in choices:
         if name == "model":
-            have = ", ".join(choices) if choices else "none are installed yet (see 'atelier train johnson')"
+            have = ", ".join(choices) if choices else "none are installed yet (see 'atelier models')"
             raise OptionsError(f"Unknown model {out!r}; installed models: {have}.")
         raise OptionsError(f"Option {name} must be one of {', '.join(map(str, choices))}, not {out!r}.")
     return out
 
 
-def resolve_options(method: str, raw: dict[str, Any], *, n_styles: int, max_size: int) -> dict[str, Any]:
-    """Typed options of ``method`` from JSON/form values, checked by the config's own ``validate``.
-
-    Returns only the options given (the library fills in the defaults). Raises :class:`OptionsError`.
-    """
-    if method not in atelier.list_methods():
-        raise OptionsError(f"Unknown method {method!r}; choose one of: {', '.join(atelier.list_methods())}.")
+def coerce_options(schema: dict[str, dict], raw: Any, where: str) -> dict[str, Any]:
+    """Typed values of the options given (None dropped: the library's default applies)."""
     if not isinstance(raw, dict):
         raise OptionsError("Options must be a JSON object of option names and values.")
-    schema = {o["name"]: o for o in method_schema(method)["options"]}
     unknown = sorted(set(raw) - set(schema))
     if unknown:
-        raise OptionsError(f"Unknown option(s) {', '.join(unknown)} for the {method} method; valid: "
-                           f"{', '.join(schema)}.")
+        raise OptionsError(f"Unknown option(s) {', '.join(unknown)} for {where}; valid: {', '.join(schema)}.")
     options = {k: _coerce(schema[k], v) for k, v in raw.items()}
-    options = {k: v for k, v in options.items() if v is not None}
-    # A method whose default model is installed (the bundled AdaIN/SANet decoders) runs without one.
-    if "model" in schema and "model" not in options and schema["model"]["default"] not in schema["model"]["choices"]:
-        have = schema["model"]["choices"]
-        raise OptionsError(f"The {method} method needs a model; installed models: "
-                           f"{', '.join(have) if have else f'none yet (see atelier train {method})'}.")
-    size = options.get("size", schema["size"]["default"] if "size" in schema else 0)
-    if isinstance(size, int) and size > max_size:
-        raise OptionsError(f"The size must be at most {max_size} pixels on this server, not {size}.")
-    spec = atelier.method_spec(method)
+    return {k: v for k, v in options.items() if v is not None}
+
+
+# -------------------------------------------------------------------------------------- the checks
+
+
+def _check_model(method: str, schema: dict[str, dict], options: dict) -> None:
+    """A method whose default model is not installed needs one picked (AdaIN/SANet run without one once
+    their default decoder is installed)."""
+    opt = schema.get("model")
+    if opt is None or "model" in options or opt["default"] in opt["choices"]:
+        return
+    have = ", ".join(opt["choices"]) or f"none yet (see atelier train {method})"
+    raise OptionsError(f"The {method} method needs a model; installed models: {have}.")
+
+
+def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int,
+                    video: bool = False) -> tuple[dict[str, Any], atelier.Prepared]:
+    """The options given (typed, for the job's record) and the run checked by ``atelier.prepare``, within
+    this server's ``max_size``. Raises :class:`OptionsError`."""
+    schema = {o["name"]: o for o in method_schema(method)["options"]}
+    options = coerce_options(schema, raw, f"the {method} method")
+    _check_model(method, schema, options)
     try:
-        config = spec.config_class(**options)
-        if hasattr(config, "validate"):
-            config.validate(n_styles)
+        prepared = atelier.prepare(method, options, n_styles=n_styles, video=video)
     except atelier.errors.AtelierError as err:
         raise OptionsError(str(err)) from None
-    except TypeError as err:
-        raise OptionsError(f"Options do not fit the {method} method ({err}).") from None
-    return options
+    size = getattr(prepared.config, "size", None)
+    if isinstance(size, int) and size > max_size:
+        raise OptionsError(f"The size must be at most {max_size} pixels on this server, not {size}.")
+    return options, prepared
+
+
+def resolve_options(method: str, raw: Any, *, n_styles: int, max_size: int, video: bool = False) -> dict[str, Any]:
+    """The options given, checked (see :func:`prepare_options`); the library fills in the defaults."""
+    return prepare_options(method, raw, n_styles=n_styles, max_size=max_size, video=video)[0]
+
+
+def resolve_video_options(raw: Any, max_frames: int) -> dict[str, Any]:
+    """The video options given, with ``max_frames`` (at most this server's limit) always set."""
+    schema = {o["name"]: o for o in video_schema(max_frames)}
+    out = {"max_frames": max_frames, **coerce_options(schema, raw, "a video job")}
+    if out["max_frames"] > max_frames:
+        raise OptionsError(f"max_frames must be between 1 and {max_frames} on this server, not {out['max_frames']}.")
+    try:
+        make_config(atelier.VideoConfig, out).validate()
+    except atelier.errors.AtelierError as err:
+        raise OptionsError(str(err)) from None
+    return out

@@ -56,8 +56,8 @@ class AdaINConfig(Config):
         "tile).", minimum=0, multiple_of=16,
     )
     max_memory: float = _f(
-        4.0, "Memory budget in GiB for the network's activations; larger images are processed in tiles.",
-        metavar="GIB", above=0,
+        4.0, "Peak memory of the run in GiB (torch itself ~0.5, the image buffers and the networks' "
+        "activations); larger images are processed in tiles.", metavar="GIB", above=0,
     )
     # auto: on the bundled networks, 3 unseen paintings x 3 photos at 256 px, bf16 moved the style and content
     # distances by at most 0.3 % against fp32, and makes 512 px 3.4x faster (0.25 s vs 0.86 s for AdaIN).

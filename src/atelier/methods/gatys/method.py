@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import torch
 
 from ... import io
-from ...engine.optimize import RunClock, optimize_image
+from ...engine.optimize import RunClock, lbfgs_history, optimize_image
 from ...engine.tiled import TiledLoss
 from ...errors import Interrupted, OptionError
 from ...events import Done, Progress, Stage, emit
@@ -54,18 +54,15 @@ BASE_STYLE_WEIGHT = 10.0
 BASE_TEMPORAL_WEIGHT = 1000.0
 
 # Peak memory model of one scale (see ``estimate``): bytes per output pixel kept for the backward pass,
-# fitted to the peak RSS of single-scale runs at 512 and 1024 px on a CPU (fp32: 2562, bf16: 2087), and a
-# fixed part (targets, buffers) on top of the process's memory before the run.
+# fitted to measured peaks, and a fixed part (targets, buffers) on top of the process's memory before the
+# run. The measurements behind this and the next two constants: benchmarks/results/code_notes.md.
 BYTES_PER_PIXEL = {"fp32": 2600, "bf16": 2100}
 OVERHEAD_BYTES = 80 << 20
 # Target computation at the start of a scale (forward passes over the content and the style image, tiled
-# for large scales), in optimisation steps. Without it a 3840x2160 run (5 coarse + 3 final steps) was
-# estimated at 488 s and measured 770 s.
+# for large scales), in optimisation steps: large runs were estimated far too short without it.
 SETUP_STEPS = 1.5
-# Cost per pixel-iteration grows once a scale's activations outgrow the caches: flat from 256 to 512 px,
-# then about +20 % per 4x pixels (this CPU, idle: 5.1 us at 256 and 512 px, 6.1 at 1024 px in
-# benchmarks/run.py; 5.9 us at 960x540, 7.0 at 1920x1080 in benchmarks/large.py). Without it the 3840x2160
-# run of benchmarks/large.py was estimated 22 % low.
+# Cost per pixel-iteration grows once a scale's activations outgrow the caches: flat up to 512x512 pixels,
+# then about +20 % per 4x pixels (code_notes.md).
 SIZE_KNEE_PIXELS, SIZE_EXPONENT = 512 * 512, 0.13
 # Image-sized buffers of a scale (parameter, gradient, copies, content, targets): about 8 RGB fp32 images.
 IMAGE_BYTES_PER_PIXEL = 100
@@ -225,8 +222,6 @@ class Gatys:
         activations kept for the backward pass (BYTES_PER_PIXEL, measured at 512 and 1024 px) and the
         L-BFGS history.
         """
-        from ...engine.optimize import _lbfgs_history
-
         cfg = config or self.config
         styles = [style] if isinstance(style, torch.Tensor) else list(style)
         sizes, plan = self.plan(content.shape[-2:], cfg)
@@ -250,7 +245,7 @@ class Gatys:
             work += px * (it + SETUP_STEPS) * factor * max(1.0, px_act / SIZE_KNEE_PIXELS) ** SIZE_EXPONENT
             activations = max(activations, BYTES_PER_PIXEL[cfg.precision] * px_act + IMAGE_BYTES_PER_PIXEL * px)
         max_px = max(px for px, _ in plan)
-        history = 2 * _lbfgs_history(3 * max_px) * 3 * max_px * 4 if cfg.optimizer == "lbfgs" else 0
+        history = 2 * lbfgs_history(3 * max_px) * 3 * max_px * 4 if cfg.optimizer == "lbfgs" else 0
         base = resident_bytes()
         peak = base + OVERHEAD_BYTES + activations + history
         return {

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -30,13 +29,14 @@ import torch
 from torch import nn
 
 from ... import io
-from ...engine.checkpoint import ModelCache, load_model
-from ...engine.compiled import Compiled
 from ...devices import resolve_precision
-from ...errors import OptionError, WeightsError
-from ...events import Done, Progress, Stage, emit
+from ...engine import inference
+from ...engine.checkpoint import ModelCache
+from ...engine.compiled import Compiled
+from ...engine.inference import IMAGE_BYTES_PER_PIXEL, InferenceRun
+from ...errors import OptionError
 from ...ops import color
-from ...ops.tiling import blend_tile_count, run_blended
+from ...ops.tiling import blend_tile_count
 from ...runtime import resident_bytes
 from ...weights import find_model
 from .config import JohnsonConfig
@@ -46,64 +46,53 @@ logger = logging.getLogger(__name__)
 
 # Peak activation memory of one forward pass (no autograd), per pixel and per channel of the network's
 # first layer: measured as the peak-RSS growth of a 192 and a 384 px forward on a CPU: compact (16
-# channels) 533-546 B/px and paper (32) 1187-1198 B/px in fp32, paper 550 B/px in bf16; rounded up.
+# channels) 533-546 B/px and paper (32) 1187-1198 B/px in fp32, paper 550 B/px in bf16; rounded up. The
+# rest of the budget (torch itself, the image buffers) is engine.inference's.
 BYTES_PER_PIXEL_PER_CHANNEL = {"fp32": 40, "bf16": 20}
-# Image-sized buffers besides the network's: the content (fp32 RGB), the blended output, the caller's copy
-# of the result and its 8-bit conversion for writing: about 4 fp32 RGB images = 48 bytes per pixel.
-IMAGE_BYTES_PER_PIXEL = 48
-# The process itself before any image: Python, torch and oneDNN's kernels and scratch. --max-memory bounds
-# the whole process's peak, so this comes off the budget first: an 8K run planned without it peaked at
-# 4.2 GiB RSS for a 4 GiB budget (benchmarks/feedforward_large.py); torch alone measured ~0.4 GiB.
-RUNTIME_BYTES = 0.5 * 2**30
 ALIGN = 4  # the network downsamples twice by 2: tiles start on its 4-pixel grid
 _MIN_SIDE = 8  # below this the 9x9 reflection padding has nothing to reflect
+CARD_KEYS = ("style", "licence", "steps", "training_seconds", "source")  # what info["model"] shows
 
 
 # ---------------------------------------------------------------------------------------- loaded networks
 
-_CACHE = ModelCache()
+def _build(header: dict) -> TransformerNet:
+    return TransformerNet.from_arch(header["arch"])
 
 
-def _file_key(path: Path) -> tuple:
-    st = path.stat()
-    return str(path.resolve()), st.st_size, st.st_mtime_ns
+# The Compiled wrapper of each cached network, by the network's id: the entry holds the network, so its id
+# is not reused while the entry lives; the wrapper's counts span every image of the process.
+_COMPILED = ModelCache()
 
 
 def load_network(path: Path, device: torch.device, dtype: torch.dtype) -> tuple[TransformerNet, dict, Compiled]:
     """(network in eval mode on ``device``/``dtype``, header, its ``Compiled`` wrapper) of a johnson
-    .safetensors model; cached, so the wrapper counts the input sizes of every image of the process."""
-
-    def load():
-        state, header = load_model(path, method="johnson")
-        try:
-            net = TransformerNet.from_arch(header["arch"])
-            net.load_state_dict(state)
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise WeightsError(f"'{path}' does not hold a usable johnson network ({reason}).") from err
-        logger.info("Loaded %s (%s) on %s.", path, header.get("arch"), device)
-        net = net.eval().requires_grad_(False).to(device=device, dtype=dtype)
-        return net, header, Compiled(net, device)
-
-    return _CACHE.get((*_file_key(path), str(device), str(dtype)), load)
+    .safetensors model; cached (``engine.inference.load_network``)."""
+    net, header = inference.load_network(path, kind="johnson", build=_build, device=device, dtype=dtype)
+    compiled = _COMPILED.get(id(net), lambda: Compiled(net, device))
+    return net, header, compiled
 
 
 class _OnnxNet:
     """An exported .onnx network run by onnxruntime: (1,3,H,W) in [0,1] -> (1,3,H,W), like TransformerNet."""
 
     def __init__(self, path: Path):
-        from ...export import onnx_session
-
-        self.session, self.header = onnx_session(path)
+        self.session, self.header = inference.onnx_session(path)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from ...export import run_onnx
-
-        return run_onnx(self.session, x)
+        return inference.run_onnx(self.session, x)
 
 
 def load_onnx(path: Path) -> _OnnxNet:
-    return _CACHE.get((*_file_key(path), "onnxruntime"), lambda: _OnnxNet(path))
+    return inference.cached(path, ("onnxruntime",), lambda: _OnnxNet(path))
+
+
+def _load(path: Path, backend: str, device: torch.device, dtype: torch.dtype):
+    """(network, header, Compiled wrapper or None) for the backend."""
+    if backend == "onnx":
+        net = load_onnx(path)
+        return net, net.header, None
+    return load_network(path, device, dtype)
 
 
 # ------------------------------------------------------------------------ instance norm with frozen stats
@@ -170,61 +159,38 @@ def _output_size(content_hw, size: int) -> tuple[int, int]:
     return hw
 
 
+def bytes_per_pixel(arch: dict, precision: str) -> int:
+    """Activation bytes per output pixel of a network of ``arch`` at precision 'fp32' or 'bf16'."""
+    return BYTES_PER_PIXEL_PER_CHANNEL[precision] * int(arch.get("channels", [32])[0])
+
+
+def _backend(cfg: JohnsonConfig, path: Path) -> str:
+    is_onnx = path.suffix.lower() == ".onnx"
+    backend = cfg.backend if cfg.backend != "auto" else ("onnx" if is_onnx else "torch")
+    if backend == "torch" and is_onnx:
+        raise OptionError(f"'{path.name}' is an ONNX file: run it with --backend onnx (or auto).")
+    if backend == "onnx" and not is_onnx:
+        raise OptionError(f"--backend onnx needs an .onnx file; make one with "
+                          f"'atelier export {cfg.model} --format onnx -o MODEL.onnx'.")
+    return backend
+
+
+def _plan(out_hw, cfg: JohnsonConfig, bpp: int) -> int:
+    """The tile side (0: one pass) of an ``out_hw`` output in the --max-memory budget."""
+    return inference.plan_tile(out_hw, tile=cfg.tile, overlap=cfg.overlap, max_memory=cfg.max_memory,
+                               bytes_per_pixel=bpp, align=ALIGN)
+
+
+def _stats_size(out_hw, cfg: JohnsonConfig, bpp: int) -> tuple[int, int]:
+    return inference.stats_size(out_hw, max_memory=cfg.max_memory, bytes_per_pixel=bpp, min_side=_MIN_SIDE)
+
+
 class Johnson:
     """Stylise in one pass of a feed-forward network trained for one style (Johnson et al. 2016)."""
 
     def __init__(self, config: JohnsonConfig | None = None):
         self.config = config or JohnsonConfig()
         self.info: dict = {}
-
-    # -- planning (shared by stylize and estimate)
-
-    @staticmethod
-    def _backend(cfg: JohnsonConfig, path: Path) -> str:
-        is_onnx = path.suffix.lower() == ".onnx"
-        backend = cfg.backend if cfg.backend != "auto" else ("onnx" if is_onnx else "torch")
-        if backend == "torch" and is_onnx:
-            raise OptionError(f"'{path.name}' is an ONNX file: run it with --backend onnx (or auto).")
-        if backend == "onnx" and not is_onnx:
-            raise OptionError(f"--backend onnx needs an .onnx file; make one with "
-                              f"'atelier export {cfg.model} --format onnx -o MODEL.onnx'.")
-        return backend
-
-    @staticmethod
-    def bytes_per_pixel(arch: dict, precision: str) -> int:
-        return BYTES_PER_PIXEL_PER_CHANNEL[precision] * int(arch.get("channels", [32])[0])
-
-    @staticmethod
-    def tile_for(hw, cfg: JohnsonConfig, bpp: int) -> int:
-        """0 (one pass) or the tile side: the largest 16-aligned square whose activations fit the budget
-        left after the image-sized buffers."""
-        h, w = hw
-        budget = cfg.max_memory * 2**30 - RUNTIME_BYTES - IMAGE_BYTES_PER_PIXEL * h * w
-        if cfg.tile:
-            return cfg.tile if cfg.tile < max(h, w) else 0
-        if bpp * h * w <= budget:
-            return 0
-        side = int(math.sqrt(max(budget, 0) / bpp)) // 16 * 16
-        if side < 4 * cfg.overlap or side < 64:
-            need = (RUNTIME_BYTES + IMAGE_BYTES_PER_PIXEL * h * w + bpp * (4 * cfg.overlap + 64) ** 2) / 2**30
-            raise OptionError(f"A {w}x{h} image needs more than --max-memory {cfg.max_memory:g} GiB "
-                              f"(about {need:.1f} GiB); raise it or reduce --size.")
-        return side
-
-    @staticmethod
-    def stats_size(hw, cfg: JohnsonConfig, bpp: int) -> tuple[int, int]:
-        """(h, w) of the statistics pass: the whole image if its activations fit the budget, else the
-        whole image reduced (aspect kept) to the largest area that fits."""
-        h, w = hw
-        budget = max(cfg.max_memory * 2**30 - RUNTIME_BYTES - IMAGE_BYTES_PER_PIXEL * h * w, 0)
-        if bpp * h * w <= budget:
-            return h, w
-        long = max(_MIN_SIDE, int(max(h, w) * math.sqrt(budget / bpp / (h * w))))
-        while long > _MIN_SIDE and bpp * math.prod(io.fit_size(h, w, long)) > budget:
-            long -= 1  # the short side was rounded up
-        return io.fit_size(h, w, long)
-
-    # -- running
 
     def stylize(self, content: torch.Tensor, style=None, *, config: JohnsonConfig | None = None,
                 generator: torch.Generator | None = None, callback=None, masks=None) -> torch.Tensor:
@@ -233,29 +199,33 @@ class Johnson:
         ``generator`` is unused: inference is deterministic (no noise input).
         """
         cfg = config or self.config  # checked by atelier.api.prepare (no style, no masks)
-        t0 = time.perf_counter()
+        run = InferenceRun("johnson", callback)
         path = find_model(cfg.model)
-        backend = self._backend(cfg, path)
-        device = content.device
-        dtype, prec = _precision(cfg, device, backend)
-        compiled = None
-        if backend == "onnx":
-            net = load_onnx(path)
-            header = net.header
-        else:
-            net, header, compiled = load_network(path, device, dtype)
-        arch = header.get("arch", {})
-        t_load = time.perf_counter()
+        backend = _backend(cfg, path)
+        dtype, prec = _precision(cfg, content.device, backend)
+        net, header, compiled = _load(path, backend, content.device, dtype)
+        run.loaded()
 
         out_hw = _output_size(content.shape[-2:], cfg.size)
         x = io.resize(content, out_hw)  # (1,3,H',W'); the same tensor when the size is kept
-        tile = self.tile_for(out_hw, cfg, self.bytes_per_pixel(arch, prec))
-        n_tiles = blend_tile_count(*out_hw, tile, cfg.overlap, ALIGN)[0] if tile else 1
-        emit(callback, Stage("johnson", 0, 1, out_hw, n_tiles))
-
+        bpp = bytes_per_pixel(header.get("arch", {}), prec)
+        tile = _plan(out_hw, cfg, bpp)
+        run.start(out_hw, tile=tile, overlap=cfg.overlap, align=ALIGN)
         luminance = cfg.preserve_color == "luminance"
 
-        def apply(model, crop: torch.Tensor) -> torch.Tensor:
+        if not tile:
+            # One pass of the cached network: through torch.compile once this size repeats (--compile).
+            model = net if compiled is None else (lambda t: compiled(t, cfg.compile))
+        elif backend == "onnx":
+            # Deviation: the exported graph normalises each tile by its own statistics (no frozen
+            # statistics through onnxruntime); seams may show on large images. Use --backend torch.
+            logger.warning("The onnx backend normalises each tile separately; tile edges may show. "
+                           "--backend torch avoids this.")
+            model = net
+        else:
+            model = frozen_copy(net, io.resize(x, _stats_size(out_hw, cfg, bpp)).to(dtype))
+
+        def apply(crop: torch.Tensor) -> torch.Tensor:
             # crop (1,3,h,w) fp32 in [0,1] -> (1,3,h,w) fp32; luminance transfer is pointwise, so per tile.
             inp = color.gray3(color.luminance(crop)) if luminance else crop
             if backend == "onnx":
@@ -265,47 +235,12 @@ class Johnson:
                     y = model(inp.to(dtype)).float()
             return color.combine_luminance(y, crop) if luminance else y
 
-        def on_tile(i: int, n: int) -> None:
-            elapsed = time.perf_counter() - t_load
-            emit(callback, Progress("johnson", i, n, {}, elapsed, elapsed / i * (n - i)))
-
-        if not tile:
-            # One pass of the cached network: through torch.compile once this size repeats (--compile).
-            out = apply(net if compiled is None else lambda t: compiled(t, cfg.compile), x)
-            on_tile(1, 1)
-        else:
-            if backend == "onnx":
-                # Deviation: the exported graph normalises each tile by its own statistics (no frozen
-                # statistics through onnxruntime); seams may show on large images. Use --backend torch.
-                logger.warning("The onnx backend normalises each tile separately; tile edges may show. "
-                               "--backend torch avoids this.")
-                model = net
-            else:
-                stats_hw = self.stats_size(out_hw, cfg, self.bytes_per_pixel(arch, prec))
-                model = frozen_copy(net, io.resize(x, stats_hw).to(dtype))
-            logger.info("%dx%d output: %d tiles of %d px, %d px overlap.", out_hw[1], out_hw[0], n_tiles,
-                        tile, cfg.overlap)
-            out = run_blended(lambda crop: apply(model, crop), x, tile, cfg.overlap, align=ALIGN,
-                              on_tile=on_tile)
+        out = run.run(apply, x)
         if cfg.preserve_color == "histogram":
             out = color.match_color_histogram(out, x)
-        out = out.clamp(0, 1)
-        elapsed = time.perf_counter() - t0
-        card = header.get("card") or {}
-        self.info = {
-            "model": {"name": cfg.model, "path": str(path), "backend": backend, "arch": arch,
-                      "card": {k: card[k] for k in ("style", "licence", "steps", "training_seconds", "source")
-                               if k in card}},
-            "tiles": n_tiles,
-            "tile": tile or None,
-            "overlap": cfg.overlap if tile else None,
-            "iterations": 0,  # no optimisation: one forward pass (per tile)
-            "seconds": round(elapsed, 3),
-            "load_seconds": round(t_load - t0, 3),
-            "losses": {},
-        }
-        emit(callback, Done(iterations=0, elapsed=elapsed, losses={}))
-        return out
+        self.info = run.finish(name=cfg.model, path=path, header=header, card_keys=CARD_KEYS,
+                               model_extra={"backend": backend})
+        return out.clamp(0, 1)
 
     def estimate(self, content: torch.Tensor, style=None, *, config: JohnsonConfig | None = None) -> dict:
         """Predicted wall time and peak memory of ``stylize`` with these inputs, without running it.
@@ -317,16 +252,12 @@ class Johnson:
         """
         cfg = config or self.config
         path = find_model(cfg.model)
-        backend = self._backend(cfg, path)
+        backend = _backend(cfg, path)
         out_hw = _output_size(content.shape[-2:], cfg.size)
         dtype, prec = _precision(cfg, content.device, backend)
-        if backend == "onnx":
-            net = load_onnx(path)
-            header = net.header
-        else:
-            net, header, _ = load_network(path, content.device, dtype)
-        bpp = self.bytes_per_pixel(header.get("arch", {}), prec)
-        tile = self.tile_for(out_hw, cfg, bpp)
+        net, header, _ = _load(path, backend, content.device, dtype)
+        bpp = bytes_per_pixel(header.get("arch", {}), prec)
+        tile = _plan(out_hw, cfg, bpp)
 
         calib = io.resize(content, io.fit_size(*content.shape[-2:], 128))
         run = (lambda t: net(t)) if backend == "onnx" else (lambda t: net(t.to(dtype)))
@@ -338,13 +269,13 @@ class Johnson:
         h, w = out_hw
         if tile:
             n_tiles, covered = blend_tile_count(h, w, tile, cfg.overlap, ALIGN)
-            stats_hw = self.stats_size(out_hw, cfg, bpp)
+            stats_hw = _stats_size(out_hw, cfg, bpp)
             work = covered + stats_hw[0] * stats_hw[1]
             act_px = (tile + ALIGN) ** 2
         else:
             n_tiles, work, act_px = 1, h * w, h * w
-        base = resident_bytes()
-        peak = base + IMAGE_BYTES_PER_PIXEL * h * w + bpp * act_px
+        # resident_bytes() stands for engine.inference's RUNTIME_BYTES: what this process holds already.
+        peak = resident_bytes() + IMAGE_BYTES_PER_PIXEL * h * w + bpp * act_px
         return {
             "seconds": per_px * work,
             "peak_bytes": int(peak),

@@ -28,15 +28,15 @@ from pathlib import Path
 import torch
 
 from ... import __version__, io
+from ...devices import resolve_precision
 from ...engine import checkpoint as ckpt
 from ...engine.data import ImageFolderData
-from ...devices import resolve_precision
 from ...engine.train import train as run_training
 from ...errors import OutputError
 from ...events import Callback
 from ...features import get_vgg19
 from ...losses import PerceptualLoss
-from ...methods.train_checks import _same, check_paths, resumed_config
+from ...methods.train_checks import check_paths, resumed_config, same_path
 from ...paths import checkpoint_path
 from .model import TransformerNet
 from .train_config import JohnsonTrainConfig
@@ -75,7 +75,7 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
     # Inputs first (clear errors before minutes of work): the style image, then the photos.
     style_img = io.load_image(style, long_side=cfg.style_size, device=dev)  # (1,3,h,w)
     photos = ImageFolderData(folders, cfg.size, max_scale=cfg.max_scale, cache_mb=cfg.cache_mb)
-    if any(_same(output, f) or _same(ckpt_file, f) for f in photos.files):
+    if any(same_path(output, f) or same_path(ckpt_file, f) for f in photos.files):
         raise OutputError(f"Refusing to write '{output}': it is one of the training images.")
 
     vgg = get_vgg19(weights=cfg.weights, device=dev, dtype=dtype)

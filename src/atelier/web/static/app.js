@@ -3,7 +3,7 @@
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
-  kind: "image", methods: {}, info: null,
+  kind: "image", methods: {}, info: null, bundled: Promise.resolve([]),
   inputs: { content: null, style: null },  // {file} or {bundled, url, title}
   job: null, events: null,
 };
@@ -78,6 +78,8 @@ function optionField(opt) {
     input.step = opt.type === "integer" ? "1" : "any";
     if (def != null) input.value = def;
     else input.placeholder = "default";
+    if (opt.minimum != null && !opt.zero) input.min = opt.minimum;  // hints for the spinner (form is novalidate)
+    if (opt.maximum != null) input.max = opt.maximum;
   } else {
     input = document.createElement("input");
     input.type = "text";
@@ -91,6 +93,12 @@ function optionField(opt) {
   const help = document.createElement("small");
   help.className = "help";
   help.textContent = opt.help;
+  if (opt.range) {  // from the config's declared range, e.g. "at least 16"
+    const r = document.createElement("span");
+    r.className = "range";
+    r.textContent = ` Range: ${opt.range}.`;
+    help.append(r);
+  }
   if (opt.paper) {
     const p = document.createElement("span");
     p.className = "paper";
@@ -186,9 +194,13 @@ function setupDrop(role) {
   const link = drop.querySelector("[data-bundled]");
   link.addEventListener("click", async () => {
     const id = link.dataset.bundled;
-    const item = (await api("/api/bundled")).find((b) => b.id === id);
-    state.inputs[role] = { bundled: id, url: item.url, title: item.name, credit: item.title };
+    state.inputs[role] = { bundled: id, url: `/api/bundled/${id}`, title: "" };  // usable at once
     showInput(role);
+    const item = (await state.bundled).find((b) => b.id === id);  // then its name and credit
+    if (item && state.inputs[role] && state.inputs[role].bundled === id) {
+      Object.assign(state.inputs[role], { title: item.name, credit: item.title });
+      showInput(role);
+    }
   });
 }
 
@@ -468,6 +480,8 @@ async function loadGallery() {
 // ---------------------------------------------------------------- start-up
 
 async function init() {
+  // The bundled images' names are read without waiting (the server imports torch for them).
+  state.bundled = api("/api/bundled").catch(() => []);
   const [info, methods] = await Promise.all([api("/api/info"), api("/api/methods")]);
   state.info = info;
   const select = $("#method");
