@@ -420,7 +420,7 @@ def _output_format(path: Path) -> str:
     return fmt
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
     except OSError:
@@ -432,7 +432,7 @@ def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -
     path = Path(path).expanduser()
     _output_format(path)
     for source in inputs:
-        if isinstance(source, (str, os.PathLike)) and _same_file(path, Path(source).expanduser()):
+        if isinstance(source, (str, os.PathLike)) and same_file(path, Path(source).expanduser()):
             raise OutputError(f"Refusing to write '{path}': it is one of the input images.")
     if path.is_dir():
         raise OutputError(f"Cannot write '{path}': it is a directory.")

@@ -213,14 +213,14 @@ def _output_paths(out: Path, src_path: Path, *, overwrite: bool) -> tuple[bool, 
     to_mp4 = out.suffix.lower() == ".mp4"
     if not to_mp4 and (out.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES or out.is_file()):
         raise OutputError(f"The output must be an .mp4 file or a folder for the frames, not '{out}'.")
-    if io._same_file(out, src_path):
+    if io.same_file(out, src_path):
         raise OutputError(f"Refusing to write '{out}': it is the input.")
     if to_mp4 and out.is_dir():
         raise OutputError(f"Cannot write '{out}': it is a directory.")
     if to_mp4 and out.exists() and not overwrite:
         raise OutputError(f"Output '{out}' already exists (use --overwrite to replace it).")
     work = out.with_name(out.name + ".frames") if to_mp4 else out
-    if src_path.is_dir() and work.exists() and io._same_file(work, src_path):
+    if src_path.is_dir() and work.exists() and io.same_file(work, src_path):
         raise OutputError(f"Refusing to write frames into '{work}': it is the input folder.")
     return to_mp4, work
 

@@ -355,9 +355,7 @@ class JobStore:
 
     def _input_paths(self, job: Job) -> tuple[Path, list[Path]]:
         content = job.dir / job.inputs["content_file"]
-        styles = [job.dir / s for s in job.inputs.get("style_files", [])]
-        styles += [Path(p) for p in job.inputs.get("bundled_style_paths", [])]
-        return content, styles
+        return content, [job.dir / s for s in job.inputs.get("style_files", [])]
 
     def _run_image(self, job: Job) -> None:
         content, styles = self._input_paths(job)
