@@ -205,7 +205,7 @@ def test_method_errors(models, tmp_path, no_bundled_models):
     c, s = rand(1, 3, 32, 32), rand(1, 3, 32, 32, seed=1)
     with pytest.raises(WeightsError, match="No adain decoder is installed yet.*atelier train adain"):
         atelier.run(c, s, method="adain", weights="random")
-    with pytest.raises(WeightsError, match="holds a adain network: run it with --method adain"):
+    with pytest.raises(WeightsError, match=r"is a model of the adain method: run it with --method adain \(or leave --method out\), not --method sanet\."):
         atelier.run(c, s, method="sanet", model=str(models["adain"]), weights="random")
     with pytest.raises(OptionError, match="--alpha"):
         go("adain", models, c, s, alpha=1.5)

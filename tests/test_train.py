@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -313,6 +314,18 @@ def test_trainer_registry_and_public_api(inputs, tmp_path):
     style, data = inputs
     summary = atelier.train("johnson", style, [data], tmp_path / "m.safetensors", steps=1, **TINY)
     assert summary["output"].is_file() and summary["steps"] == 1
+
+
+@pytest.mark.parametrize("method, options, sentence", [
+    ("johnson", {"size": 30}, "--size must be a multiple of 4 and at least 16, not 30."),
+    ("adain", {"size": 20}, "--size must be a multiple of 16 and at least 32, not 20."),
+    ("sanet", {"identity1_weight": -1.0}, "--identity1-weight must be 0 or more, not -1."),
+])
+def test_out_of_range_training_options_are_refused_when_the_config_is_made(method, options, sentence, tmp_path):
+    # the declared range is checked by make_config, before the (missing) style and photos are looked at
+    with pytest.raises(OptionError, match="^" + re.escape(sentence) + "$"):
+        atelier.train(method, tmp_path / "no-style", tmp_path / "no-photos", tmp_path / "m.safetensors", **options)
+    assert not list(tmp_path.iterdir())
 
 
 # ----------------------------------------------------------------------------------------------- CLI

@@ -116,7 +116,7 @@ def _model_path(spec: MethodSpec, config) -> Path | None:
     path = find_model(name)
     owner = method_for_model(path)
     if owner != spec.name:
-        raise WeightsError(f"'{path.name}' holds a {owner} network: run it with --method {owner} "
+        raise WeightsError(f"'{path.name}' is a model of the {owner} method: run it with --method {owner} "
                            f"(or leave --method out), not --method {spec.name}.")
     return path
 

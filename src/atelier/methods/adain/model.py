@@ -29,6 +29,11 @@ ARCHS: dict[str, dict] = {
     "compact": {"stages": [[128], [128, 64], [64, 32], [32, 3]]},
 }
 IN_CHANNELS = 512  # relu4_1
+# The paper's nearest-neighbour upsampling, or bilinear: nearest copies each feature into a 2x2 block three
+# times over, an 8x8 lattice the convolutions after it must learn to hide (measured: the bundled compact
+# decoder prints it even on the photo's own features, benchmarks/results/grid_diagnosis.md). Bilinear keeps
+# the parameter shapes, so a nearest decoder's weights are a starting point (--init).
+UPSAMPLING = {"nearest": {}, "bilinear": {"align_corners": False}}
 
 
 def _conv(c_in: int, c_out: int, relu: bool) -> list[nn.Module]:
@@ -39,14 +44,18 @@ def _conv(c_in: int, c_out: int, relu: bool) -> list[nn.Module]:
 class Decoder(nn.Module):
     """relu4_1-like features (B,512,h,w) -> RGB (B,3,8h,8w) (or ``size``), roughly in [0,1]."""
 
-    def __init__(self, stages=ARCHS["paper"]["stages"]):
+    def __init__(self, stages=ARCHS["paper"]["stages"], upsample: str = "nearest"):
         super().__init__()
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"unknown upsampling {upsample!r}; choose one of {', '.join(UPSAMPLING)}")
         self.arch = {"stages": [list(map(int, s)) for s in stages]}
+        if upsample != "nearest":  # files written before this option have no key: nearest
+            self.arch["upsample"] = upsample
         layers: list[nn.Module] = []
         c = IN_CHANNELS
         for i, stage in enumerate(self.arch["stages"]):
             if i > 0:
-                layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+                layers.append(nn.Upsample(scale_factor=2, mode=upsample, **UPSAMPLING[upsample]))
             for j, c_out in enumerate(stage):
                 last = i == len(self.arch["stages"]) - 1 and j == len(stage) - 1
                 layers += _conv(c, c_out, relu=not last)
@@ -62,7 +71,7 @@ class Decoder(nn.Module):
             if arch not in ARCHS:
                 raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
             arch = ARCHS[arch]
-        return cls(arch["stages"])
+        return cls(arch["stages"], arch.get("upsample", "nearest"))
 
     def forward(self, feats: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
         # Reflection padding needs maps of at least 2 pixels: tiny inputs are replicated up to that.

@@ -3,7 +3,9 @@
 Huang & Belongie 2017, "Arbitrary Style Transfer in Real-time with Adaptive Instance Normalization", §6.2:
 MS-COCO photos and WikiArt paintings, each resized to short side 512 and randomly cropped to 256x256;
 Adam, batches of 8 pairs, lambda = 10 (eq. 11: content + lambda * style). SANet's training configuration
-(``methods/sanet/train_config.py``) extends this one with its identity losses.
+(``methods/sanet/train_config.py``) extends this one with its identity losses. Ranges and choices are declared
+on the fields (checked when the config is made, ``atelier.options``); :meth:`AdaINTrainConfig.validate` keeps
+the rules across fields.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import OptionError
+from ...options import Config
 from ...options import option as _f
 
 # AdaIN's style loss layers (§6.2); the content loss is at relu4_1 against the AdaIN target.
@@ -28,39 +31,41 @@ INPUTS = (
 
 
 @dataclass
-class AdaINTrainConfig:
+class AdaINTrainConfig(Config):
     arch: str = _f(
         "compact", "Decoder size: 'compact' (128/64/32 channels, 0.87 M parameters; meant to train in a few "
         "hours on 2 CPU cores) or 'paper' (256/128/64, 3.5 M; mirrors VGG-19 to relu4_1).",
         "Huang 2017 §6.1", choices=("compact", "paper"),
     )
-    size: int = _f(256, "Side of the square training crops in pixels.", "Huang 2017 §6.2 (256x256)")
+    size: int = _f(256, "Side of the square training crops in pixels.", "Huang 2017 §6.2 (256x256)",
+                   minimum=32, multiple_of=16)
     steps: int = _f(8000, "Total training steps; a resumed run continues up to this count (raise it to train "
-                    "further); 0 = no step limit (then give --minutes).", "Huang 2017 §6.2 (160000 on a GPU)")
+                    "further); 0 = no step limit (then give --minutes).", "Huang 2017 §6.2 (160000 on a GPU)",
+                    minimum=0)
     minutes: float = _f(0.0, "Time budget of this session in minutes: stop cleanly before the step that would "
-                        "exceed it (0 = no budget; with both, whichever comes first).")
-    batch_size: int = _f(4, "Photo-painting pairs per training step.", "Huang 2017 §6.2 (8)")
-    lr: float = _f(1e-4, "Adam learning rate.", "Huang 2017 §6.2")
+                        "exceed it (0 = no budget; with both, whichever comes first).", minimum=0)
+    batch_size: int = _f(4, "Photo-painting pairs per training step.", "Huang 2017 §6.2 (8)", minimum=1)
+    lr: float = _f(1e-4, "Adam learning rate.", "Huang 2017 §6.2", above=0)
     lr_decay: float = _f(5e-5, "Learning-rate decay: the rate at step t is lr / (1 + lr_decay * t).",
-                         "pytorch-AdaIN reference training script")
+                         "pytorch-AdaIN reference training script", minimum=0)
     content_weight: float = _f(1.0, "Weight of the content loss (decoded features against the AdaIN target).",
-                               "Huang 2017 eq. 11-12")
+                               "Huang 2017 eq. 11-12", minimum=0)
     style_weight: float = _f(10.0, "Weight of the style loss (channel means and standard deviations).",
-                             "Huang 2017 eq. 11, 13 (lambda)")
+                             "Huang 2017 eq. 11, 13 (lambda)", minimum=0)
     content_scale: float = _f(2.0, "Scale augmentation of the photos: short side between --size and this times "
                               "--size before cropping (the paper resizes to 512 and crops 256: 2).",
-                              "Huang 2017 §6.2")
+                              "Huang 2017 §6.2", minimum=1.0, maximum=4.0)
     style_scale: float = _f(3.0, "Scale augmentation of the paintings (stronger than the photos': brush strokes "
-                            "of every size), between 1 and 4.")
+                            "of every size), between 1 and 4.", minimum=1.0, maximum=4.0)
     precision: str = _f("auto", "Arithmetic of the VGG passes: 'auto' (bf16 where the hardware supports it, "
                         "else fp32), 'fp32' or 'bf16'; the decoder and its optimizer stay fp32.",
                         choices=("auto", "fp32", "bf16"))
     cache_mb: float = _f(1024.0, "Memory in MB for decoded, downsized training images (0 = decode every time).",
-                         metavar="MB")
+                         metavar="MB", minimum=0)
     checkpoint_every: int = _f(100, "Write the resumable checkpoint every N steps (also at the end and on "
-                               "Ctrl-C); a killed run loses at most N steps.")
+                               "Ctrl-C); a killed run loses at most N steps.", minimum=0)
     preview_every: int = _f(100, "Stylise the first photo with the first painting every N steps (the CLI "
-                            "writes MODEL.preview.png; 0 = never).")
+                            "writes MODEL.preview.png; 0 = never).", minimum=0)
     seed: int = _f(0, "Random seed of the initial weights, the crops and the pairing: same seed, same run.")
     init: str = _f("", "Start from a trained model (a file or an installed model's name) instead of random "
                    "weights: a model of the same method "
@@ -70,28 +75,6 @@ class AdaINTrainConfig:
                       choices=("pretrained", "random"), cli=False)
 
     def validate(self) -> None:
-        for name, allowed in {"arch": ("compact", "paper"), "precision": ("auto", "fp32", "bf16"),
-                              "weights": ("pretrained", "random")}.items():
-            if getattr(self, name) not in allowed:
-                raise OptionError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
-                                  f"not {getattr(self, name)!r}.")
-        if self.size < 32 or self.size % 16:
-            raise OptionError(f"--size must be a multiple of 16 and at least 32 pixels, not {self.size}.")
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size must be a positive number, not {self.batch_size}.")
-        if self.steps < 0:
-            raise OptionError(f"--steps must be 0 or more, not {self.steps}.")
+        """Rules across fields (ranges and choices are on the fields, checked when the config is made)."""
         if self.steps == 0 and self.minutes <= 0:
             raise OptionError("Give --steps or --minutes (or both): training needs an end.")
-        for name in ("minutes", "lr_decay", "content_weight", "style_weight", "cache_mb", "checkpoint_every",
-                     "preview_every"):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}.")
-        if self.lr <= 0:
-            raise OptionError(f"--lr must be positive, not {self.lr}.")
-        for name in ("content_scale", "style_scale"):
-            if not 1.0 <= getattr(self, name) <= 4.0:
-                raise OptionError(f"--{name.replace('_', '-')} must be between 1 and 4, not {getattr(self, name)}.")
-
-
-# Read by the trainer registry without importing torch: see atelier/methods/__init__.py.

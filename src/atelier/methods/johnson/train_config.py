@@ -3,15 +3,17 @@
 ``atelier train johnson --help`` builds its options from :class:`JohnsonTrainConfig` without importing torch
 (this module is read by ``atelier.methods.trainer_spec``). The ``help`` texts are the CLI's; ``paper`` says
 where an option comes from: Johnson, Alahi & Fei-Fei 2016, "Perceptual Losses for Real-Time Style Transfer
-and Super-Resolution" (ECCV), §3 (losses) and §4.1 (training details).
+and Super-Resolution" (ECCV), §3 (losses) and §4.1 (training details). Ranges and choices are declared on
+the fields (checked when the config is made, ``atelier.options``); :meth:`JohnsonTrainConfig.validate` keeps
+the rules across fields.
 """
-
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ...errors import OptionError
+from ...options import Config
 from ...options import option as _f
 
 # Johnson et al. use VGG-16 relu2_2 for content and relu1_2, relu2_2, relu3_3, relu4_3 for style. Deviation:
@@ -23,27 +25,30 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 
 
 @dataclass
-class JohnsonTrainConfig:
+class JohnsonTrainConfig(Config):
     arch: str = _f(
         "compact", "Network size: 'compact' (16/32/64 channels, 3 residual blocks, 0.28 M parameters; ~0.8 s "
         "per step on 2 CPU cores, so 2000 steps take ~30 min) or 'paper' (32/64/128, 5 blocks, 1.68 M; ~1.4x "
         "slower to train and run).", "Johnson 2016 suppl. Table 1", choices=("compact", "paper"),
     )
     size: int = _f(256, "Side of the square training crops in pixels (192 trains ~1.7x faster).",
-                   "Johnson 2016 §4.1 (256x256)")
+                   "Johnson 2016 §4.1 (256x256)", minimum=16, multiple_of=4)
     steps: int = _f(2000, "Total training steps; a resumed run continues up to this count (raise it to train "
-                    "further); 0 = no step limit (then give --minutes).", "Johnson 2016 §4.1 (40000 on a GPU)")
+                    "further); 0 = no step limit (then give --minutes).", "Johnson 2016 §4.1 (40000 on a GPU)",
+                    minimum=0)
     minutes: float = _f(0.0, "Time budget of this session in minutes: stop cleanly before the step that would "
-                        "exceed it (0 = no budget; with both, whichever comes first).")
-    batch_size: int = _f(4, "Photos per training step.", "Johnson 2016 §4.1")
-    lr: float = _f(1e-3, "Adam learning rate.", "Johnson 2016 §4.1")
+                        "exceed it (0 = no budget; with both, whichever comes first).", minimum=0)
+    batch_size: int = _f(4, "Photos per training step.", "Johnson 2016 §4.1", minimum=1)
+    lr: float = _f(1e-3, "Adam learning rate.", "Johnson 2016 §4.1", above=0)
     style_strength: float = _f(1.0, "How strongly the style is imposed; 1 is the default, 2 twice as strong.",
-                               "Johnson 2016 eq. 6 (lambda_s)")
+                               "Johnson 2016 eq. 6 (lambda_s)", minimum=0)
     content_weight: float = _f(1.0, "Weight of the content (feature reconstruction) loss.",
-                               "Johnson 2016 eq. 6 (lambda_c)")
-    tv_weight: float = _f(1e-3, "Weight of the total-variation smoothness term.", "Johnson 2016 §3.3")
+                               "Johnson 2016 eq. 6 (lambda_c)", minimum=0)
+    tv_weight: float = _f(1e-3, "Weight of the total-variation smoothness term.", "Johnson 2016 §3.3",
+                          minimum=0)
     style_size: int = _f(256, "Long side in pixels of the style image when its Gram targets are computed; "
-                         "larger gives smaller brush strokes relative to the photo.", "Johnson 2016 §4.1")
+                         "larger gives smaller brush strokes relative to the photo.", "Johnson 2016 §4.1",
+                         minimum=16)
     content_layers: list[str] = _f(list(CONTENT_LAYERS), "VGG-19 layers of the content loss.",
                                    "Johnson 2016 §3.1", metavar="LAYER")
     style_layers: list[str] = _f(list(STYLE_LAYERS), "VGG-19 layers of the style loss.", "Johnson 2016 §3.2",
@@ -54,43 +59,21 @@ class JohnsonTrainConfig:
     precision: str = _f("auto", "Arithmetic of the VGG loss passes: 'auto' (bf16 where the hardware supports "
                         "it, else fp32), 'fp32' or 'bf16'.", choices=("auto", "fp32", "bf16"))
     max_scale: float = _f(1.0, "Scale augmentation: photos are seen with their short side between --size and "
-                          "this times --size (1 = no augmentation, as in the paper).")
+                          "this times --size (1 = no augmentation, as in the paper).",
+                          minimum=1.0, maximum=4.0)
     cache_mb: float = _f(1024.0, "Memory in MB for decoded, downsized training photos (0 = decode every time).",
-                         metavar="MB")
+                         metavar="MB", minimum=0)
     checkpoint_every: int = _f(100, "Write the resumable checkpoint every N steps (also at the end and on "
-                               "Ctrl-C); a killed run loses at most N steps.")
+                               "Ctrl-C); a killed run loses at most N steps.", minimum=0)
     preview_every: int = _f(100, "Stylise the preview photo every N steps (the CLI writes MODEL.preview.png; "
-                            "0 = never).")
+                            "0 = never).", minimum=0)
     seed: int = _f(0, "Random seed of the network's initial weights and of the crops: same seed, same run.")
     weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
                       choices=("pretrained", "random"), cli=False)
 
     def validate(self) -> None:
-        choices = {"arch": ("compact", "paper"), "precision": ("auto", "fp32", "bf16"),
-                   "weights": ("pretrained", "random")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise OptionError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
-                                  f"not {getattr(self, name)!r}.")
-        if self.size < 16 or self.size % 4:
-            raise OptionError(f"--size must be a multiple of 4 and at least 16 pixels, not {self.size}.")
-        if self.style_size < 16:
-            raise OptionError(f"--style-size must be at least 16 pixels, not {self.style_size}.")
-        for name in ("batch_size", "steps"):
-            if getattr(self, name) < 0 or (name == "batch_size" and self.batch_size < 1):
-                raise OptionError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}.")
+        """Rules across fields (ranges and choices are on the fields, checked when the config is made)."""
         if self.steps == 0 and self.minutes <= 0:
             raise OptionError("Give --steps or --minutes (or both): training needs an end.")
-        for name in ("minutes", "style_strength", "content_weight", "tv_weight", "cache_mb", "checkpoint_every",
-                     "preview_every"):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}.")
-        if self.lr <= 0:
-            raise OptionError(f"--lr must be positive, not {self.lr}.")
-        if not 1.0 <= self.max_scale <= 4.0:
-            raise OptionError(f"--max-scale must be between 1 and 4, not {self.max_scale}.")
         if not self.content_layers or not self.style_layers:
             raise OptionError("--content-layers and --style-layers need at least one layer each.")
-
-
-# Read by the trainer registry without importing torch: see atelier/methods/__init__.py.

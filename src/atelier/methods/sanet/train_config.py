@@ -4,7 +4,8 @@ Park & Lee 2019, "Arbitrary Style Transfer with Style-Attentional Networks", §3
 mean-variance normalised relu4_1 and relu5_1 features, style loss on channel means and standard deviations at
 relu1_1 ... relu5_1, and two identity losses (an image stylised with itself must come back: in pixels,
 lambda_identity1 = 50, and in VGG features, lambda_identity2 = 1); lambda_c = 1, lambda_s = 3 (eq. 4). The
-data, crops and optimiser are AdaIN's (``methods/adain/train_config.py``).
+data, crops and optimiser are AdaIN's (``methods/adain/train_config.py``), and so are the rules across fields
+(``AdaINTrainConfig.validate``); the ranges of the fields below are declared on them.
 """
 
 from __future__ import annotations
@@ -20,18 +21,11 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 @dataclass
 class SANetTrainConfig(AdaINTrainConfig):
     style_weight: float = _f(3.0, "Weight of the style loss (channel means and standard deviations, relu1_1 "
-                             "to relu5_1).", "Park 2019 eq. 4 (lambda_s)")
+                             "to relu5_1).", "Park 2019 eq. 4 (lambda_s)", minimum=0)
     content_weight: float = _f(1.0, "Weight of the content loss (normalised relu4_1 and relu5_1 features).",
-                               "Park 2019 eq. 4 (lambda_c)")
+                               "Park 2019 eq. 4 (lambda_c)", minimum=0)
     identity1_weight: float = _f(50.0, "Weight of the pixel identity loss (photo and painting stylised with "
-                                 "themselves must come back).", "Park 2019 eq. 7 (lambda_identity1)")
+                                 "themselves must come back).", "Park 2019 eq. 7 (lambda_identity1)",
+                                 minimum=0)
     identity2_weight: float = _f(1.0, "Weight of the feature identity loss (the same, compared in VGG "
-                                 "features).", "Park 2019 eq. 7 (lambda_identity2)")
-
-    def validate(self) -> None:
-        super().validate()
-        from ...errors import OptionError
-
-        for name in ("identity1_weight", "identity2_weight"):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}.")
+                                 "features).", "Park 2019 eq. 7 (lambda_identity2)", minimum=0)
