@@ -35,7 +35,7 @@ from johnson_eval import HELD_OUT, SHARED, gatys_reference
 
 
 def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    out = subprocess.run(["lscpu"], check=False, capture_output=True, text=True).stdout
     return next((line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line),
                 platform.processor())
 
@@ -96,8 +96,8 @@ def main() -> int:
             for k in kinds}
     cpu = cpu_model()
     lines = [f"# Grid diagnosis ({args.size} px, {args.pairs} pairs; {cpu}; {time.perf_counter() - t0:.0f} s)", "",
-             "`python benchmarks/grid_diagnosis.py` — grid = spectral peaks on the 8-px lattice, output over photo "
-             "(1 = none added).", "", "| output | grid | style SWD | content |", "|---|---:|---:|---:|"]
+             ("`python benchmarks/grid_diagnosis.py` — grid = spectral peaks on the 8-px lattice, output over "
+              "photo (1 = none added)."), "", "| output | grid | style SWD | content |", "|---|---:|---:|---:|"]
     lines += [f"| {k} | {v['grid']:.2f} | {v['style_swd']:.3f} | {v['content']:.3f} |" for k, v in mean.items()]
     out = Path(args.out)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=$ROOT/../shared/data
 TRAIN=/work/train
 STYLES=$TRAIN/styles_arbitrary
-OUT=$TRAIN/$METHOD.safetensors
+OUT=${OUT:-$TRAIN/$METHOD.safetensors}  # OUT=... for an experiment beside the main run
 
 if [ ! -d "$STYLES" ]; then
     mkdir -p "$TRAIN/debs/x" "$STYLES"
@@ -34,8 +34,17 @@ if [ ! -d "$STYLES" ]; then
     done
 fi
 
+if [ ! -d "$TRAIN/photos" ]; then  # the registry photos minus the five benchmarks/johnson_eval.py holds out
+    mkdir -p "$TRAIN/photos"
+    HELD=$("$ROOT/.venv/bin/python" -c "import sys; sys.path.insert(0, '$ROOT/benchmarks'); \
+from johnson_eval import HELD_OUT; print(' '.join(HELD_OUT))")
+    for f in "$SHARED"/registry/photos/*; do
+        case " $HELD " in *" $(basename "$f") "*) ;; *) cp "$f" "$TRAIN/photos/" ;; esac
+    done
+fi
+
 RESUME=""
-[ -f "$TRAIN/$METHOD.ckpt.safetensors" ] && RESUME="--resume"
+[ -f "${OUT%.safetensors}.ckpt.safetensors" ] && RESUME="--resume"
 # Steps: 8000 (compact decoder, batch 4, 256 px crops) is the planned schedule; measure the step time with a
 # short first session and adjust --steps so that a session of MINUTES fits (a resumed run keeps counting).
 exec nice -n 5 "$ROOT/.venv/bin/atelier" train "$METHOD" \

@@ -347,3 +347,33 @@ def test_bundled_decoders_run_without_a_model_option():
         out = atelier.run(c, s, method=method, size=64, device="cpu")
         assert out.image.shape == (1, 3, 48, 64) and out.info["model"]["name"] == method
         assert out.info["model"]["card"]["steps"] > 0
+
+
+def test_bilinear_decoder_with_reconstruction_loss_trains_from_a_nearest_one(folders, tmp_path):
+    """The grid remedies: bilinear upsampling (same parameters as nearest, so --init works) recorded in the
+    model file, and the pixel reconstruction term, reported and weighted."""
+    paintings, photos = folders
+    nearest = tmp_path / "nearest.safetensors"
+    atelier.train("adain", paintings, photos, nearest, steps=1, **TINY)
+    out = tmp_path / "bilinear.safetensors"
+    summary = atelier.train("adain", paintings, photos, out, steps=2, init=str(nearest), upsample="bilinear",
+                            reconstruction_weight=5.0, **TINY)
+    assert summary["losses"]["reconstruction"] > 0
+    parts = ("content", "style", "reconstruction")
+    assert summary["losses"]["total"] == pytest.approx(sum(summary["losses"][k] for k in parts), rel=1e-5)
+    _, header = ckpt.load_model(out, method="adain")
+    assert header["arch"]["upsample"] == "bilinear"
+    ups = [m for m in Decoder.from_arch(header["arch"]).modules() if isinstance(m, torch.nn.Upsample)]
+    assert ups and all(m.mode == "bilinear" for m in ups)
+    assert "upsample" not in ckpt.load_model(nearest)[1]["arch"]  # older files keep loading as nearest
+    # The same weights decode differently through the two upsamplings (features (1,512,4,4) -> (1,3,32,32)).
+    state = {k.removeprefix("decoder."): v for k, v in ckpt.load_model(out)[0].items()}
+    feats = rand(1, 512, 4, 4)
+    dec_b, dec_n = Decoder.from_arch(header["arch"]), Decoder.from_arch("compact")
+    dec_b.load_state_dict(state)
+    dec_n.load_state_dict(state)
+    assert not torch.allclose(dec_b(feats), dec_n(feats))
+    assert atelier.run(rand(1, 3, 48, 48), rand(1, 3, 32, 32, seed=1), method="adain", model=str(out),
+                       weights="random", size=48).image.shape == (1, 3, 48, 48)
+    with pytest.raises(atelier.errors.OptionError, match="--upsample must be one of nearest, bilinear"):
+        atelier.train("adain", paintings, photos, out, steps=1, upsample="cubic", **TINY)

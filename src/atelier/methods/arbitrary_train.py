@@ -71,6 +71,14 @@ def load_init(net: torch.nn.Module, path: Path, method: str) -> dict:
     return {"file": path.name, "method": source, "steps": card.get("steps")}
 
 
+def decoder_arch(name: str, upsample: str) -> str | dict:
+    """The arch a model file records: the name alone for the paper's nearest upsampling (as files written
+    before the option), else the stages with the upsampling."""
+    from .adain.model import ARCHS
+
+    return name if upsample == "nearest" else {**ARCHS[name], "upsample": upsample}
+
+
 def train_arbitrary(*, method: str, paper: str, style, data, output, config, resume: bool, callback,
                     device, overwrite: bool, build: Callable[[str], torch.nn.Module],
                     make_step: Callable, make_preview: Callable) -> dict:
@@ -100,7 +108,7 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
     vgg = get_vgg19(weights=cfg.weights, device=dev, dtype=dtype)
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, the caller's RNG untouched
         torch.manual_seed(cfg.seed)
-        net = build(cfg.arch).to(dev)
+        net = build(decoder_arch(cfg.arch, cfg.upsample)).to(dev)
     init = None if resume or not cfg.init else load_init(net, Path(cfg.init).expanduser(), method)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     generator = torch.Generator().manual_seed(cfg.seed)  # crops, flips, epoch orders of both streams

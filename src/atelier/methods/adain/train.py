@@ -40,7 +40,9 @@ def make_step(net: AdaINNet, vgg, cfg: AdaINTrainConfig):
         content = F.mse_loss(fg["relu4_1"].float(), t)
         style = sum(mean_std_loss(fg[k], *targets[k]) for k in STYLE_LAYERS)
         terms = {"content": cfg.content_weight * content, "style": cfg.style_weight * style}
-        terms["total"] = terms["content"] + terms["style"]
+        if cfg.reconstruction_weight:  # the photo from its own features: one more decoder pass, no VGG pass
+            terms["reconstruction"] = cfg.reconstruction_weight * F.mse_loss(net.decoder(fc.float()), c)
+        terms["total"] = sum(terms.values())
         return terms
 
     return step

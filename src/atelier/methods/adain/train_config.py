@@ -31,11 +31,18 @@ INPUTS = (
 
 
 @dataclass
-class AdaINTrainConfig(Config):
+class DecoderTrainConfig(Config):
+    """What AdaIN's and SANet's trainings share (SANet's config extends this one)."""
+
     arch: str = _f(
         "compact", "Decoder size: 'compact' (128/64/32 channels, 0.87 M parameters; meant to train in a few "
         "hours on 2 CPU cores) or 'paper' (256/128/64, 3.5 M; mirrors VGG-19 to relu4_1).",
         "Huang 2017 §6.1", choices=("compact", "paper"),
+    )
+    upsample: str = _f(
+        "nearest", "The decoder's upsampling: 'nearest' (the paper's) or 'bilinear' (prints no 8-px lattice of "
+        "copied pixels for the convolutions to hide; same parameters, so --init from a nearest decoder works).",
+        "Huang 2017 §6.1", choices=("nearest", "bilinear"),
     )
     size: int = _f(256, "Side of the square training crops in pixels.", "Huang 2017 §6.2 (256x256)",
                    minimum=32, multiple_of=16)
@@ -78,3 +85,17 @@ class AdaINTrainConfig(Config):
         """Rules across fields (ranges and choices are on the fields, checked when the config is made)."""
         if self.steps == 0 and self.minutes <= 0:
             raise OptionError("Give --steps or --minutes (or both): training needs an end.")
+
+
+@dataclass
+class AdaINTrainConfig(DecoderTrainConfig):
+    # Deviation (not in Huang 2017): the paper's losses compare the decoded image only in VGG features
+    # (relu4_1 content, relu1_1..relu4_1 mean/std), which do not see a periodic pattern at relu4_1's 8-px
+    # stride; the bundled decoder printed one even on the photo's own features
+    # (benchmarks/results/grid_diagnosis.md). SANet's pixel identity loss (Park & Lee 2019 eq. 7) is the
+    # same idea: the decoder must give the photo back from its own features.
+    reconstruction_weight: float = _f(
+        0.0, "Weight of a pixel reconstruction loss: the decoder given the photo's own relu4_1 features must "
+        "give the photo back (mean squared error; 0 = the paper's losses only).", "Park 2019 eq. 7 (lambda_identity1)",
+        minimum=0,
+    )

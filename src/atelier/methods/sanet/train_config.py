@@ -5,7 +5,7 @@ mean-variance normalised relu4_1 and relu5_1 features, style loss on channel mea
 relu1_1 ... relu5_1, and two identity losses (an image stylised with itself must come back: in pixels,
 lambda_identity1 = 50, and in VGG features, lambda_identity2 = 1); lambda_c = 1, lambda_s = 3 (eq. 4). The
 data, crops and optimiser are AdaIN's (``methods/adain/train_config.py``), and so are the rules across fields
-(``AdaINTrainConfig.validate``); the ranges of the fields below are declared on them.
+(``DecoderTrainConfig.validate``); the ranges of the fields below are declared on them.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...options import option as _f
-from ..adain.train_config import AdaINTrainConfig
+from ..adain.train_config import DecoderTrainConfig
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 @dataclass
-class SANetTrainConfig(AdaINTrainConfig):
+class SANetTrainConfig(DecoderTrainConfig):
     style_weight: float = _f(3.0, "Weight of the style loss (channel means and standard deviations, relu1_1 "
                              "to relu5_1).", "Park 2019 eq. 4 (lambda_s)", minimum=0)
     content_weight: float = _f(1.0, "Weight of the content loss (normalised relu4_1 and relu5_1 features).",
