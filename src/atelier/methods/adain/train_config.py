@@ -96,6 +96,7 @@ class AdaINTrainConfig(DecoderTrainConfig):
     # same idea: the decoder must give the photo back from its own features.
     reconstruction_weight: float = _f(
         0.0, "Weight of a pixel reconstruction loss: the decoder given the photo's own relu4_1 features must "
-        "give the photo back (mean squared error; 0 = the paper's losses only).", "Park 2019 eq. 7 (lambda_identity1)",
+        "give the photo back (mean squared error in 0-255 units, the scale of VGG's input and of the other terms; "
+        "0 = the paper's losses only).", "Park 2019 eq. 7 (lambda_identity1)",
         minimum=0,
     )
