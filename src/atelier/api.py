@@ -26,6 +26,7 @@ from .devices import resolve_device
 from .errors import Interrupted, OptionError, WeightsError
 from .methods import MethodSpec, get_method, make_config, method_for_model, method_spec
 from .ops.masks import fit_masks
+from .refine import refine
 from .weights import find_model, has_model
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Prepared:
     n_styles: int
     n_masks: int | None
     model_path: Path | None = None
+    refine: int = 0  # Gatys iterations after a one-pass method (--refine)
 
     @property
     def method(self) -> str:
@@ -73,10 +75,11 @@ def _as_list(items) -> list:
 
 
 def prepare(method: str | None = None, options: dict | None = None, *, n_styles: int = 0,
-            n_masks: int | None = None, video: bool = False, save_every: int = 0) -> Prepared:
+            n_masks: int | None = None, video: bool = False, save_every: int = 0, refine: int = 0) -> Prepared:
     """Check a run before any image is read: the method (default: the one that runs ``options['model']``,
     else gatys), its options, the number of styles and masks, and what the method can honour (masks, several
-    styles, video, ``save_every`` snapshots). Raises one clear :mod:`atelier.errors` sentence."""
+    styles, video, ``save_every`` snapshots, ``refine`` after a one-pass method). Raises one clear
+    :mod:`atelier.errors` sentence."""
     options = dict(options or {})
     if method is None:
         method = method_for_model(options["model"]) if options.get("model") else "gatys"
@@ -97,12 +100,15 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
     if save_every and not caps.snapshots:
         raise OptionError(f"The {method} method makes no intermediate images: --save-every cannot be used "
                           "with it.")
-    if save_every < 0:
-        raise OptionError(f"--save-every must be 0 or more, not {save_every}.")
+    if save_every < 0 or refine < 0:
+        raise OptionError(f"--save-every and --refine must be 0 or more, not {min(save_every, refine)}.")
+    if refine and (caps.snapshots or not caps.needs_style):  # gatys is the refinement; johnson's painting
+        raise OptionError(f"--refine continues a one-pass method that takes the painting (adain, sanet) with "
+                          f"Gatys iterations; the {method} method cannot use it.")
     config = make_config(spec.config_class, options)
     if hasattr(config, "validate"):  # rules across fields; a plug-in's plain dataclass may have none
         config.validate(n_styles)
-    return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config))
+    return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine)
 
 
 def _model_path(spec: MethodSpec, config) -> Path | None:
@@ -188,6 +194,9 @@ def run(
             loaded.rgb.to(dev), style_t or None, config=config, generator=generator, callback=callback,
             masks=mask_t,
         )
+        if prepared.refine:
+            out, info["refine"] = refine(out, loaded.rgb.to(dev), style_t, mask_t, config, prepared.refine,
+                                         generator=generator, callback=callback)
     except Interrupted as err:
         partial = None if err.partial is None else finish(err.partial, interrupted=True)
         raise Interrupted(str(err), partial=partial) from None

@@ -49,6 +49,9 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     p.add_argument("--save-every", type=parse_int, default=0, metavar="N",
                    help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
+    p.add_argument("--refine", type=parse_int, default=0, metavar="N",
+                   help="Continue the result of a one-pass method that takes the painting (adain, sanet) with "
+                   "N Gatys iterations at the output size: closer to the painting, seconds instead of minutes.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--dry-run", action="store_true", help="Print the estimated time and peak memory of the "
@@ -90,7 +93,8 @@ def main(command: str, argv: list[str]) -> int:
     output = Path(args.output) if args.output else _default_output(content, styles)
     # Checked torch-free, once, before any image is read or a progress bar shown (e.g. "no decoder").
     prepared = atelier.prepare(args.method, options, n_styles=len(styles),
-                               n_masks=None if args.mask is None else len(args.mask), save_every=args.save_every)
+                               n_masks=None if args.mask is None else len(args.mask), save_every=args.save_every,
+                               refine=args.refine)
     if args.dry_run:
         return _dry_run(content, styles, args, prepared)
     printer = None
@@ -156,7 +160,7 @@ def _feed_forward(args, options: dict) -> int:
         if not c.is_file():
             raise atelier.errors.InputError(f"Input image '{c}' does not exist.")
     prepared = atelier.prepare(args.method, options, n_masks=None if args.mask is None else len(args.mask),
-                               save_every=args.save_every)  # an unknown model fails before any work
+                               save_every=args.save_every, refine=args.refine)  # fails before any work
     model_path = prepared.model_path
     outputs = _feed_forward_outputs(contents, str(options.get("model", "")), args.output, args.overwrite)
     inputs = [*contents, model_path]

@@ -157,7 +157,7 @@ class Gatys:
             region_masks = None if masks is None else [io.resize(m, hw) for m in masks]
             scale_loss.set_styles(grams, weights, region_masks)
             render = self._renderer(c, region_masks)
-            if temporal is not None:
+            if temporal is not None and temporal.weight > 0:  # weight 0: only the start image (--refine)
                 scale_loss = self._with_temporal(scale_loss, temporal, hw)
             stage = Stage(f"scale {i + 1}/{len(sizes)}", i, len(sizes), hw, iters)
             res = optimize_image(

@@ -1,0 +1,36 @@
+"""``--refine N``: a one-pass result as the starting image of N Gatys iterations (issue: a fast path to the
+optimisation's quality).
+
+The one-pass methods (adain, sanet) give the painting's palette and texture in a fraction of a second but sit
+farther from the painting's statistics than Gatys et al.'s optimisation; the optimisation from the photo
+needs its coarse-to-fine schedule to get there. Started from the one-pass result instead, a few iterations at
+the output size move it the rest of the way. The starting image goes in as a ``TemporalGuide`` of weight 0:
+the video pipeline's "start from this image where it can be trusted" (trusted everywhere here), without the
+temporal term.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .events import Stage, emit
+from .methods import TemporalGuide, get_method, make_config, method_spec
+
+
+def refine(image: torch.Tensor, content: torch.Tensor, styles: list[torch.Tensor], masks, config, iterations: int,
+           *, generator, callback) -> tuple[torch.Tensor, dict]:
+    """``iterations`` Gatys steps at ``image``'s size (one scale), from ``image`` (1,3,H,W), with the
+    one-pass config's colour control, style weights and VGG weights. Returns the image and its info."""
+    h, w = image.shape[-2:]
+    options = {"size": max(h, w), "min_size": max(h, w), "iterations": iterations, "tolerance": 0.0}
+    for name in ("preserve_color", "style_weights", "weights"):  # what the two configs share
+        if getattr(config, name, None) is not None:
+            options[name] = getattr(config, name)
+    gatys_config = make_config(method_spec("gatys").config_class, options)
+    gatys = get_method("gatys")(gatys_config)
+    emit(callback, Stage("refine", 0, 1, (h, w), iterations))
+    guide = TemporalGuide(previous=image, reliability=torch.ones_like(image[:, :1]), weight=0.0)
+    out = gatys.stylize(content, styles, config=gatys_config, generator=generator, callback=callback,
+                        masks=masks, temporal=guide)
+    return out, {"iterations": gatys.info.get("iterations"), "seconds": gatys.info.get("seconds"),
+                 "losses": gatys.info.get("losses")}
