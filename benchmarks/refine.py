@@ -62,8 +62,8 @@ def main() -> int:
     mean = {k: {m: statistics.fmean(r[m] for r in rows if r["kind"] == k)
                 for m in ("seconds", "style_swd", "content", "grid")} for k in kinds}
     g = mean["gatys default"]
-    lines = [f"# --refine N against the default Gatys run ({args.size} px, {args.pairs} pairs, fp32/auto; "
-             f"{cpu_model()})", "", "`python benchmarks/refine.py`; ratios are to the default Gatys result.", "",
+    title = f"# --refine N against the default Gatys run ({args.size} px, {args.pairs} pairs; {cpu_model()})"
+    lines = [title, "", "`python benchmarks/refine.py`; ratios are to the default Gatys result.", "",
              "| run | s | style SWD | content | grid | SWD / Gatys | content / Gatys | time / Gatys |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {k} | {v['seconds']:.1f} | {v['style_swd']:.3f} | {v['content']:.3f} | {v['grid']:.2f} | "
