@@ -75,3 +75,15 @@ def no_bundled_models(tmp_path, monkeypatch):
     monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
     monkeypatch.setattr(weights, "EXTRA_BUNDLES", ())
     return bundle
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on 8-64 px tensors a second thread only adds synchronisation (and on a busy
+    machine it is far slower). Test modules of tiny runs use it through ``pytestmark``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

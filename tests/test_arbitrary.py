@@ -27,12 +27,7 @@ from atelier.ops.attention import AttentionTransform, StyleAttention, softmax_no
 NETS = {"adain": AdaINNet, "sanet": SANetNet}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def rand(*shape, seed=0):

@@ -52,13 +52,7 @@ CONTRACT = [  # (name, kind, default) of stylize(content, style=None, *, config=
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 32 px tensors: a second thread only adds synchronisation (and the machine is shared).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(name: str) -> dict:

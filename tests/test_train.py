@@ -31,14 +31,7 @@ from atelier.methods.johnson.train import train as train_johnson
 from atelier.methods.johnson.train_config import JohnsonTrainConfig
 from atelier.paths import checkpoint_path
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 8-32 px tensors: a second thread only adds synchronisation, and on a busy machine it is far slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------------------------ the shared trainer

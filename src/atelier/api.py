@@ -147,8 +147,8 @@ def run(
     styles, masks = _as_list(style), (None if masks is None else _as_list(masks))
     if prepared is None:
         prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks))
-    elif options:
-        raise OptionError("Give the options to prepare(), not beside a prepared run.")
+    elif options or method not in (None, prepared.method):
+        raise OptionError("Give the method and its options to prepare(), not beside a prepared run.")
     config = prepared.config
 
     dev = resolve_device(device)

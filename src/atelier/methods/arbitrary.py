@@ -99,10 +99,9 @@ class ArbitraryStyle:
     # -- loading
 
     def find(self, name: str) -> Path:
+        # api.prepare says this before any image is read; here for direct use of the class.
         if name == self.DEFAULT_MODEL and not has_model(name):
-            from .adain.config import no_decoder_message
-
-            raise WeightsError(no_decoder_message(self.METHOD, self.DEFAULT_MODEL))
+            raise WeightsError(self.spec.no_model_message)
         return find_model(name)
 
     def load(self, path: Path, device: torch.device, dtype: torch.dtype):

@@ -196,7 +196,7 @@ def resolve_video_options(raw: Any, max_frames: int) -> dict[str, Any]:
     if out["max_frames"] > max_frames:
         raise OptionsError(f"max_frames must be between 1 and {max_frames} on this server, not {out['max_frames']}.")
     try:
-        make_config(atelier.VideoConfig, out).validate()
+        make_config(atelier.VideoConfig, out)  # fields and the start/end order, checked when made
     except atelier.errors.AtelierError as err:
         raise OptionsError(str(err)) from None
     return out
