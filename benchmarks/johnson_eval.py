@@ -46,7 +46,7 @@ STYLE_CREDITS = {
     "woman_with_hat.jpg": "Henri Matisse, Woman with a Hat (1905)",
     "starry_night_over_the_rhone.jpg": "Vincent van Gogh, Starry Night Over the Rhone (1888)",
 }
-KEYS = ("style_swd", "style_gram", "content", "ssim")
+KEYS = ("style_swd", "style_gram", "content", "ssim", "grid")  # grid: periodic-artefact measure (1 = none)
 SHEET_PHOTOS = 2  # rows of the contact sheet per model
 
 
@@ -62,7 +62,9 @@ def gatys_reference(photo: Path, style: Path, size: int, cache: Path) -> tuple[P
     return out, result.info["timings"]["total_seconds"]
 
 
-def judge(model: Path, size: int, cache: Path, sheet: list) -> dict:
+def judge(model: Path, size: int, cache: Path, sheet: list, known: dict | None = None) -> dict:
+    """Metrics of ``model`` and of Gatys on every held-out photo; Gatys' from ``known`` ({(photo, style):
+    (metrics, seconds)} of earlier results) where it has the pair and no contact sheet needs its image."""
     import atelier
     from atelier.weights import read_header
 
@@ -71,18 +73,22 @@ def judge(model: Path, size: int, cache: Path, sheet: list) -> dict:
     per_photo = []
     for name in HELD_OUT:
         photo = SHARED / "registry" / "photos" / name
-        ref, ref_seconds = gatys_reference(photo, style, size, cache)
+        if known and (name, card["style"]) in known and sheet is None:
+            ref, (ref_metrics, ref_seconds) = None, known[(name, card["style"])]
+        else:
+            ref, ref_seconds = gatys_reference(photo, style, size, cache)
+            ref_metrics = atelier.evaluate(ref, content=photo, style=style, size=size)
         t = time.perf_counter()
         out = atelier.run(photo, method="johnson", model=str(model), size=size, device="cpu").image
         ff_seconds = time.perf_counter() - t
-        if len(sheet) < SHEET_PHOTOS:  # (content, style, cells) rows of the contact sheet
+        if sheet is not None and len(sheet) < SHEET_PHOTOS:  # (content, style, cells) rows of the contact sheet
             sheet.append((atelier.load_image(photo), None,
                           [(atelier.load_image(ref), f"Gatys default\n{ref_seconds:.0f} s"),
                            (out, f"{model.stem}\n{ff_seconds:.2f} s")]))
         per_photo.append({
             "photo": name,
             "model": atelier.evaluate(out, content=photo, style=style, size=size),
-            "gatys": atelier.evaluate(ref, content=photo, style=style, size=size),
+            "gatys": ref_metrics,
             "model_seconds": round(ff_seconds, 3), "gatys_seconds": ref_seconds,
         })
     mean, ratio = summarise(per_photo)
@@ -96,7 +102,7 @@ def judge(model: Path, size: int, cache: Path, sheet: list) -> dict:
 def summarise(rows: list[dict]) -> tuple[dict, dict]:
     """(mean metrics of 'model' and of 'gatys' over ``rows``, ratio model / Gatys of the distances)."""
     mean = {who: {k: round(statistics.fmean(r[who][k] for r in rows), 4) for k in KEYS} for who in ("model", "gatys")}
-    ratio = {k: round(mean["model"][k] / mean["gatys"][k], 3) for k in ("style_swd", "style_gram", "content")}
+    ratio = {k: round(mean["model"][k] / mean["gatys"][k], 3) for k in ("style_swd", "style_gram", "content", "grid")}
     return mean, ratio
 
 
@@ -139,7 +145,8 @@ def training_options(header: dict) -> dict:
 
 def add_to_manifest(manifest_path: Path, entry: dict) -> dict:
     """Put ``entry`` into a bundle's manifest (replacing one of the same name; sorted by name)."""
-    manifest = json.loads(manifest_path.read_text())
+    manifest = (json.loads(manifest_path.read_text()) if manifest_path.exists()
+                else {"format_version": 1, "models": []})  # a new bundle (e.g. the first wct decoders)
     manifest["models"] = [m for m in manifest["models"] if m["name"] != entry["name"]] + [entry]
     manifest["models"].sort(key=lambda m: m["name"])
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -149,12 +156,14 @@ def add_to_manifest(manifest_path: Path, entry: dict) -> dict:
 def to_markdown(results: list[dict], key: str = "model") -> str:
     """The table of ``results``, a row each, named by their ``key`` (arbitrary_eval.py: 'method')."""
     lines = [(f"| {key} | size | style SWD model / Gatys | content model / Gatys | SWD ratio | content ratio "
-             "| Gram ratio | s per image model / Gatys |"), "|---|---:|---|---|---:|---:|---:|---|"]
+             "| Gram ratio | grid model / Gatys | s per image model / Gatys |"),
+             "|---|---:|---|---|---:|---:|---:|---|---|"]
     for r in results:
         m, g, q = r["mean"]["model"], r["mean"]["gatys"], r["ratio_model_to_gatys"]
+        grid = f"{m['grid']:.2f} / {g['grid']:.2f}" if "grid" in m else "-"  # results older than the measure
         lines.append(f"| {r[key]} | {r['size']} | {m['style_swd']:.3f} / {g['style_swd']:.3f} | "
                      f"{m['content']:.3f} / {g['content']:.3f} | {q['style_swd']} | {q['content']} | "
-                     f"{q['style_gram']} | {r['seconds']['model']} / {r['seconds']['gatys']} |")
+                     f"{q['style_gram']} | {grid} | {r['seconds']['model']} / {r['seconds']['gatys']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -172,13 +181,18 @@ def main(argv=None) -> int:
     p.add_argument("--sheet", type=Path, default=None,
                    help="Also write a contact sheet (photo, Gatys default, model) of these models here. It has "
                         "no painting column: files of ../shared/data/styles may not be committed.")
+    p.add_argument("--reuse-gatys", action="store_true",
+                   help="Take Gatys' metrics from the previous johnson_eval.json where it has the photo and "
+                        "style at this size (Gatys' default result is deterministic); not with --sheet.")
     args = p.parse_args(argv)
     rows: list = []
     old = args.out / "johnson_eval.json"
     results = json.loads(old.read_text()) if old.exists() else []
+    known = {(q["photo"], r["style"]): (q["gatys"], q["gatys_seconds"]) for r in results
+             if r["size"] == args.size for q in r["per_photo"]} if args.reuse_gatys else None
     for model in args.models:
-        r = judge(model, args.size, args.cache, sheet := [])
-        rows += sheet
+        r = judge(model, args.size, args.cache, sheet := ([] if args.sheet else None), known)
+        rows += sheet or []
         results = [x for x in results if (x["model"], x["size"]) != (r["model"], r["size"])] + [r]
         args.out.mkdir(parents=True, exist_ok=True)
         old.write_text(json.dumps(results, indent=2) + "\n")  # after every model: a long run keeps its work

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Train the decoders to bundle for AdaIN and SANet (issue 6), in the background, resumable.
+# Train the decoders to bundle for AdaIN, SANet (issue 6) and WCT (issue 17), in the background, resumable.
 #
-#   sh benchmarks/train_arbitrary.sh adain [MINUTES [TRAIN OPTIONS...]]    # or: sanet
+#   sh benchmarks/train_arbitrary.sh adain [MINUTES [TRAIN OPTIONS...]]    # or: sanet, wct
+#
+# WCT's decoders see photos only (the same photo folders; no paintings).
 #
 # Data (never committed): content photos = ../shared/data/train/imagenet_sample and /work/train/photos
 # (the registry photos minus the five held out by benchmarks/johnson_eval.py); paintings = 6 of the 9
@@ -47,6 +49,10 @@ RESUME=""
 [ -f "${OUT%.safetensors}.ckpt.safetensors" ] && RESUME="--resume"
 # Steps: 8000 (compact decoder, batch 4, 256 px crops) is the planned schedule; measure the step time with a
 # short first session and adjust --steps so that a session of MINUTES fits (a resumed run keeps counting).
+if [ "$METHOD" = wct ]; then
+    exec nice -n 5 "$ROOT/.venv/bin/atelier" train wct --data "$SHARED/train/imagenet_sample" "$TRAIN/photos" \
+        -o "$OUT" --minutes "$MINUTES" --precision auto -q $RESUME "$@"
+fi
 exec nice -n 5 "$ROOT/.venv/bin/atelier" train "$METHOD" \
     --content-dir "$SHARED/train/imagenet_sample" "$TRAIN/photos" --style-dir "$STYLES" \
     -o "$OUT" --minutes "$MINUTES" --steps 8000 --precision auto -q $RESUME "$@"

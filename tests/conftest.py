@@ -73,7 +73,7 @@ def no_bundled_models(tmp_path, monkeypatch):
     bundle.mkdir()
     (bundle / "manifest.json").write_text('{"format_version": 1, "models": []}')
     monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
-    monkeypatch.setattr(weights, "EXTRA_BUNDLES", ())
+    monkeypatch.setattr(weights, "_bundle_dirs", lambda: [bundle])
     return bundle
 
 

@@ -40,6 +40,7 @@ TINY = {
     "johnson": dict(model="great_wave", size=32, compile="off"),
     "adain": dict(weights="random", size=32, style_size=32),
     "sanet": dict(weights="random", size=32, style_size=32),
+    "wct": dict(weights="random", size=32, style_size=32),
 }
 
 CONTRACT = [  # (name, kind, default) of stylize(content, style=None, *, config=None, ...)
@@ -122,6 +123,10 @@ def test_web_schema_agrees_with_the_config(name):
     schema = pytest.importorskip("atelier.web.schema")
     options = {o["name"]: o for o in schema.method_schema(name)["options"]}
     fields = {f.name: f for f in dataclasses.fields(atelier.method_spec(name).config_class)}
+    # The run options beside the method's: --refine, for the one-pass methods that take the painting.
+    run_options = dataclasses.fields(atelier.RefineOptions)
+    assert ("refine" in options) == atelier.refinable(atelier.method_spec(name).capabilities)
+    fields.update({f.name: f for f in run_options if f.name in options})
     assert set(options) <= set(fields), "the form offers options the config does not have"
     missing = [n for n, f in fields.items() if f.metadata.get("cli", True) is not False and n not in options]
     assert not missing, f"the form lacks {missing}"

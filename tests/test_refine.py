@@ -44,3 +44,15 @@ def test_refine_is_refused_where_it_cannot_apply(method, n_styles):
 def test_cli_refuses_refine_for_a_trained_network(capsys):
     assert main(["stylize", "--model", "great_wave", "--refine", "3"]) == 2
     assert "the johnson method cannot use it" in capsys.readouterr().err
+
+
+def test_the_web_form_offers_refine_to_the_methods_that_can_use_it():
+    schema = pytest.importorskip("atelier.web.schema")
+    refine = {o["name"]: o for o in schema.method_schema("adain")["options"]}["refine"]
+    assert refine["default"] == 0 and refine["minimum"] == 0 and refine["type"] == "integer"
+    _, prepared = schema.prepare_options("adain", {"refine": 7}, n_styles=1, max_size=512)
+    assert prepared.refine == 7 and not hasattr(prepared.config, "refine")
+    with pytest.raises(schema.OptionsError, match="Unknown option.*refine"):
+        schema.prepare_options("gatys", {"refine": 7}, n_styles=1, max_size=512)
+    with pytest.raises(schema.OptionsError, match="refine must be"):
+        schema.prepare_options("adain", {"refine": -1}, n_styles=1, max_size=512)

@@ -54,6 +54,8 @@ _LAZY = {
     "stylize_video": "atelier.video.pipeline",
     "VideoResult": "atelier.video.pipeline",
     "VideoConfig": "atelier.video.config",
+    "RefineOptions": "atelier.refine",
+    "refinable": "atelier.refine",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
@@ -62,6 +64,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "user_models_dir", "export_onnx",
     "train", "list_trainers", "trainer_spec", "atelier_home", "stylize_video", "VideoResult", "VideoConfig",
+    "RefineOptions", "refinable",
 ]
 
 

@@ -24,9 +24,9 @@ import torch
 from . import __version__, io
 from .devices import resolve_device
 from .errors import Interrupted, OptionError, WeightsError
-from .methods import MethodSpec, get_method, make_config, method_for_model, method_spec
+from .methods import MethodSpec, get_method, list_methods, make_config, method_for_model, method_spec
 from .ops.masks import fit_masks
-from .refine import refine
+from .refine import refinable, refine
 from .weights import find_model, has_model
 
 logger = logging.getLogger(__name__)
@@ -102,8 +102,9 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
                           "with it.")
     if save_every < 0 or refine < 0:
         raise OptionError(f"--save-every and --refine must be 0 or more, not {min(save_every, refine)}.")
-    if refine and (caps.snapshots or not caps.needs_style):  # gatys is the refinement; johnson's painting
-        raise OptionError(f"--refine continues a one-pass method that takes the painting (adain, sanet) with "
+    if refine and not refinable(caps):
+        able = ", ".join(n for n in list_methods() if refinable(method_spec(n).capabilities))
+        raise OptionError(f"--refine continues a one-pass method that takes the painting ({able}) with "
                           f"Gatys iterations; the {method} method cannot use it.")
     config = make_config(spec.config_class, options)
     if hasattr(config, "validate"):  # rules across fields; a plug-in's plain dataclass may have none

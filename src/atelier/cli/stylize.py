@@ -50,8 +50,7 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=parse_int, default=0, metavar="N",
                    help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
     p.add_argument("--refine", type=parse_int, default=0, metavar="N",
-                   help="Continue the result of a one-pass method that takes the painting (adain, sanet) with "
-                   "N Gatys iterations at the output size: closer to the painting, seconds instead of minutes.")
+                   help=atelier.RefineOptions.HELP)
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--dry-run", action="store_true", help="Print the estimated time and peak memory of the "

@@ -95,7 +95,7 @@ def main(command: str, argv: list[str]) -> int:
             )
     listener = _Listener(preview, show=not args.quiet)
     try:
-        summary = atelier.train(args.method, args.style, args.data, output, resume=args.resume,
+        summary = atelier.train(args.method, getattr(args, "style", None), args.data, output, resume=args.resume,
                                 overwrite=args.overwrite, device=args.device, callback=listener, **options)
     except atelier.errors.Interrupted as err:
         listener.close()

@@ -187,29 +187,34 @@ class InferenceRun:
         self.method, self.callback = method, callback
         self.t0 = self.t_load = time.perf_counter()
         self.tile, self.overlap, self.align, self.tiles = 0, 0, 1, 1
+        self.stages, self.done = 1, 0  # passes of the network over the image (WCT: one per level)
 
     def loaded(self) -> None:
         self.t_load = time.perf_counter()
 
-    def start(self, hw, *, tile: int, overlap: int, align: int) -> int:
-        """Emit the Stage of output size ``hw`` run in ``tile``-px tiles (0: one pass); the tile count."""
-        self.tile, self.overlap, self.align = tile, overlap, align
+    def start(self, hw, *, tile: int, overlap: int, align: int, stages: int = 1) -> int:
+        """Emit the Stage of output size ``hw`` run in ``tile``-px tiles (0: one pass), ``stages`` times
+        over (each a call of ``run``); the tile count of one pass."""
+        self.tile, self.overlap, self.align, self.stages = tile, overlap, align, stages
         self.tiles = blend_tile_count(*hw, tile, overlap, align)[0] if tile else 1
         if tile:
             logger.info("%dx%d output: %d tiles of %d px, %d px overlap.", hw[1], hw[0], self.tiles, tile,
                         overlap)
-        emit(self.callback, Stage(self.method, 0, 1, tuple(hw), self.tiles))
+        emit(self.callback, Stage(self.method, 0, 1, tuple(hw), self.tiles * stages))
         return self.tiles
 
     def run(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """``fn(x)`` for ``x`` (B,C,H,W) -> (B,C',H,W): one call, or per tile cross-faded (``run_blended``)."""
         if self.tile:
-            return run_blended(fn, x, self.tile, self.overlap, align=self.align, on_tile=self._progress)
-        out = fn(x)
-        self._progress(1, 1)
+            out = run_blended(fn, x, self.tile, self.overlap, align=self.align, on_tile=self._progress)
+        else:
+            out = fn(x)
+            self._progress(1, 1)
+        self.done += 1
         return out
 
     def _progress(self, i: int, n: int) -> None:
+        i, n = self.done * n + i, self.stages * n  # counted over all the passes
         elapsed = time.perf_counter() - self.t_load
         emit(self.callback, Progress(self.method, i, n, {}, elapsed, elapsed / i * (n - i)))
 

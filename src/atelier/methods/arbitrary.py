@@ -96,6 +96,17 @@ class ArbitraryStyle:
         """The whole photo's statistics that tiles must share (from the statistics pass)."""
         raise NotImplementedError
 
+    def stages(self, net, cfg) -> list[tuple[str, ...]]:
+        """The VGG layers of each encode-combine-decode pass, in order; each pass decodes the previous
+        one's image (WCT's coarse-to-fine levels). One pass at ``LAYERS`` by default."""
+        return [self.LAYERS]
+
+    def decoder(self, net, layers: tuple[str, ...]) -> torch.nn.Module:
+        """The decoder of the pass at ``layers``."""
+        return net.decoder
+
+    OWN_CODE = True  # the photo's own code is one more style of weight 1 - alpha (False: transfer blends)
+
     # -- loading
 
     def find(self, name: str) -> Path:
@@ -147,6 +158,33 @@ class ArbitraryStyle:
         self._codes = (list(raw), versions, settings, codes) if reusable else None
         return list(codes)
 
+    def _stage(self, net, vgg, layers, work, full_masks, codes, weights, tile, stats_hw, run, dtype):
+        """One encode-combine-decode pass of ``work`` (1,3,H,W) at ``layers``, tiled when ``tile``: a
+        statistics pass of the whole image at ``stats_hw`` first (see the module doc). -> (1,3,H,W) fp32."""
+        small = io.resize(work, stats_hw)
+        feats = vgg(small, layers)
+        small_masks = None if full_masks is None else [
+            resize_mask(io.resize(m, stats_hw), feats[layers[0]].shape[-2:]) for m in full_masks]
+        whole = self.whole_stats(feats, small_masks)
+        codes = [*codes, self.style_code(net, feats) if self.OWN_CODE else None]  # weight 1 - alpha
+        decoder = self.decoder(net, layers)
+        # Untiled, the statistics pass saw the whole photo at the output size: its features are the
+        # decoder's input too (one VGG pass of the photo instead of two).
+        whole_feats = None if tile else feats
+        del feats, small
+
+        def apply(crop: torch.Tensor) -> torch.Tensor:
+            # crop (1,3+K,h,w): the image and its masks' crops -> (1,3,h,w) fp32
+            img, m = crop[:, :3], crop[:, 3:]
+            f = whole_feats if whole_feats is not None else vgg(img, layers)
+            fm = None if full_masks is None else [
+                resize_mask(m[:, k:k + 1], f[layers[0]].shape[-2:]) for k in range(m.shape[1])]
+            t = self.transfer(net, f, codes, weights, fm, whole)
+            return decoder(t.to(dtype), size=tuple(img.shape[-2:])).float()
+
+        stack = work if full_masks is None else torch.cat([work, *full_masks], dim=1)  # (1,3+K,H,W)
+        return run.run(apply, stack).clamp(0, 1)
+
     def stylize(self, content: torch.Tensor, style=None, *, config=None, generator=None, callback=None,
                 masks=None) -> torch.Tensor:
         """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> (1,3,H',W'), long side ``size``.
@@ -180,34 +218,15 @@ class ArbitraryStyle:
             style_px = max(s.shape[-2] * s.shape[-1] for s in styles)
             bpp = self.bytes_per_pixel(dtype, style_px)
             tile, stats_hw = self.plan(out_hw, cfg, bpp)
-            small = io.resize(work, stats_hw)
-            feats = vgg(small, self.LAYERS)
-            small_masks = None if full_masks is None else [
-                resize_mask(io.resize(m, stats_hw), feats[self.LAYERS[0]].shape[-2:]) for m in full_masks]
-            whole = self.whole_stats(feats, small_masks)
-            codes.append(self.style_code(net, feats))  # the photo's own code: weight 1 - alpha
             sw = [1.0] * len(styles) if cfg.style_weights is None else list(cfg.style_weights)
             weights = [cfg.alpha * w / sum(sw) for w in sw] + [1.0 - cfg.alpha]
-            # Untiled, the statistics pass saw the whole photo at the output size: its features are the
-            # decoder's input too (one VGG pass of the photo instead of two).
-            whole_feats = None if tile else feats
-            del feats, small
-
-            run.start(out_hw, tile=tile, overlap=cfg.overlap, align=self.ALIGN)
-
-            def apply(crop: torch.Tensor) -> torch.Tensor:
-                # crop (1,3+K,h,w): the image and its masks' crops -> (1,3,h,w) fp32
-                img, m = crop[:, :3], crop[:, 3:]
-                f = whole_feats if whole_feats is not None else vgg(img, self.LAYERS)
-                fm = None if full_masks is None else [
-                    resize_mask(m[:, k:k + 1], f[self.LAYERS[0]].shape[-2:]) for k in range(m.shape[1])]
-                t = self.transfer(net, f, codes, weights, fm, whole)
-                return net.decoder(t.to(dtype), size=tuple(img.shape[-2:])).float()
-
-            stack = work if full_masks is None else torch.cat([work, *full_masks], dim=1)  # (1,3+K,H,W)
+            stages = self.stages(net, cfg)
+            run.start(out_hw, tile=tile, overlap=cfg.overlap, align=self.ALIGN, stages=len(stages))
             if tile:
                 logger.info("Tile statistics from the photo at %dx%d.", stats_hw[1], stats_hw[0])
-            out = run.run(apply, stack)
+            out = work
+            for layers in stages:  # one stage (AdaIN, SANet), or coarse to fine (WCT): each decodes the last
+                out = self._stage(net, vgg, layers, out, full_masks, codes, weights, tile, stats_hw, run, dtype)
         out = out.clamp(0, 1)
         if cfg.preserve_color == "luminance":
             out = color.combine_luminance(out, x)

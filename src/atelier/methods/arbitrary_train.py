@@ -1,11 +1,12 @@
-"""Training shared by the arbitrary-style methods (AdaIN, SANet): data, paths, resume, card, one loop.
+"""Training shared by the arbitrary-style methods (AdaIN, SANet, WCT): data, paths, resume, card, one loop.
 
-Both train a network (AdaIN: the decoder; SANet: attention modules and decoder) on pairs of a photo crop
-and a painting crop, with the fixed VGG-19 of ``atelier.features`` computing the losses. This module does
-what the two share -- the checks before any work, the paired data stream (``engine.data.PairedStream``:
-photos with the paper's scale augmentation, paintings with a stronger one, both randomly flipped), the
-learning-rate decay, the preview, the model card -- and runs the one training loop ``engine.train.train``;
-``methods/adain/train.py`` and ``methods/sanet/train.py`` give only the network and the loss of one step.
+Each trains a network (AdaIN: the decoder; SANet: attention modules and decoder; WCT: five reconstruction
+decoders) with the fixed VGG-19 of ``atelier.features`` computing the losses: AdaIN and SANet on pairs of a
+photo crop and a painting crop, WCT on photo crops alone (``style=None``). This module does what they
+share -- the checks before any work, the data stream (``engine.data.PairedStream``: photos with the paper's
+scale augmentation, paintings with a stronger one, both randomly flipped), the learning-rate decay, the
+preview, the model card -- and runs the one training loop ``engine.train.train``; ``methods/*/train.py``
+give only the network and the loss of one step.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def load_init(net: torch.nn.Module, path: Path, method: str) -> dict:
     source = header.get("method")
     if source == method:
         target = net
+    elif source == "adain" and hasattr(net, "init_from_adain"):  # WCT: relu4_1's decoder, relu5_1's tail
+        started = net.init_from_adain(state)
+        if not started:
+            raise OptionError(f"--init: the AdaIN decoder '{path}' ({header.get('arch')}) matches none of this "
+                              "training's decoders (use --arch compact with a compact AdaIN decoder).")
+        logger.info("Started %s from the AdaIN decoder %s.", ", ".join(started), path)
+        card = header.get("card") or {}
+        return {"file": path.name, "method": source, "steps": card.get("steps"), "decoders": started}
     elif source == "adain" and hasattr(net, "decoder"):
         target, state = net.decoder, {k.removeprefix("decoder."): v for k, v in state.items()}
     else:
@@ -81,17 +90,22 @@ def decoder_arch(name: str, upsample: str) -> str | dict:
 
 def train_arbitrary(*, method: str, paper: str, style, data, output, config, resume: bool, callback,
                     device, overwrite: bool, build: Callable[[str], torch.nn.Module],
-                    make_step: Callable, make_preview: Callable) -> dict:
-    """The shared body of ``train`` for AdaIN and SANet (see the module doc).
+                    make_step: Callable, make_preview: Callable, arch_of: Callable | None = None) -> dict:
+    """The shared body of ``train`` for AdaIN, SANet and WCT (see the module doc).
 
-    ``build(arch)`` -> the untrained network; ``make_step(net, vgg, cfg)`` -> ``step(content, style)``
-    returning the named weighted terms with ``total``; ``make_preview(net, vgg)`` -> ``preview(c, s)``.
+    ``build(arch)`` -> the untrained network (``arch``: ``arch_of(cfg)``, or the config's decoder with its
+    upsampling);
+    ``make_step(net, vgg, cfg)`` -> ``step(content, style)`` (``step(content)`` when ``style`` is None: photos
+    only) returning the named weighted terms with ``total``; ``make_preview(net, vgg)`` -> ``preview(c, s)``
+    (or ``preview(c)``).
     """
     from ..devices import resolve_device
 
     cfg = config
     cfg.validate()
-    style_dirs, content_dirs, output = _folders(style), _folders(data), Path(output).expanduser()
+    paired = style is not None
+    style_dirs = _folders(style) if paired else []
+    content_dirs, output = _folders(data), Path(output).expanduser()
     check_paths([*style_dirs, *content_dirs], output, resume=resume, overwrite=overwrite)
     ckpt_file = checkpoint_path(output)
     if resume:
@@ -99,33 +113,37 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
     dev = resolve_device(device)
     dtype = resolve_precision(cfg.precision, dev)
 
-    photos = ImageFolderData(content_dirs, cfg.size, max_scale=cfg.content_scale, cache_mb=cfg.cache_mb / 2)
-    paintings = ImageFolderData(style_dirs, cfg.size, max_scale=cfg.style_scale, cache_mb=cfg.cache_mb / 2)
-    for f in (*photos.files, *paintings.files):
+    photos = ImageFolderData(content_dirs, cfg.size, max_scale=cfg.content_scale,
+                             cache_mb=cfg.cache_mb / 2 if paired else cfg.cache_mb)
+    paintings = (ImageFolderData(style_dirs, cfg.size, max_scale=cfg.style_scale, cache_mb=cfg.cache_mb / 2)
+                 if paired else None)
+    for f in (*photos.files, *(paintings.files if paired else ())):
         if same_path(output, f) or same_path(ckpt_file, f):
             raise OutputError(f"Refusing to write '{output}': it is one of the training images.")
 
     vgg = get_vgg19(weights=cfg.weights, device=dev, dtype=dtype)
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, the caller's RNG untouched
         torch.manual_seed(cfg.seed)
-        net = build(decoder_arch(cfg.arch, cfg.upsample)).to(dev)
+        net = build(arch_of(cfg) if arch_of else decoder_arch(cfg.arch, cfg.upsample)).to(dev)
     init = None if resume or not cfg.init else load_init(net, Path(cfg.init).expanduser(), method)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     generator = torch.Generator().manual_seed(cfg.seed)  # crops, flips, epoch orders of both streams
-    batches = PairedStream(photos.batches(cfg.batch_size, generator), paintings.batches(cfg.batch_size, generator))
-    preview_pair = photos.load_full().to(dev), paintings.load_full().to(dev)
+    batches = photos.batches(cfg.batch_size, generator)
+    preview_pair = (photos.load_full().to(dev),)
+    if paired:
+        batches = PairedStream(batches, paintings.batches(cfg.batch_size, generator))
+        preview_pair += (paintings.load_full().to(dev),)
     step = make_step(net, vgg, cfg)
     preview = make_preview(net, vgg)
 
     def step_fn(batch) -> dict[str, torch.Tensor]:
         decayed_lr(optimizer, cfg.lr, cfg.lr_decay)
-        c, s = batch
-        return step(c.to(dev, non_blocking=True), s.to(dev, non_blocking=True))
+        return step(*(b.to(dev, non_blocking=True) for b in (batch if paired else (batch,))))
 
     config_dict = dataclasses.asdict(cfg)
     n_params = sum(p.numel() for p in net.parameters())
-    logger.info("Training %s (%s, %d parameters) on %d photos and %d paintings, %s VGG passes.", method,
-                cfg.arch, n_params, len(photos), len(paintings), str(dtype).removeprefix("torch."))
+    logger.info("Training %s (%s, %d parameters) on %d photos%s, %s VGG passes.", method, cfg.arch, n_params,
+                len(photos), f" and {len(paintings)} paintings" if paired else "", str(dtype).removeprefix("torch."))
     result = run_training(
         model=net, optimizer=optimizer, step_fn=step_fn, batches=batches, steps=cfg.steps or None,
         minutes=cfg.minutes, generator=generator, checkpoint_path=ckpt_file, checkpoint_every=cfg.checkpoint_every,
@@ -137,7 +155,8 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
         "method": method,
         "paper": paper,
         "data": {"content_folders": [str(f) for f in content_dirs], "content_images": photos.usable,
-                 "style_folders": [str(f) for f in style_dirs], "style_images": paintings.usable},
+                 **({"style_folders": [str(f) for f in style_dirs], "style_images": paintings.usable}
+                    if paired else {})},
         "steps": result.steps,
         "training_seconds": round(result.total_seconds, 1),
         **({"initialised_from": init} if init else {}),

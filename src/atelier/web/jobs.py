@@ -38,6 +38,8 @@ from typing import Any
 
 import atelier
 
+from .schema import prepare_run
+
 logger = logging.getLogger(__name__)
 
 TERMINAL = ("done", "failed", "cancelled")
@@ -359,7 +361,7 @@ class JobStore:
 
     def _run_image(self, job: Job) -> None:
         content, styles = self._input_paths(job)
-        prepared = job.prepared or atelier.prepare(job.method, job.options, n_styles=len(styles))
+        prepared = job.prepared or prepare_run(job.method, job.options, n_styles=len(styles))
         result = atelier.run(content, styles or None, prepared=prepared, seed=job.seed, callback=self._callback(job))
         if job.cancel_requested and not job.stopping:  # a finished result is kept at shutdown
             raise JobCancelled

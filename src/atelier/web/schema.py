@@ -70,6 +70,8 @@ def method_schema(name: str) -> dict[str, Any]:
     except atelier.errors.AtelierError as err:
         raise OptionsError(str(err)) from None
     options = config_schema(spec.config_class)
+    if atelier.refinable(spec.capabilities):  # a run option, not the method's: atelier.prepare(refine=N)
+        options += config_schema(atelier.RefineOptions)
     for opt in options:
         if opt["name"] == "model":
             opt.update(choices=model_names(name), help=MODEL_HELP)
@@ -167,6 +169,12 @@ def _check_model(method: str, schema: dict[str, dict], options: dict) -> None:
     raise OptionsError(f"The {method} method needs a model; installed models: {have}.")
 
 
+def prepare_run(method: str, options: dict, *, n_styles: int, video: bool = False) -> atelier.Prepared:
+    """``atelier.prepare`` of a job's typed options: the method's, and the run option ``refine``."""
+    method_options = {k: v for k, v in options.items() if k != "refine"}
+    return atelier.prepare(method, method_options, n_styles=n_styles, video=video, refine=options.get("refine", 0))
+
+
 def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int,
                     video: bool = False) -> tuple[dict[str, Any], atelier.Prepared]:
     """The options given (typed, for the job's record) and the run checked by ``atelier.prepare``, within
@@ -175,7 +183,7 @@ def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int,
     options = coerce_options(schema, raw, f"the {method} method")
     _check_model(method, schema, options)
     try:
-        prepared = atelier.prepare(method, options, n_styles=n_styles, video=video)
+        prepared = prepare_run(method, options, n_styles=n_styles, video=video)
     except atelier.errors.AtelierError as err:
         raise OptionsError(str(err)) from None
     size = getattr(prepared.config, "size", None)

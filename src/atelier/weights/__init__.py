@@ -44,18 +44,16 @@ class ModelInfo:
     error: str | None = None  # set when the file's header cannot be read
 
 
-# Folders of bundled models besides johnson's (``bundled_dir``): each has its own manifest.json.
-EXTRA_BUNDLES = ("adain", "sanet")
-
-
 def bundled_dir() -> Path:
     """johnson's bundled models (the first manifest; tests replace it)."""
     return Path(str(resources.files("atelier") / "weights" / "johnson"))
 
 
 def _bundle_dirs() -> list[Path]:
+    # Every other folder of weights/ (adain, sanet, wct, ...) is a bundle with its own manifest.json.
     base = Path(str(resources.files("atelier") / "weights"))
-    return [bundled_dir(), *(base / name for name in EXTRA_BUNDLES)]
+    others = sorted(d for d in base.iterdir() if d.is_dir() and d.name != "johnson" and not d.name.startswith("_"))
+    return [bundled_dir(), *others]
 
 
 def user_models_dir() -> Path:

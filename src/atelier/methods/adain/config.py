@@ -74,9 +74,10 @@ class AdaINConfig(Config):
             raise OptionError(f"--overlap ({self.overlap}) must be less than half of --tile ({self.tile}).")
 
 
-def no_decoder_message(method: str, default: str) -> str:
-    return (f"No {method} decoder is installed yet: train one with 'atelier train {method} --content-dir "
-            f"PHOTOS --style-dir PAINTINGS -o {default}.safetensors' and pass --model {default}.safetensors "
+def no_decoder_message(method: str, default: str,
+                       inputs: str = "--content-dir PHOTOS --style-dir PAINTINGS") -> str:
+    return (f"No {method} decoder is installed yet: train one with 'atelier train {method} {inputs} "
+            f"-o {default}.safetensors' and pass --model {default}.safetensors "
             f"(or copy it to $ATELIER_HOME/models/ to make it the default).")
 
 

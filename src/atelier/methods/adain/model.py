@@ -42,17 +42,22 @@ def _conv(c_in: int, c_out: int, relu: bool) -> list[nn.Module]:
 
 
 class Decoder(nn.Module):
-    """relu4_1-like features (B,512,h,w) -> RGB (B,3,8h,8w) (or ``size``), roughly in [0,1]."""
+    """relu4_1-like features (B,512,h,w) -> RGB (B,3,8h,8w) (or ``size``), roughly in [0,1].
 
-    def __init__(self, stages=ARCHS["paper"]["stages"], upsample: str = "nearest"):
+    With ``in_channels`` and as many stages as the layer has poolings plus one, it decodes any VGG layer
+    (the wct method's decoders: relu1_1 (64 channels, 1 stage) ... relu5_1 (512, 5 stages))."""
+
+    def __init__(self, stages=ARCHS["paper"]["stages"], upsample: str = "nearest", in_channels: int = IN_CHANNELS):
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ValueError(f"unknown upsampling {upsample!r}; choose one of {', '.join(UPSAMPLING)}")
         self.arch = {"stages": [list(map(int, s)) for s in stages]}
         if upsample != "nearest":  # files written before this option have no key: nearest
             self.arch["upsample"] = upsample
+        if in_channels != IN_CHANNELS:  # likewise: no key means relu4_1's 512
+            self.arch["in_channels"] = int(in_channels)
         layers: list[nn.Module] = []
-        c = IN_CHANNELS
+        c = in_channels
         for i, stage in enumerate(self.arch["stages"]):
             if i > 0:
                 layers.append(nn.Upsample(scale_factor=2, mode=upsample, **UPSAMPLING[upsample]))
@@ -71,7 +76,7 @@ class Decoder(nn.Module):
             if arch not in ARCHS:
                 raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
             arch = ARCHS[arch]
-        return cls(arch["stages"], arch.get("upsample", "nearest"))
+        return cls(arch["stages"], arch.get("upsample", "nearest"), int(arch.get("in_channels", IN_CHANNELS)))
 
     def forward(self, feats: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
         # Reflection padding needs maps of at least 2 pixels: tiny inputs are replicated up to that.

@@ -7,8 +7,10 @@ upsampling stages and a 9x9 convolution back to RGB. Deliberate deviations, as i
 * instance normalisation instead of batch normalisation (Ulyanov, Vedaldi & Lempitsky 2016, "Instance
   Normalization: The Missing Ingredient for Fast Stylization"): style transfer should not depend on the
   other images of a batch, and it trains faster and cleaner;
-* nearest-neighbour upsampling followed by a convolution instead of fractionally-strided convolutions
-  (Odena, Dumoulin & Olah 2016, "Deconvolution and Checkerboard Artifacts");
+* nearest-neighbour (or, with ``upsample="bilinear"``, bilinear) upsampling followed by a convolution
+  instead of fractionally-strided convolutions (Odena, Dumoulin & Olah 2016, "Deconvolution and
+  Checkerboard Artifacts"); nearest still leaves a 4-px lattice the convolutions must learn to hide (the
+  grid measure of the models trained with it, benchmarks/results/johnson_grid.md), bilinear does not;
 * reflection padding at every convolution instead of the paper's zero padding of the input (no border
   artefacts);
 * the output is ``(tanh(y) + 1) / 2``, an RGB image in [0, 1] (the paper scaled tanh to 0..255).
@@ -57,15 +59,20 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class Upsample(nn.Module):
-    """Nearest x2, then a 3x3 conv-IN-ReLU (no checkerboard pattern, Odena et al. 2016)."""
+UPSAMPLING = ("nearest", "bilinear")
 
-    def __init__(self, c_in: int, c_out: int, *, padding: str = "reflect"):
+
+class Upsample(nn.Module):
+    """Nearest or bilinear x2, then a 3x3 conv-IN-ReLU (no checkerboard pattern, Odena et al. 2016)."""
+
+    def __init__(self, c_in: int, c_out: int, *, padding: str = "reflect", mode: str = "nearest"):
         super().__init__()
         self.conv = ConvLayer(c_in, c_out, 3, padding=padding)
+        self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+        extra = {"align_corners": False} if self.mode == "bilinear" else {}
+        return self.conv(F.interpolate(x, scale_factor=2, mode=self.mode, **extra))
 
 
 class TransformerNet(nn.Module):
@@ -75,12 +82,17 @@ class TransformerNet(nn.Module):
     and the output is cropped back: every size round-trips exactly.
     """
 
-    def __init__(self, channels=(32, 64, 128), residual_blocks: int = 5, padding: str = "reflect"):
+    def __init__(self, channels=(32, 64, 128), residual_blocks: int = 5, padding: str = "reflect",
+                 upsample: str = "nearest"):
         super().__init__()
         if padding not in ("reflect", "zeros"):
             raise ValueError(f"padding must be 'reflect' or 'zeros', not {padding!r}")
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, not {upsample!r}")
         c1, c2, c3 = channels
         self.arch = {"channels": [c1, c2, c3], "residual_blocks": residual_blocks, "padding": padding}
+        if upsample != "nearest":  # files written before this option have no key: nearest
+            self.arch["upsample"] = upsample
         self.down = nn.Sequential(
             ConvLayer(3, c1, 9, padding=padding),  # (B,c1,H,W)
             ConvLayer(c1, c2, 3, 2, padding=padding),  # (B,c2,H/2,W/2)
@@ -88,8 +100,8 @@ class TransformerNet(nn.Module):
         )
         self.res = nn.Sequential(*[ResidualBlock(c3, padding=padding) for _ in range(residual_blocks)])
         self.up = nn.Sequential(
-            Upsample(c3, c2, padding=padding),  # (B,c2,H/2,W/2)
-            Upsample(c2, c1, padding=padding),  # (B,c1,H,W)
+            Upsample(c3, c2, padding=padding, mode=upsample),  # (B,c2,H/2,W/2)
+            Upsample(c2, c1, padding=padding, mode=upsample),  # (B,c1,H,W)
             ConvLayer(c1, 3, 9, padding=padding, last=True),  # (B,3,H,W)
         )
 
@@ -100,7 +112,8 @@ class TransformerNet(nn.Module):
             if arch not in ARCHS:
                 raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
             arch = ARCHS[arch]
-        return cls(tuple(arch["channels"]), int(arch["residual_blocks"]), arch.get("padding", "reflect"))
+        return cls(tuple(arch["channels"]), int(arch["residual_blocks"]), arch.get("padding", "reflect"),
+                   arch.get("upsample", "nearest"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]

@@ -38,7 +38,7 @@ from ...features import get_vgg19
 from ...losses import PerceptualLoss
 from ...methods.train_checks import check_paths, resumed_config, same_path
 from ...paths import checkpoint_path
-from .model import TransformerNet
+from .model import ARCHS, TransformerNet
 from .train_config import JohnsonTrainConfig
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,11 @@ METHOD = "johnson"
 # The style term's scale at style_strength=1: the value Gatys uses in atelier (methods/gatys/method.py),
 # kept equal so one strength means the same look for both methods. Not yet tuned on trained networks.
 BASE_STYLE_WEIGHT = 10.0
+
+
+def _arch(cfg: JohnsonTrainConfig) -> str | dict:
+    """The network's ``arch``: the named size, with bilinear upsampling when asked for."""
+    return cfg.arch if cfg.upsample == "nearest" else {**ARCHS[cfg.arch], "upsample": cfg.upsample}
 
 
 def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resume: bool = False,
@@ -89,7 +94,7 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
     # The initial weights come from the seed without touching the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        net = TransformerNet.from_arch(cfg.arch).to(dev)
+        net = TransformerNet.from_arch(_arch(cfg)).to(dev)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     generator = torch.Generator().manual_seed(cfg.seed)  # crops, flips and epoch order (CPU side)
     batches = photos.batches(cfg.batch_size, generator)

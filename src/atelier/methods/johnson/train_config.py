@@ -31,6 +31,11 @@ class JohnsonTrainConfig(Config):
         "per step on 2 CPU cores, so 2000 steps take ~30 min) or 'paper' (32/64/128, 5 blocks, 1.68 M; ~1.4x "
         "slower to train and run).", "Johnson 2016 suppl. Table 1", choices=("compact", "paper"),
     )
+    upsample: str = _f(
+        "nearest", "The network's upsampling before each of its two up-convolutions: 'nearest' (as trained "
+        "so far) or 'bilinear' (no 4-px lattice of copied pixels for the convolutions to hide).",
+        "Odena 2016 (resize-convolution)", choices=("nearest", "bilinear"),
+    )
     size: int = _f(256, "Side of the square training crops in pixels (192 trains ~1.7x faster).",
                    "Johnson 2016 §4.1 (256x256)", minimum=16, multiple_of=4)
     steps: int = _f(2000, "Total training steps; a resumed run continues up to this count (raise it to train "

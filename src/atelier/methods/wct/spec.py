@@ -1,0 +1,24 @@
+"""The wct method's declaration (torch-free; read by ``atelier.methods``)."""
+
+from functools import partial
+
+from .. import MethodSpec, TrainerSpec
+from ..adain.config import no_decoder_message, summary
+from ..adain.spec import SPEC as ADAIN
+from .config import DEFAULT_MODEL, TEXT, WCTConfig
+from .train_config import INPUTS, WCTTrainConfig
+
+SPEC = MethodSpec(
+    name="wct",
+    summary=partial(summary, "wct", TEXT, DEFAULT_MODEL),
+    config_class=WCTConfig,
+    capabilities=ADAIN.capabilities,  # alpha, several styles, masks, colour, tiles, video (Li 2017 §4)
+    implementation="atelier.methods.wct.method:WCT",
+    trainer=TrainerSpec(
+        WCTTrainConfig, "atelier.methods.wct.train:train",
+        "Train WCT's five reconstruction decoders on a folder of photos (Li et al. 2017); no painting is "
+        "needed: any style then works.", INPUTS),
+    model_kinds=("wct",),
+    no_model_message=no_decoder_message("wct", DEFAULT_MODEL, inputs="--data PHOTOS"),
+    paper="Li et al. 2017",
+)

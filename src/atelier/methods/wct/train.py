@@ -1,0 +1,86 @@
+"""Training WCT's reconstruction decoders on a folder of photos.
+
+Li, Fang, Yang, Wang, Lu & Yang 2017, "Universal Style Transfer via Feature Transforms", §3.1: decoder D_k
+inverts the fixed VGG-19 Phi_k up to relu{k}_1; the loss is ||D_k(Phi_k(I)) - I||^2 + lambda
+||Phi_k(D_k(Phi_k(I))) - Phi_k(I)||^2 with lambda = 1. No painting is involved: the decoders stay
+universal, the style enters only through the feature transforms at inference.
+
+Deviations (deliberate): the five decoders train at once on the same crops (one VGG pass to relu5_1 gives all
+their targets; the loss is their sum); both terms are relative squared errors, ||y - t||^2 / ||t||^2: the
+mean square of VGG's features differs 40-fold between levels (relu4_1 ~7e5, relu5_1 ~2e4, relu1_1 ~2e3 on a
+photo, Caffe's 0-255 input scale), so absolute errors would make lambda = 1 mean something else at every
+level and let the feature term swamp the pixels; relative, a grey image scores ~1 in features and ~0.25 in
+pixels at every level; the VGG passes may
+run in bf16 (``--precision``), the decoders and Adam stay fp32; the data loop, resume and card are shared
+with AdaIN and SANet (``methods/arbitrary_train.py``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ...events import Callback
+from ..arbitrary_train import train_arbitrary
+from .model import ARCHS, CHANNELS, LAYERS, UPSAMPLE, WCTNet
+from .train_config import WCTTrainConfig
+
+METHOD = "wct"
+
+
+def relative_error(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||y - target||^2 / ||target||^2 (means over the batch's elements)."""
+    return F.mse_loss(y, target) / target.pow(2).mean().clamp_min(1e-8)
+
+
+def make_step(net: WCTNet, vgg, cfg: WCTTrainConfig):
+    layers = net.layers
+
+    def step(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        # x: (B,3,S,S) photos in [0,1]
+        with torch.no_grad():
+            targets = {k: v.float() for k, v in vgg(x, layers).items()}  # one pass: every level's features
+        terms: dict[str, torch.Tensor] = {}
+        for layer in layers:
+            y = net.decoder(layer)(targets[layer], size=tuple(x.shape[-2:]))  # (B,3,S,S) fp32
+            loss = cfg.pixel_weight * relative_error(y, x)
+            if cfg.feature_weight:
+                loss = loss + cfg.feature_weight * relative_error(vgg(y, (layer,))[layer].float(), targets[layer])
+            terms[layer.removeprefix("relu")] = loss
+        terms["total"] = sum(terms.values())
+        return terms
+
+    return step
+
+
+def make_preview(net: WCTNet, vgg):
+    deepest = net.layers[-1] if net.layers else None
+
+    def preview(c: torch.Tensor) -> torch.Tensor:
+        return net.decoder(deepest)(vgg(c, (deepest,))[deepest].float(), size=tuple(c.shape[-2:])).clamp(0, 1)
+
+    return preview
+
+
+def arch_of(cfg: WCTTrainConfig) -> dict:
+    layers = [LAYERS[k] for k in sorted(cfg.levels)]
+    return {"decoders": {layer: {"stages": ARCHS[cfg.arch][layer], "upsample": UPSAMPLE,
+                                 "in_channels": CHANNELS[layer]} for layer in layers}}
+
+
+def train(style, data, output, *, config: WCTTrainConfig | None = None, resume: bool = False,
+          callback: Callback | None = None, device="auto", overwrite: bool = False) -> dict:
+    """Train WCT's decoders on the photos under ``data`` (a folder or a list of folders; ``style`` must be
+    None: no painting is used) and write them to ``output`` (.safetensors, fp16, with a model card); the
+    resumable checkpoint is kept beside it. Returns a summary (output, checkpoint, steps, seconds, losses,
+    card). Bad inputs raise ``atelier.errors`` before any training; Ctrl-C writes the checkpoint."""
+    if style is not None:
+        from ...errors import OptionError
+
+        raise OptionError("WCT's decoders are trained on photos alone: give --data, no style images.")
+    return train_arbitrary(
+        method=METHOD, paper="Li, Fang, Yang, Wang, Lu & Yang 2017, Universal Style Transfer via Feature "
+        "Transforms", style=None, data=data, output=output, config=config or WCTTrainConfig(), resume=resume,
+        callback=callback, device=device, overwrite=overwrite, build=WCTNet, make_step=make_step,
+        make_preview=make_preview, arch_of=arch_of,
+    )
