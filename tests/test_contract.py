@@ -30,6 +30,7 @@ from atelier.cli import main
 from atelier.errors import OptionError
 from atelier.methods import Capabilities, MethodSpec, make_config, register, unregister
 from atelier.options import Config, flag, option
+from atelier.weights import has_model
 
 METHODS = atelier.list_methods()
 
@@ -40,8 +41,25 @@ TINY = {
     "johnson": dict(model="great_wave", size=32, compile="off"),
     "adain": dict(weights="random", size=32, style_size=32),
     "sanet": dict(weights="random", size=32, style_size=32),
-    "wct": dict(weights="random", size=32, style_size=32),
+    "wct": dict(weights="random", size=32, style_size=32),  # model: a random-weight file, made below
 }
+
+
+def _random_wct_model() -> str:
+    """No wct decoders are bundled yet: a random-weight model file stands in (the contract, not quality)."""
+    import tempfile
+
+    from atelier.engine.checkpoint import save_model
+    from atelier.methods.wct.model import WCTNet
+
+    torch.manual_seed(0)
+    net = WCTNet("compact")
+    path = Path(tempfile.mkdtemp()) / "wct-random.safetensors"
+    return str(save_model(path, net.state_dict(), method="wct", arch=net.arch))
+
+
+if not has_model("wct"):
+    TINY["wct"]["model"] = _random_wct_model()
 
 CONTRACT = [  # (name, kind, default) of stylize(content, style=None, *, config=None, ...)
     ("content", inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty),
@@ -363,4 +381,5 @@ def test_plugin_has_a_web_schema(plugin):
     """)
     proc = run_with_plugin(plugin, "-c", code)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"size": 32, "toy_strength": 0.5}
+    # its config's fields, and --refine: the toy takes the painting in one pass, so Gatys can continue it
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"size": 32, "toy_strength": 0.5, "refine": 0}
