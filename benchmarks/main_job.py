@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
+import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from arbitrary import cpu_model
+
 SHARED = HERE.parent.parent / "shared" / "data"
 PAIRS = [  # after the embedded example: quality.py's three pairs, then two more unseen by any training
     ("registry/photos/tuxpaint-data__lighthouse.jpg", "styles/the_scream.jpg"),
@@ -32,14 +34,6 @@ PAIRS = [  # after the embedded example: quality.py's three pairs, then two more
     ("registry/photos/matplotlib__grace_hopper.jpg", "styles/woman_with_hat.jpg"),
 ]
 REFERENCE = {"iterations": 100, "coarse_iterations": 50, "min_size": 128, "tolerance": 0.005}
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def parse_schedule(text: str) -> tuple[str, dict]:
