@@ -42,6 +42,8 @@ TINY = {
     "adain": dict(weights="random", size=32, style_size=32),
     "sanet": dict(weights="random", size=32, style_size=32),
     "wct": dict(weights="random", size=32, style_size=32),  # model: a random-weight file, made below
+    "efros_leung": dict(size=32, window=5, sample_size=32),
+    "quilting": dict(size=32, block=8, sample_size=32, passes=2),
 }
 
 
@@ -162,11 +164,35 @@ def test_same_seed_same_image(name, image_files):
     spec = atelier.method_spec(name)
     style = [image_files["style"]] if spec.capabilities.needs_style else None
     opts = tiny(name)
+    if spec.capabilities.fill:  # fills the mask's region from the rest of the photo
+        opts["masks"] = [image_files["mask"]]
     a = atelier.run(image_files["content"], style, method=name, seed=5, device="cpu", **opts)
     b = atelier.run(image_files["content"], style, method=name, seed=5, device="cpu", **opts)
     assert a.image.shape == (1, 3, 24, 32) and a.info["method"] == name and a.info["seed"] == 5
     assert torch.isfinite(a.image).all() and float(a.image.min()) >= 0 and float(a.image.max()) <= 1
     assert torch.equal(a.image, b.image)
+
+
+TEXTURES = [n for n in METHODS if atelier.method_spec(n).capabilities.texture]
+
+
+@pytest.mark.parametrize("name", TEXTURES)
+def test_texture_methods_synthesise_seeded_textures(name, image_files):
+    opts = {k: v for k, v in tiny(name).items() if atelier.method_spec(name).config_class.__dataclass_fields__[k]
+            .metadata.get("texture", True) is not False}
+    a = atelier.run_texture(image_files["style"], method=name, size=(24, 32), seed=3, device="cpu", **opts)
+    b = atelier.run_texture(image_files["style"], method=name, size=(24, 32), seed=3, device="cpu", **opts)
+    c = atelier.run_texture(image_files["style"], method=name, size=(24, 32), seed=4, device="cpu", **opts)
+    assert a.image.shape == (1, 3, 24, 32) and a.info["texture"] == {"size": [32, 24], "tileable": False}
+    assert float(a.image.min()) >= 0 and float(a.image.max()) <= 1
+    assert torch.equal(a.image, b.image) and not torch.equal(a.image, c.image)
+
+
+@pytest.mark.parametrize("name", [n for n in METHODS if not atelier.method_spec(n).capabilities.texture])
+def test_texture_is_refused_by_methods_that_cannot(name):
+    with pytest.raises(OptionError) as err:
+        atelier.prepare(name, tiny(name), n_styles=1, texture=True)
+    assert_one_sentence(err.value, name, "textures")
 
 
 # What each capability lets a run ask for: prepare()'s arguments for one style (none if the method takes
@@ -180,7 +206,7 @@ ASKS = {
 
 
 def _has(caps: Capabilities, ask: str) -> bool:
-    return {"masks": caps.masks, "several styles": caps.needs_style and caps.multiple_styles,
+    return {"masks": caps.masks or caps.fill, "several styles": caps.needs_style and caps.multiple_styles,
             "save_every": caps.snapshots, "video": caps.video}[ask]
 
 

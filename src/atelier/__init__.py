@@ -4,6 +4,7 @@ Public API (imported lazily so that ``atelier --help`` starts fast)::
 
     import atelier
     img = atelier.stylize("photo.jpg", "painting.jpg", size=512)   # -> PIL image
+    tex = atelier.texture("bark.jpg", method="quilting", size=512)  # -> PIL image
     atelier.stylize_video("clip.mp4", "out.mp4", model="starry_night")   # -> VideoResult
     atelier.list_methods()                                         # -> ["gatys", ...]
 
@@ -25,6 +26,10 @@ _LAZY = {
     "estimate": "atelier.api",
     "write_result": "atelier.api",
     "StylizeResult": "atelier.api",
+    "texture": "atelier.api",
+    "run_texture": "atelier.api",
+    "texture_to_file": "atelier.api",
+    "texture_size": "atelier.api",
     "resolve_device": "atelier.devices",
     "default_inputs": "atelier.api",
     "load_image": "atelier.io",
@@ -59,7 +64,8 @@ _LAZY = {
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
-    "__version__", "stylize", "stylize_to_file", "run", "prepare", "Prepared", "estimate", "write_result", "StylizeResult", "resolve_device",
+    "__version__", "stylize", "stylize_to_file", "run", "prepare", "Prepared", "estimate", "write_result", "StylizeResult",
+    "texture", "run_texture", "texture_to_file", "texture_size", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
     "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "user_models_dir", "export_onnx",

@@ -75,26 +75,24 @@ def _as_list(items) -> list:
 
 
 def prepare(method: str | None = None, options: dict | None = None, *, n_styles: int = 0,
-            n_masks: int | None = None, video: bool = False, save_every: int = 0, refine: int = 0) -> Prepared:
+            n_masks: int | None = None, video: bool = False, save_every: int = 0, refine: int = 0,
+            texture: bool = False, tileable: bool = False) -> Prepared:
     """Check a run before any image is read: the method (default: the one that runs ``options['model']``,
     else gatys), its options, the number of styles and masks, and what the method can honour (masks, several
-    styles, video, ``save_every`` snapshots, ``refine`` after a one-pass method). Raises one clear
+    styles, video, ``save_every`` snapshots, ``refine`` after a one-pass method, texture synthesis from a
+    sample alone and ``tileable`` textures; ``n_styles`` counts the samples then). Raises one clear
     :mod:`atelier.errors` sentence."""
     options = dict(options or {})
     if method is None:
         method = method_for_model(options["model"]) if options.get("model") else "gatys"
     spec = method_spec(method)
     caps = spec.capabilities
-    if caps.needs_style and n_styles == 0:
-        raise OptionError(f"The {method} method needs at least one style image.")
-    if not caps.needs_style and n_styles:
-        raise OptionError(f"The {method} method takes no style image: the style is in the --model network.")
-    if n_styles > 1 and not caps.multiple_styles:
-        raise OptionError(f"The {method} method takes one style image, not {n_styles}.")
-    if n_masks is not None and not caps.masks:
-        raise OptionError(f"The {method} method does not support masks.")
-    if n_masks is not None and n_masks != n_styles:
-        raise OptionError(f"There are {n_masks} mask(s) for {n_styles} style image(s); give one mask per style.")
+    if texture or tileable:
+        _check_texture(method, caps, n_styles, tileable, n_masks, video)
+    elif caps.fill:
+        _check_fill(method, n_styles, n_masks)
+    else:
+        _check_styles_and_masks(method, caps, n_styles, n_masks)
     if video and not caps.video:
         raise OptionError(f"The {method} method does not support video.")
     if save_every and not caps.snapshots:
@@ -110,6 +108,41 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
     if hasattr(config, "validate"):  # rules across fields; a plug-in's plain dataclass may have none
         config.validate(n_styles)
     return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine)
+
+
+def _check_styles_and_masks(method: str, caps, n_styles: int, n_masks) -> None:
+    if caps.needs_style and n_styles == 0:
+        raise OptionError(f"The {method} method needs at least one style image.")
+    if not caps.needs_style and n_styles:
+        raise OptionError(f"The {method} method takes no style image: the style is in the --model network.")
+    if n_styles > 1 and not caps.multiple_styles:
+        raise OptionError(f"The {method} method takes one style image, not {n_styles}.")
+    if n_masks is not None and not caps.masks:
+        raise OptionError(f"The {method} method does not support masks.")
+    if n_masks is not None and n_masks != n_styles:
+        raise OptionError(f"There are {n_masks} mask(s) for {n_styles} style image(s); give one mask per style.")
+
+
+def _check_texture(method: str, caps, n_samples: int, tileable: bool, n_masks, video: bool) -> None:
+    textures = ", ".join(n for n in list_methods() if method_spec(n).capabilities.texture)
+    if not caps.texture:
+        raise OptionError(f"The {method} method does not synthesise textures; choose one of: {textures}.")
+    if tileable and not caps.tileable:
+        able = ", ".join(n for n in list_methods() if method_spec(n).capabilities.tileable)
+        raise OptionError(f"The {method} method cannot make tileable textures; these can: {able}.")
+    if n_samples != 1:
+        raise OptionError(f"Texture synthesis takes one sample image, not {n_samples}.")
+    if n_masks is not None or video:
+        raise OptionError("Texture synthesis takes no masks and no video.")
+
+
+def _check_fill(method: str, n_styles: int, n_masks) -> None:
+    if n_styles:
+        raise OptionError(f"The {method} method takes no style image here: it fills the --mask region of the "
+                          "photo from the rest of it (for a texture from a sample, use 'atelier texture').")
+    if n_masks != 1:
+        raise OptionError(f"The {method} method fills a hole: give one --mask (white where to fill), not "
+                          f"{n_masks or 'none'}.")
 
 
 def _model_path(spec: MethodSpec, config) -> Path | None:
@@ -161,35 +194,13 @@ def run(
 
     generator = torch.Generator().manual_seed(int(seed))
     instance = get_method(prepared.method)(config)
-    info = {
-        "atelier": __version__,
-        "method": prepared.method,
-        "inputs": {
-            "content": _describe(content),
-            "styles": [_describe(s) for s in styles],
-            "masks": None if masks is None else [_describe(m) for m in masks],
-            "content_size": list(loaded.rgb.shape[-2:][::-1]),
-        },
-        "config": dataclasses.asdict(config),
-        "seed": int(seed),
-        "device": str(dev),
-        "versions": versions(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-    def finish(image: torch.Tensor, interrupted: bool) -> StylizeResult:
-        image = image.detach().float().cpu().clamp(0, 1)
-        alpha = None if loaded.alpha is None else io.resize(loaded.alpha, tuple(image.shape[-2:]))
-        info.update(instance.info)
-        info["interrupted"] = interrupted
-        info["output_size"] = list(image.shape[-2:][::-1])
-        info["timings"] = {
-            "load_seconds": round(t_loaded - t_start, 3),
-            "stylize_seconds": round(time.perf_counter() - t_loaded, 3),
-            "total_seconds": round(time.perf_counter() - t_start, 3),
-        }
-        return StylizeResult(image, alpha, info)
-
+    info = _sidecar_base(prepared.method, {
+        "content": _describe(content),
+        "styles": [_describe(s) for s in styles],
+        "masks": None if masks is None else [_describe(m) for m in masks],
+        "content_size": list(loaded.rgb.shape[-2:][::-1]),
+    }, config, seed, dev)
+    finish = _finisher(info, instance, loaded.alpha, t_start, t_loaded)
     try:
         out = instance.stylize(
             loaded.rgb.to(dev), style_t or None, config=config, generator=generator, callback=callback,
@@ -202,6 +213,120 @@ def run(
         partial = None if err.partial is None else finish(err.partial, interrupted=True)
         raise Interrupted(str(err), partial=partial) from None
     return finish(out, interrupted=False)
+
+
+def _sidecar_base(method: str, inputs: dict, config, seed: int, dev) -> dict:
+    return {
+        "atelier": __version__,
+        "method": method,
+        "inputs": inputs,
+        "config": dataclasses.asdict(config),
+        "seed": int(seed),
+        "device": str(dev),
+        "versions": versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _finisher(info: dict, instance, alpha, t_start: float, t_loaded: float):
+    """``finish(image, interrupted) -> StylizeResult``: the image on the CPU in [0,1], the content's alpha
+    fitted to it, and the method's info and the timings added to the sidecar ``info``."""
+
+    def finish(image: torch.Tensor, interrupted: bool) -> StylizeResult:
+        image = image.detach().float().cpu().clamp(0, 1)
+        out_alpha = None if alpha is None else io.resize(alpha, tuple(image.shape[-2:]))
+        info.update(instance.info)
+        info["interrupted"] = interrupted
+        info["output_size"] = list(image.shape[-2:][::-1])
+        info["timings"] = {
+            "load_seconds": round(t_loaded - t_start, 3),
+            "stylize_seconds": round(time.perf_counter() - t_loaded, 3),
+            "total_seconds": round(time.perf_counter() - t_start, 3),
+        }
+        return StylizeResult(image, out_alpha, info)
+
+    return finish
+
+
+def texture_size(size) -> tuple[int, int]:
+    """(height, width) of a texture from ``size``: an int (a square) or (height, width); one sentence if
+    it is not a size from 8 to 16384 pixels."""
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if len(hw) != 2 or not all(isinstance(v, int) and 8 <= v <= 16384 for v in hw):
+        raise OptionError(f"A texture's size must be a whole number of pixels from 8 to 16384 (or a height and a "
+                          f"width), not {size!r}.")
+    return hw
+
+
+def run_texture(sample, *, method: str = "quilting", size=512, tileable: bool = False,
+                prepared: Prepared | None = None, seed: int = 0, device: str | torch.device | None = "auto",
+                callback=None, **options) -> StylizeResult:
+    """Synthesise a texture of ``size`` (an int for a square, or (height, width)) from ``sample`` alone
+    (a path, PIL image, array or tensor) with a method whose capabilities say ``texture``; ``tileable``
+    makes it wrap around seamlessly where the method can. Returns the image with its sidecar ``info``;
+    on Ctrl-C raises :class:`~atelier.errors.Interrupted` with the partial texture."""
+    t_start = time.perf_counter()
+    hw = texture_size(size)
+    if prepared is None:
+        prepared = prepare(method, options, n_styles=1, texture=True, tileable=tileable)
+        _refuse_transfer_options(prepared, options)
+    elif options:
+        raise OptionError("Give the method's options to prepare(), not beside a prepared run.")
+    config = prepared.config
+    if any(f.name == "size" for f in dataclasses.fields(config)):  # the sidecar says the size made
+        config = dataclasses.replace(config, size=max(hw))
+    dev = resolve_device(device)
+    sample_t = io.load_image(sample, device=dev)
+    t_loaded = time.perf_counter()
+    instance = get_method(prepared.method)(config)
+    info = _sidecar_base(prepared.method, {"sample": _describe(sample),
+                                           "sample_size": list(sample_t.shape[-2:][::-1])}, config, seed, dev)
+    info["texture"] = {"size": [hw[1], hw[0]], "tileable": bool(tileable)}
+    finish = _finisher(info, instance, None, t_start, t_loaded)
+    generator = torch.Generator().manual_seed(int(seed))
+    try:
+        out = instance.texture(sample_t, hw, config=config, generator=generator, callback=callback,
+                               tileable=tileable)
+    except Interrupted as err:
+        partial = None if err.partial is None else finish(err.partial, interrupted=True)
+        raise Interrupted(str(err), partial=partial) from None
+    return finish(out, interrupted=False)
+
+
+def _refuse_transfer_options(prepared: Prepared, options: dict) -> None:
+    """Options marked ``texture=False`` (a photo's size, the content weight, colour preservation ...) mean
+    nothing for a texture from a sample: given with a value, they are refused rather than ignored."""
+    fields = {f.name: f for f in dataclasses.fields(prepared.config)}
+    unused = [k for k, v in options.items() if v is not None and k in fields
+              and fields[k].metadata.get("texture", True) is False]
+    if unused:
+        names = ", ".join("--" + k.replace("_", "-") for k in sorted(unused))
+        raise OptionError(f"{names} do(es) not apply to texture synthesis with the {prepared.method} method "
+                          "(the texture's size is the size given to 'atelier texture').")
+
+
+def texture(sample, *, output: str = "pil", **kwargs):
+    """A texture from ``sample`` (see :func:`run_texture` for the options): a PIL image, or a (1,3,H,W)
+    tensor with ``output="tensor"``."""
+    if output not in ("pil", "tensor"):
+        raise OptionError("output must be 'pil' or 'tensor'.")
+    result = run_texture(sample, **kwargs)
+    return result.to_pil() if output == "pil" else result.image
+
+
+def texture_to_file(sample, out, *, overwrite: bool = False, **kwargs) -> tuple[Path, StylizeResult]:
+    """Synthesise and write ``out`` plus ``out.json`` atomically (the output path checked first; the
+    sample is never overwritten; on Ctrl-C the partial texture is written, then re-raised)."""
+    inputs = [sample] if isinstance(sample, (str, Path)) else []
+    path = io.check_output_path(out, overwrite=overwrite, inputs=inputs)
+    try:
+        result = run_texture(sample, **kwargs)
+    except Interrupted as err:
+        if err.partial is not None:
+            write_result(err.partial, path, overwrite=overwrite, inputs=inputs)
+        raise
+    write_result(result, path, overwrite=overwrite, inputs=inputs)
+    return path, result
 
 
 def estimate(content, style=None, *, method: str | None = None, prepared: Prepared | None = None,

@@ -10,7 +10,9 @@ made by :func:`option`. The metadata is the single source of the CLI options, th
 * ``zero`` (a phrase such as "the content's size"): 0 is also accepted and means that;
 * ``or_file`` (a tuple of words): the value is one of the words or the path of an existing file;
 * ``cli=False``: not offered on the command line or the web form (e.g. test-only random weights);
-* ``basic=True``: shown first in the web form; ``metavar``: the CLI's placeholder.
+* ``basic=True``: shown first in the web form; ``metavar``: the CLI's placeholder;
+* ``texture=False``: not used when the method synthesises a texture from a sample (``atelier texture``):
+  not offered there, and refused if given.
 
 :func:`check_fields` checks these rules with one sentence each; config classes derived from
 :class:`Config` run it when they are made (``__post_init__``), so a config that exists is in range. What

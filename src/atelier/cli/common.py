@@ -29,17 +29,19 @@ def parse_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
-def add_config_options(p: argparse.ArgumentParser, config_class, title: str) -> None:
+def add_config_options(p: argparse.ArgumentParser, config_class, title: str, *, texture: bool = False) -> None:
     """One option per field of a method's (or trainer's) config dataclass, in a group ``title``: shared by
-    ``atelier stylize``, ``atelier video`` and ``atelier train``."""
+    ``atelier stylize``, ``atelier video``, ``atelier texture`` (``texture=True``: without the fields that
+    texture synthesis does not use) and ``atelier train``."""
     hints = typing.get_type_hints(config_class)
     group = p.add_argument_group(title)
     for f in dataclasses.fields(config_class):
         meta = f.metadata
-        if not meta.get("cli", True):
+        if not meta.get("cli", True) or (texture and meta.get("texture", True) is False):
             continue
         typ, is_list, _ = field_type(hints[f.name])
-        kwargs = {"help": meta.get("help", "") + (f" [{meta['paper']}]" if meta.get("paper") else ""),
+        text = meta.get("help", "") + (f" [{meta['paper']}]" if meta.get("paper") else "")
+        kwargs = {"help": text.replace("%", "%%"),  # argparse formats help with %
                   "dest": f.name, "default": None}
         if typ is bool:
             kwargs["action"] = argparse.BooleanOptionalAction

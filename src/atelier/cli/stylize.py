@@ -30,8 +30,9 @@ def build_parser(method: str) -> argparse.ArgumentParser:
         p.add_argument("styles", nargs="*", metavar="STYLE", help="One or more style images (paintings).")
         p.add_argument("-o", "--output", help="Output file; its extension sets the format "
                        "(default: ./atelier-out/CONTENT__STYLE.png).")
-    else:  # a trained network holds the style: every positional is a photo
-        p.description = ("Stylise each CONTENT photo with the trained network given by --model (see "
+    else:  # a trained network holds the style (or the method fills holes): every positional is a photo
+        p.description = ("Fill the --mask region of each CONTENT photo from the rest of it." if cls.capabilities.fill
+                         else "Stylise each CONTENT photo with the trained network given by --model (see "
                          "'atelier models').")
         p.add_argument("contents", nargs="*", metavar="CONTENT",
                        help="The photo(s) to stylise (JPEG, PNG, WebP, TIFF, BMP; default: the embedded "
@@ -161,8 +162,10 @@ def _feed_forward(args, options: dict) -> int:
     prepared = atelier.prepare(args.method, options, n_masks=None if args.mask is None else len(args.mask),
                                save_every=args.save_every, refine=args.refine)  # fails before any work
     model_path = prepared.model_path
-    outputs = _feed_forward_outputs(contents, str(options.get("model", "")), args.output, args.overwrite)
-    inputs = [*contents, model_path]
+    fill = prepared.spec.capabilities.fill  # the mask's region filled from the rest of each photo
+    tag = str(options.get("model", "")) or ("filled" if fill else args.method)
+    outputs = _feed_forward_outputs(contents, tag, args.output, args.overwrite)
+    inputs = [p for p in (*contents, model_path, *(args.mask or [])) if p is not None]
     for out in outputs:  # every output is checked before the first run
         atelier.check_output_path(out, overwrite=args.overwrite, inputs=inputs)
     if args.dry_run:
@@ -174,7 +177,7 @@ def _feed_forward(args, options: dict) -> int:
         try:
             path, result = atelier.stylize_to_file(
                 content, None, out, overwrite=args.overwrite, prepared=prepared, seed=args.seed,
-                device=args.device, callback=printer,
+                device=args.device, callback=printer, masks=args.mask if fill else None,
             )
         finally:
             if printer:

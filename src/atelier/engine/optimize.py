@@ -48,6 +48,15 @@ class RunClock:
             return None
         return self.elapsed() / self.work_done * max(0.0, self.total_work - self.work_done)
 
+    def advance(self, callback: Callback | None, stage: str, work: float, losses: dict[str, float] | None = None,
+                image: torch.Tensor | None = None, iterations: int = 1) -> None:
+        """Count ``iterations`` steps worth ``work`` (in the units of ``stages``) and emit their Progress:
+        for methods that are not pixel optimisers (patch synthesis, matching passes)."""
+        self.iteration += iterations
+        self.work_done += work
+        emit(callback, Progress(stage=stage, iteration=self.iteration, total_iterations=self.total_iterations,
+                                losses=losses or {}, elapsed=self.elapsed(), eta=self.eta(), image=image))
+
 
 @dataclass
 class StageResult:

@@ -14,8 +14,14 @@ The implementation is a class built from its config, with
 content/style as (1,3,H,W) float tensors in [0,1] (``style`` a list for several styles). After a run,
 ``method.info`` holds what the run measured (stages, iterations, timings, final loss terms) for sidecars.
 Methods whose capabilities say ``temporal_loss`` also take ``temporal=TemporalGuide``; an optional
-``estimate(content, style, config=)`` serves ``--dry-run``. The checks of options and inputs happen once,
-in :func:`atelier.api.prepare`; ``stylize`` trusts its config.
+``estimate(content, style, config=)`` serves ``--dry-run``. Methods whose capabilities say ``texture``
+also have
+
+    texture(sample, size, *, config=None, generator=None, callback=None, tileable=False) -> Tensor
+
+(``sample`` (1,3,h,w) in [0,1], ``size`` the output's (H, W); ``atelier texture``), and those that say
+``fill`` fill the one mask's region of the photo from the rest of it (``stylize(photo, None, masks=[hole])``).
+The checks of options and inputs happen once, in :func:`atelier.api.prepare`; ``stylize`` trusts its config.
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ class Capabilities:
     # al.'s temporal loss); without it the video pipeline blends the warped previous output instead.
     temporal_loss: bool = False
     snapshots: bool = False  # intermediate images exist (iterations): `--save-every` can write them
+    texture: bool = False  # texture(sample, size, ...) synthesises from a sample alone (`atelier texture`)
+    tileable: bool = False  # texture(..., tileable=True) wraps around seamlessly (tiles a plane)
+    # stylize(photo, None, masks=[hole]) fills the hole from the rest of the photo (no style image); such a
+    # method stylises nothing without a mask
+    fill: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ..losses import content_loss, gram_loss, gram_matrix, mean_std
 from ..ops.color import luminance
+from ..ops.pyramids import gaussian_window
 
 #: Gatys et al. 2016's style layers, used by the Gram and sliced-Wasserstein distances.
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -162,13 +163,6 @@ def _check_pair(x: torch.Tensor, c: torch.Tensor) -> None:
         )
 
 
-def _gaussian_window(size: int, sigma: float, device, dtype) -> torch.Tensor:
-    r = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :])[None, None]  # (1,1,size,size), sums to 1
-
-
 def ssim_luminance(
     x: torch.Tensor,
     c: torch.Tensor,
@@ -195,7 +189,7 @@ def ssim_luminance(
     y1, y2 = luminance(x.float()), luminance(c.float())  # (B,1,H,W) each
     size = min(window, *y1.shape[-2:])
     size -= 1 - size % 2  # odd
-    w = _gaussian_window(size, sigma, y1.device, y1.dtype)
+    w = gaussian_window(size, sigma, device=y1.device, dtype=y1.dtype)[None, None]  # (1,1,size,size)
 
     def filt(t: torch.Tensor) -> torch.Tensor:
         return F.conv2d(t, w)  # (B,1,H-size+1,W-size+1)

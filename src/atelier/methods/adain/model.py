@@ -47,7 +47,8 @@ class Decoder(nn.Module):
     With ``in_channels`` and as many stages as the layer has poolings plus one, it decodes any VGG layer
     (the wct method's decoders: relu1_1 (64 channels, 1 stage) ... relu5_1 (512, 5 stages))."""
 
-    def __init__(self, stages=ARCHS["paper"]["stages"], upsample: str = "nearest", in_channels: int = IN_CHANNELS):
+    def __init__(self, stages=ARCHS["paper"]["stages"], upsample: str = "nearest", in_channels: int = IN_CHANNELS,
+                 in_scale: float = 1.0):
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ValueError(f"unknown upsampling {upsample!r}; choose one of {', '.join(UPSAMPLING)}")
@@ -56,6 +57,11 @@ class Decoder(nn.Module):
             self.arch["upsample"] = upsample
         if in_channels != IN_CHANNELS:  # likewise: no key means relu4_1's 512
             self.arch["in_channels"] = int(in_channels)
+        # A fixed factor on the input features (WCT's shallow decoders: ~1/rms of the layer's features, so a
+        # freshly initialised decoder starts near the image's scale); no key means 1, as AdaIN's.
+        self.in_scale = float(in_scale)
+        if self.in_scale != 1.0:
+            self.arch["in_scale"] = self.in_scale
         layers: list[nn.Module] = []
         c = in_channels
         for i, stage in enumerate(self.arch["stages"]):
@@ -76,14 +82,15 @@ class Decoder(nn.Module):
             if arch not in ARCHS:
                 raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
             arch = ARCHS[arch]
-        return cls(arch["stages"], arch.get("upsample", "nearest"), int(arch.get("in_channels", IN_CHANNELS)))
+        return cls(arch["stages"], arch.get("upsample", "nearest"), int(arch.get("in_channels", IN_CHANNELS)),
+                   float(arch.get("in_scale", 1.0)))
 
     def forward(self, feats: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
         # Reflection padding needs maps of at least 2 pixels: tiny inputs are replicated up to that.
         if min(feats.shape[-2:]) < 2:
             feats = F.pad(feats, (0, max(0, 2 - feats.shape[-1]), 0, max(0, 2 - feats.shape[-2])),
                           mode="replicate")
-        y = self.layers(feats)
+        y = self.layers(feats * self.in_scale if self.in_scale != 1.0 else feats)
         if size is not None and tuple(y.shape[-2:]) != tuple(size):
             y = F.interpolate(y, size=tuple(size), mode="bilinear", align_corners=False)
         return y

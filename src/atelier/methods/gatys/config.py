@@ -18,7 +18,7 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 @dataclass
 class GatysConfig(Config):
-    size: int = _f(512, "Long side of the output image in pixels.", minimum=16, basic=True)
+    size: int = _f(512, "Long side of the output image in pixels.", minimum=16, basic=True, texture=False)
     iterations: int = _f(
         100, "Optimisation steps at the final size; coarser scales run up to `coarse_iterations` each.",
         "Gatys 2016 §3", minimum=1, basic=True,
@@ -34,7 +34,7 @@ class GatysConfig(Config):
         "(0 disables).", minimum=0,
     )
     content_weight: float = _f(1.0, "Weight of the content loss (keeps the photo's structure).", "Gatys 2016 eq. 7",
-                               minimum=0)
+                               minimum=0, texture=False)
     style_strength: float = _f(
         1.0, "How strongly the painting's style is imposed; 1 is the tuned default, 2 twice as strong.",
         "Gatys 2016 eq. 7 (beta)", minimum=0, basic=True,
@@ -54,11 +54,11 @@ class GatysConfig(Config):
     preserve_color: str = _f(
         "none", "Keep the photo's colours: 'luminance' transfers the style on brightness only; 'histogram' "
         "recolours the painting to the photo's colours first.", "Gatys 2017 §3",
-        choices=("none", "luminance", "histogram"), basic=True,
+        choices=("none", "luminance", "histogram"), basic=True, texture=False,
     )
     init: str = _f(
         "content", "Start image: 'content' (the photo), 'random' (seeded noise) or the path of an image.",
-        "Gatys 2016 §3", metavar="content|random|PATH", or_file=("content", "random"),
+        "Gatys 2016 §3", metavar="content|random|PATH", or_file=("content", "random"), texture=False,
     )
     optimizer: str = _f("lbfgs", "Optimiser of the pixels: 'lbfgs' (fast convergence) or 'adam'.",
                         choices=("lbfgs", "adam"))
@@ -66,7 +66,7 @@ class GatysConfig(Config):
     pooling: str = _f("max", "VGG pooling: 'max' or 'avg' (the paper found avg slightly smoother).",
                       "Gatys 2016 §2", choices=("max", "avg"))
     content_layers: list[str] = _f(["relu4_2"], "VGG-19 layers of the content loss.", "Gatys 2016 §3",
-                                   metavar="LAYER")
+                                   metavar="LAYER", texture=False)
     style_layers: list[str] = _f(list(STYLE_LAYERS), "VGG-19 layers of the style loss.", "Gatys 2016 §3",
                                  metavar="LAYER")
     style_layer_weights: list[float] | None = _f(

@@ -5,6 +5,8 @@ a content loss on VGG-19 features plus a style loss on their Gram matrices, star
 Gatys, Ecker, Bethge, Hertzmann & Shechtman 2017, "Controlling Perceptual Factors in Neural Style
 Transfer" (CVPR): colour preservation (§3), spatial control with guided Gram matrices (§4), scale control
 and coarse-to-fine optimisation for large images (§5).
+Gatys, Ecker & Bethge 2015, "Texture Synthesis Using Convolutional Neural Networks" (NeurIPS): the same
+optimisation with the Gram (style) term alone, from noise (``texture``).
 
 Deviations, each deliberate:
 * loss terms are relative and size-independent (see ``atelier.losses``), so one ``style_strength`` means
@@ -176,6 +178,15 @@ class Gatys:
         self.info = self._info(stages, clock, interrupted=False)
         emit(callback, Done(iterations=clock.iteration, elapsed=clock.elapsed(), losses=stages[-1]["losses"]))
         return out
+
+    def texture(self, sample: torch.Tensor, size: tuple[int, int], *, config: GatysConfig | None = None,
+                generator: torch.Generator | None = None, callback=None, tileable: bool = False) -> torch.Tensor:
+        """A (1,3,H,W) texture of ``size`` (H, W) with the Gram statistics of ``sample`` (Gatys 2015): the
+        style loss alone (no content term), from seeded noise, coarse to fine like a transfer."""
+        cfg = dataclasses.replace(config or self.config, content_weight=0.0, init="random", preserve_color="none",
+                                  size=max(size))
+        canvas = torch.full((1, 3, *size), 0.5, device=sample.device)  # only its size is used
+        return self.stylize(canvas, [sample], config=cfg, generator=generator, callback=callback)
 
     @staticmethod
     def _loss_for(loss: PerceptualLoss, hw, cfg: GatysConfig):

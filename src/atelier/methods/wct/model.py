@@ -34,6 +34,18 @@ ARCHS: dict[str, dict[str, list[list[int]]]] = {
               "relu4_1": _P4, "relu5_1": [[512], [512, 512, 512, 256], *_P4[1:]]},
 }
 UPSAMPLE = "bilinear"
+# Fixed input factors, ~1/rms of each layer's features on photos at 256 px (Caffe 0-255 input; measured on 12
+# registry photos: relu1_1 46, relu2_1 194, relu3_1 251). Deviation from Li 2017, whose decoders take raw
+# features: without it a new relu1_1 decoder starts ~30x off the image's scale and Adam at lr 1e-4 did not
+# recover (relu1_1 diverged, relu2_1 died; benchmarks/results/code_notes.md). relu4_1 and relu5_1 keep 1:
+# they start from AdaIN's decoder, trained on raw relu4_1 features (--init adain).
+IN_SCALE = {"relu1_1": 1 / 50, "relu2_1": 1 / 200, "relu3_1": 1 / 250, "relu4_1": 1.0, "relu5_1": 1.0}
+
+
+def decoder_arch(arch: str, layer: str) -> dict:
+    """The arch dict of one level's decoder (as stored in a model file)."""
+    return {"stages": ARCHS[arch][layer], "upsample": UPSAMPLE, "in_channels": CHANNELS[layer],
+            "in_scale": IN_SCALE[layer]}
 
 
 def layer_key(layer: str) -> str:
@@ -48,8 +60,7 @@ class WCTNet(nn.Module):
         if isinstance(arch, str):
             if arch not in ARCHS:
                 raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-            arch = {"decoders": {LAYERS[k]: {"stages": ARCHS[arch][LAYERS[k]], "upsample": UPSAMPLE,
-                                             "in_channels": CHANNELS[LAYERS[k]]} for k in sorted(levels)}}
+            arch = {"decoders": {LAYERS[k]: decoder_arch(arch, LAYERS[k]) for k in sorted(levels)}}
         self.decoders = nn.ModuleDict({layer_key(layer): Decoder.from_arch(a)
                                        for layer, a in arch["decoders"].items()})
         self.arch = {"decoders": {layer: self.decoders[layer_key(layer)].arch for layer in arch["decoders"]}}

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ...events import Callback
 from ..arbitrary_train import train_arbitrary
-from .model import ARCHS, CHANNELS, LAYERS, UPSAMPLE, WCTNet
+from .model import LAYERS, WCTNet, decoder_arch
 from .train_config import WCTTrainConfig
 
 METHOD = "wct"
@@ -63,9 +63,7 @@ def make_preview(net: WCTNet, vgg):
 
 
 def arch_of(cfg: WCTTrainConfig) -> dict:
-    layers = [LAYERS[k] for k in sorted(cfg.levels)]
-    return {"decoders": {layer: {"stages": ARCHS[cfg.arch][layer], "upsample": UPSAMPLE,
-                                 "in_channels": CHANNELS[layer]} for layer in layers}}
+    return {"decoders": {LAYERS[k]: decoder_arch(cfg.arch, LAYERS[k]) for k in sorted(cfg.levels)}}
 
 
 def train(style, data, output, *, config: WCTTrainConfig | None = None, resume: bool = False,
