@@ -248,3 +248,15 @@ def test_cli_fills_a_hole_with_efros_leung(tmp_path, capsys):
     assert Image.open(out).size == (32, 32)
     assert main(["stylize", photo, "--method", "efros_leung", "-o", str(tmp_path / "y.png"), "-q"]) == 2
     assert "give one --mask" in capsys.readouterr().err
+
+
+def test_copy_fraction_counts_verbatim_patches():
+    from atelier.metrics import copy_fraction
+
+    sample = rand(1, 3, 32, 32, seed=8)
+    assert copy_fraction(sample[..., 4:28, 2:30], sample) == 1.0  # a crop: every patch is in the sample
+    assert copy_fraction(rand(1, 3, 24, 24, seed=9), sample) == 0.0  # fresh noise: none
+    half = rand(1, 3, 24, 24, seed=9)
+    half[..., :, :12] = sample[..., :24, :12]
+    frac = copy_fraction(half, sample)
+    assert 0.2 < frac < 0.4  # patches wholly inside the copied half: 5 of 17 columns

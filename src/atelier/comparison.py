@@ -96,9 +96,11 @@ def compare(contents, styles, runs: list[RunSpec], out_dir, *, seed: int = 0, de
                     if callback:
                         callback(ev)
 
+                # a trained network holds its style (johnson): the pair's painting is only its column
+                takes_style = api.method_spec(spec.method).capabilities.needs_style
                 t0 = time.perf_counter()
-                result = api.run(content, style, method=spec.method, seed=seed, device=device,
-                                 callback=listen, **spec.options)
+                result = api.run(content, style if takes_style else None, method=spec.method, seed=seed,
+                                 device=device, callback=listen, **spec.options)
                 seconds = time.perf_counter() - t0
                 path = out_dir / "images" / f"{pair}__{_slug(spec.label)}.png"
                 api.write_result(result, path, overwrite=True)

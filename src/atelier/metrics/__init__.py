@@ -23,6 +23,7 @@ from ..features import get_vgg19
 from ..io import fit_size, load_image, resize
 from .artefacts import PERIOD as GRID_PERIOD
 from .artefacts import grid_energy, grid_ratio
+from .copying import copy_fraction
 from .distances import (
     CONTENT_LAYER,
     MEANSTD_LAYERS,
@@ -56,7 +57,7 @@ STYLE_KEYS = ("style_gram", "style_swd", "style_meanstd")
 
 __all__ = [
     "CONTENT_KEYS", "CONTENT_LAYER", "EVAL_SIZE", "MEANSTD_LAYERS", "METRICS", "STYLE_KEYS", "STYLE_LAYERS",
-    "SWD_SEED", "color_histogram_distance", "content_distance", "dis_flow", "evaluate", "format_table",
+    "SWD_SEED", "color_histogram_distance", "content_distance", "copy_fraction", "dis_flow", "evaluate", "format_table",
     "gram_distance", "grid_energy", "grid_ratio", "mean_std_distance", "occlusion_mask", "sliced_wasserstein", "ssim_luminance", "warp",
     "warping_error", "write_csv", "write_json",
 ]
