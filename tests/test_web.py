@@ -540,3 +540,41 @@ def test_adain_runs_without_a_model_once_its_default_decoder_is_installed(tmp_pa
     assert options["alpha"] == 0.5 and "model" not in options  # the method's default decoder: 'adain'
     with pytest.raises(OptionsError, match="needs a model"):  # johnson has no default model
         resolve_options("johnson", {}, n_styles=0, max_size=1024)
+
+
+def create_texture(client, method="quilting", options=None, texture=None, sample=None):
+    return client.post("/api/jobs", files=[("style", ("bark.png", sample or png(48, 48, seed=3), "image/png"))],
+                       data={"kind": "texture", "method": method, "options": json.dumps(options or {}),
+                             "texture_options": json.dumps(texture or {})})
+
+
+def test_texture_job_makes_a_texture_of_the_asked_size(client):
+    r = create_texture(client, options={"block": 8, "sample_size": 0}, texture={"width": 40, "height": 24})
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["kind"] == "texture" and job["texture_options"] == {"width": 40, "height": 24, "tileable": False}
+    assert job["inputs"]["content"] is None and job["inputs"]["style_names"] == ["bark.png"]
+    events = read_events(client, job["id"])
+    final = events[-1][1]
+    assert final["state"] == "done", final["error"]
+    assert any(k == "progress" for k, _ in events)
+    assert Image.open(io.BytesIO(client.get(final["result"]).content)).size == (40, 24)
+    sidecar = client.get(final["sidecar"]).json()
+    assert sidecar["texture"] == {"size": [40, 24], "tileable": False} and sidecar["method"] == "quilting"
+
+
+@pytest.mark.parametrize("method,options,texture,expected", [
+    ("adain", {}, {}, "does not synthesise textures"),
+    ("quilting", {}, {"tileable": True}, "cannot make tileable"),
+    ("quilting", {"preserve_color": "luminance"}, {}, "not used when the quilting method synthesises"),
+    ("quilting", {}, {"width": 5}, "width must be a whole number from 8"),
+    ("quilting", {}, {"depth": 3}, "Unknown texture option"),
+])
+def test_bad_texture_jobs_answer_422(client, method, options, texture, expected):
+    r = create_texture(client, method=method, options=options, texture=texture)
+    assert r.status_code == 422 and expected in r.json()["detail"], r.text
+
+
+def test_texture_job_takes_one_sample_and_no_content(client):
+    r = client.post("/api/jobs", files=files(), data={"kind": "texture", "method": "quilting"})
+    assert r.status_code == 422 and "one sample image" in r.json()["detail"]

@@ -20,14 +20,15 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 import atelier
 
 from .jobs import TERMINAL, Job, JobStore, video_unavailable_reason
-from .schema import OptionsError, prepare_options, resolve_video_options
+from .schema import OptionsError, prepare_options, resolve_texture_options, resolve_video_options
 from .uploads import MAX_STYLES, Limits, http_error, store_bundled, store_upload
 
 CREATE_HELP = (
     "Multipart form: `content` (an image, or a video for kind=video) or `content_bundled`; `style` (one or "
     "more images) or `style_bundled` for methods that need a style; `method`; `options` (a JSON object of "
-    "the method's options, see /api/methods); `seed`; `kind` (image or video) and `video_options` (see "
-    "/api/info). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
+    "the method's options, see /api/methods); `seed`; `kind` (image, video or texture), `video_options` (see "
+    "/api/info) and, for a texture from the one `style` image (its sample, no content), `texture_options` "
+    "({\"width\", \"height\", \"tileable\"}). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
     "(or videos) and for options that do not fit."
 )
 EVENTS_HELP = (
@@ -66,13 +67,14 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
         seed: Annotated[int, Form()] = 0,
         kind: Annotated[str, Form()] = "image",
         video_options: Annotated[str, Form()] = "{}",
+        texture_options: Annotated[str, Form()] = "{}",
     ) -> dict:
         styles = [s for s in (style or []) if s.filename or s.size]
         n_styles = len(styles) + (1 if style_bundled else 0)
         _check_request(kind, content is not None or bool(content_bundled), n_styles)
         # In a thread: the first check imports torch and model headers are read from disk.
-        opts, prepared, vopts = await asyncio.to_thread(_check_options, method, options, video_options, kind,
-                                                        n_styles, limits)
+        opts, prepared, vopts, topts = await asyncio.to_thread(
+            _check_options, method, options, video_options, texture_options, kind, n_styles, limits)
         job_id, d = store.new_dir()
         try:
             inputs = await _store_inputs(d, content, content_bundled, styles, style_bundled,
@@ -81,37 +83,46 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
             shutil.rmtree(d, ignore_errors=True)
             raise
         job = Job(id=job_id, dir=d, kind=kind, method=method, options=opts, seed=seed, inputs=inputs,
-                  video_options=vopts, prepared=prepared)
+                  video_options=vopts, texture_options=topts, prepared=prepared)
         return store.submit(job).public()
 
     return router
 
 
 def _check_request(kind: str, has_content: bool, n_styles: int) -> None:
-    """What the web adds to the library's checks: the job kind, the video extra, a content, MAX_STYLES."""
-    if kind not in ("image", "video"):
-        raise http_error(422, f"The job kind must be 'image' or 'video', not {kind!r}.")
+    """What the web adds to the library's checks: the job kind, the video extra, a content (a sample for
+    textures), MAX_STYLES."""
+    if kind not in ("image", "video", "texture"):
+        raise http_error(422, f"The job kind must be 'image', 'video' or 'texture', not {kind!r}.")
     if kind == "video" and (reason := video_unavailable_reason()):
         raise http_error(422, reason)
+    if kind == "texture":
+        if has_content or n_styles != 1:
+            raise http_error(422, "A texture job takes one sample image as 'style' (or 'style_bundled') and no "
+                             "content.")
+        return
     if not has_content:
         raise http_error(422, "Give a content image: upload one as 'content' or pick 'content_bundled'.")
     if n_styles > MAX_STYLES:
         raise http_error(422, f"At most {MAX_STYLES} style images are accepted, not {n_styles}.")
 
 
-def _check_options(method: str, options: str, video_options: str, kind: str, n_styles: int,
-                   limits: Limits) -> tuple[dict, Any, dict]:
-    """The method's options and the checked run (atelier.prepare), and the video options (video jobs)."""
+def _check_options(method: str, options: str, video_options: str, texture_options: str, kind: str,
+                   n_styles: int, limits: Limits) -> tuple[dict, Any, dict, dict]:
+    """The method's options and the checked run (atelier.prepare), and the video options (video jobs) or
+    the texture's size (texture jobs)."""
     video = kind == "video"
     try:
+        topts = resolve_texture_options(json.loads(texture_options or "{}"), limits.max_size) \
+            if kind == "texture" else {}
         opts, prepared = prepare_options(method, json.loads(options or "{}"), n_styles=n_styles,
-                                         max_size=limits.max_size, video=video)
+                                         max_size=limits.max_size, video=video, texture=topts or None)
         vopts = resolve_video_options(json.loads(video_options or "{}"), limits.max_frames) if video else {}
     except json.JSONDecodeError:
         raise http_error(422, JSON_EXAMPLE) from None
     except OptionsError as err:
         raise http_error(422, str(err)) from None
-    return opts, prepared, vopts
+    return opts, prepared, vopts, topts
 
 
 async def _store_inputs(d: Path, content: UploadFile | None, content_bundled: str | None,
@@ -119,7 +130,9 @@ async def _store_inputs(d: Path, content: UploadFile | None, content_bundled: st
                         max_pixels: int) -> dict[str, Any]:
     """The job's input files under server-made names, and the user's names (display only)."""
     inputs: dict[str, Any] = {}
-    if content is not None:
+    if content is None and content_bundled is None:  # a texture job: its sample is the one style
+        pass
+    elif content is not None:
         inputs["content_file"], inputs["content_name"] = await store_upload(
             content, d, "content", video=video, max_pixels=max_pixels)
     else:

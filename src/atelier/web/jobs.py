@@ -90,7 +90,7 @@ def video_unavailable_reason() -> str | None:
 class Job:
     id: str
     dir: Path
-    kind: str  # "image" | "video"
+    kind: str  # "image" | "video" | "texture"
     method: str
     options: dict[str, Any]
     seed: int
@@ -104,6 +104,7 @@ class Job:
     result: str | None = None  # file name inside dir
     info: dict[str, Any] = field(default_factory=dict)  # a summary of the sidecar: size, timings, losses
     video_options: dict[str, Any] = field(default_factory=dict)  # the video config's web fields (video jobs)
+    texture_options: dict[str, Any] = field(default_factory=dict)  # width, height, tileable (texture jobs)
     # in memory only
     prepared: Any = field(default=None, repr=False)  # the atelier.Prepared run checked when the job was made
     events: list[dict] = field(default_factory=list, repr=False)
@@ -116,10 +117,10 @@ class Job:
         """What the API returns (and what job.json stores)."""
         return {
             "id": self.id, "kind": self.kind, "method": self.method, "options": self.options, "seed": self.seed,
-            "video_options": self.video_options,
+            "video_options": self.video_options, "texture_options": self.texture_options,
             "inputs": {
                 "content_name": self.inputs.get("content_name"), "style_names": self.inputs.get("style_names", []),
-                "content": f"/api/jobs/{self.id}/inputs/content",
+                "content": f"/api/jobs/{self.id}/inputs/content" if self.inputs.get("content_file") else None,
                 "styles": [f"/api/jobs/{self.id}/inputs/style-{i}" for i in range(len(self.inputs.get("style_files", [])))],
             },
             "state": self.state, "created": self.created, "started": self.started, "finished": self.finished,
@@ -138,7 +139,8 @@ class Job:
                   inputs=dict(data.get("inputs") or {}), state=data["state"], created=data.get("created") or now(),
                   started=data.get("started"), finished=data.get("finished"), error=data.get("error"),
                   progress=dict(data.get("progress") or {}), result=data.get("result_file"),
-                  info=dict(data.get("info") or {}), video_options=dict(data.get("video_options") or {}))
+                  info=dict(data.get("info") or {}), video_options=dict(data.get("video_options") or {}),
+                  texture_options=dict(data.get("texture_options") or {}))
         if job.result and not (d / job.result).is_file():
             job.result = None
         return job
@@ -290,6 +292,8 @@ class JobStore:
         try:
             if job.kind == "video":
                 self._run_video(job)
+            elif job.kind == "texture":
+                self._run_texture(job)
             else:
                 self._run_image(job)
         except JobCancelled:
@@ -355,8 +359,8 @@ class JobStore:
             logger.warning("No preview for job %s (%s).", job.id, err)
             return None
 
-    def _input_paths(self, job: Job) -> tuple[Path, list[Path]]:
-        content = job.dir / job.inputs["content_file"]
+    def _input_paths(self, job: Job) -> tuple[Path | None, list[Path]]:
+        content = job.dir / job.inputs["content_file"] if job.inputs.get("content_file") else None
         return content, [job.dir / s for s in job.inputs.get("style_files", [])]
 
     def _run_image(self, job: Job) -> None:
@@ -371,6 +375,21 @@ class JobStore:
             job.result = path.name
             job.info = {k: info[k] for k in ("output_size", "timings", "iterations", "losses", "stages", "tiles")
                         if k in info}
+
+    def _run_texture(self, job: Job) -> None:
+        _, (sample,) = self._input_paths(job)
+        t = job.texture_options
+        prepared = job.prepared or prepare_run(job.method, job.options, n_styles=1, texture=True,
+                                               tileable=t.get("tileable", False))
+        result = atelier.run_texture(sample, prepared=prepared, size=(t["height"], t["width"]),
+                                     tileable=t.get("tileable", False), seed=job.seed, callback=self._callback(job))
+        if job.cancel_requested and not job.stopping:
+            raise JobCancelled
+        path = atelier.write_result(result, job.dir / "result.png", overwrite=True, inputs=[sample])
+        with self.lock:
+            job.result = path.name
+            job.info = {k: result.info[k] for k in ("output_size", "timings", "iterations", "stages", "texture")
+                        if k in result.info}
 
     def _run_video(self, job: Job) -> None:
         reason = video_unavailable_reason()

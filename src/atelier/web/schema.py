@@ -41,6 +41,7 @@ def field_schema(f: dataclasses.Field, hint) -> dict[str, Any]:
         "name": f.name, "type": _TYPE_NAMES.get(typ, "string"), "list": is_list, "nullable": nullable,
         "default": default_of(f), "help": meta.get("help", ""), "paper": meta.get("paper", ""),
         "basic": bool(meta.get("basic")), "form": bool(meta.get("cli", True)),
+        "texture": meta.get("texture", True) is not False,  # offered in texture jobs
     }
     opt.update({k: meta[k] for k in RANGE_KEYS if meta.get(k) is not None})
     if text := describe_range(meta):
@@ -169,27 +170,55 @@ def _check_model(method: str, schema: dict[str, dict], options: dict) -> None:
     raise OptionsError(f"The {method} method needs a model; installed models: {have}.")
 
 
-def prepare_run(method: str, options: dict, *, n_styles: int, video: bool = False) -> atelier.Prepared:
+def prepare_run(method: str, options: dict, *, n_styles: int, video: bool = False, texture: bool = False,
+                tileable: bool = False) -> atelier.Prepared:
     """``atelier.prepare`` of a job's typed options: the method's, and the run option ``refine``."""
     method_options = {k: v for k, v in options.items() if k != "refine"}
-    return atelier.prepare(method, method_options, n_styles=n_styles, video=video, refine=options.get("refine", 0))
+    return atelier.prepare(method, method_options, n_styles=n_styles, video=video, refine=options.get("refine", 0),
+                           texture=texture, tileable=tileable)
 
 
-def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int,
-                    video: bool = False) -> tuple[dict[str, Any], atelier.Prepared]:
+def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int, video: bool = False,
+                    texture: dict | None = None) -> tuple[dict[str, Any], atelier.Prepared]:
     """The options given (typed, for the job's record) and the run checked by ``atelier.prepare``, within
-    this server's ``max_size``. Raises :class:`OptionsError`."""
+    this server's ``max_size``; ``texture`` (the checked :func:`resolve_texture_options`) for a texture job,
+    whose options may not include those marked ``texture=False``. Raises :class:`OptionsError`."""
     schema = {o["name"]: o for o in method_schema(method)["options"]}
     options = coerce_options(schema, raw, f"the {method} method")
     _check_model(method, schema, options)
+    if texture is not None:
+        unused = sorted(k for k in options if not schema[k]["texture"])
+        if unused:
+            raise OptionsError(f"{', '.join(unused)}: not used when the {method} method synthesises a texture.")
     try:
-        prepared = prepare_run(method, options, n_styles=n_styles, video=video)
+        prepared = prepare_run(method, options, n_styles=n_styles, video=video, texture=texture is not None,
+                               tileable=bool(texture and texture["tileable"]))
     except atelier.errors.AtelierError as err:
         raise OptionsError(str(err)) from None
     size = getattr(prepared.config, "size", None)
-    if isinstance(size, int) and size > max_size:
+    if texture is None and isinstance(size, int) and size > max_size:
         raise OptionsError(f"The size must be at most {max_size} pixels on this server, not {size}.")
     return options, prepared
+
+
+def resolve_texture_options(raw: Any, max_size: int) -> dict[str, Any]:
+    """A texture job's ``width`` and ``height`` (8 to this server's ``max_size``; default 512 or the limit)
+    and ``tileable``. Raises :class:`OptionsError`."""
+    if not isinstance(raw, dict):
+        raise OptionsError("The texture options must be a JSON object, e.g. {\"width\": 512, \"height\": 512}.")
+    unknown = sorted(set(raw) - {"width", "height", "tileable"})
+    if unknown:
+        raise OptionsError(f"Unknown texture option(s) {', '.join(unknown)}; valid: width, height, tileable.")
+    out = {"width": raw.get("width", min(512, max_size)), "height": raw.get("height", min(512, max_size)),
+           "tileable": raw.get("tileable", False)}
+    for k in ("width", "height"):
+        v = out[k]
+        if isinstance(v, bool) or not isinstance(v, int) or not 8 <= v <= max_size:
+            raise OptionsError(f"The texture's {k} must be a whole number from 8 to {max_size} pixels on this "
+                               f"server, not {v!r}.")
+    if not isinstance(out["tileable"], bool):
+        raise OptionsError(f"tileable must be true or false, not {out['tileable']!r}.")
+    return out
 
 
 def resolve_options(method: str, raw: Any, *, n_styles: int, max_size: int, video: bool = False) -> dict[str, Any]:

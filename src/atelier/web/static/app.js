@@ -116,19 +116,69 @@ function optionField(opt) {
   return wrap;
 }
 
+// Which methods each tab offers: a texture from a sample (capability "texture"); photos with every method
+// but those that only fill a masked hole (this page uploads no masks); videos with those that can.
+const KIND_OFFERS = {
+  image: (caps) => !caps.fill,
+  video: (caps) => caps.video,
+  texture: (caps) => caps.texture,
+};
+
+function fillMethods() {
+  const select = $("#method");
+  const before = select.value;
+  select.replaceChildren();
+  for (const m of Object.values(state.methods)) {
+    if (!KIND_OFFERS[state.kind](m.capabilities)) continue;
+    const o = document.createElement("option");
+    o.value = m.name;
+    o.textContent = m.name;
+    select.append(o);
+  }
+  const names = Array.from(select.options, (o) => o.value);
+  // The command line's defaults, not the first name in the list (adain sorts before gatys).
+  const preferred = state.kind === "texture" ? "quilting" : "gatys";
+  select.value = names.includes(before) ? before : names.includes(preferred) ? preferred : names[0];
+}
+
 function renderOptions() {
   const spec = state.methods[$("#method").value];
+  const texture = state.kind === "texture";
   const basic = $("#options"), more = $("#more-options");
   basic.replaceChildren();
   more.replaceChildren();
   for (const opt of spec.options) {
-    if (!opt.form) continue;
+    if (!opt.form || (texture && !opt.texture)) continue;  // a photo's options mean nothing for a texture
     (opt.basic ? basic : more).append(optionField(opt));
   }
   $("#method-summary").textContent = spec.summary;
-  const needsStyle = spec.capabilities.needs_style;
+  const needsStyle = spec.capabilities.needs_style || texture;
   $("#drop-style").hidden = !needsStyle;
-  $(".drops").style.gridTemplateColumns = needsStyle ? "" : "1fr";
+  $("#drop-content").hidden = texture;
+  $(".drops").style.gridTemplateColumns = needsStyle && !texture ? "" : "1fr";
+  const tileable = $("#texture-options [name=tileable]");
+  if (tileable) {
+    tileable.disabled = !spec.capabilities.tileable;
+    if (tileable.disabled) tileable.checked = false;
+  }
+}
+
+function textureFields() {
+  const side = Math.min(512, state.info.limits.max_size || 512);
+  const range = { minimum: 8, maximum: state.info.limits.max_size, range: `between 8 and ${state.info.limits.max_size}` };
+  const box = $("#texture-options");
+  box.append(
+    optionField({ name: "width", type: "integer", default: side, help: "Width of the texture in pixels.", ...range }),
+    optionField({ name: "height", type: "integer", default: side, help: "Height of the texture in pixels.", ...range }),
+    optionField({ name: "tileable", type: "boolean", default: false,
+      help: "Wrap around seamlessly, so the texture tiles a plane (methods that can: " +
+        Object.values(state.methods).filter((m) => m.capabilities.tileable).map((m) => m.name).join(", ") + ")." }),
+  );
+}
+
+function textureOptions() {
+  const get = (n) => $(`#texture-options [name=${n}]`);
+  return { width: Number(get("width").value), height: Number(get("height").value), tileable: get("tileable").checked };
 }
 
 function collectOptions(selector = "#options [name], #more-options [name]") {
@@ -212,6 +262,11 @@ function setKind(kind) {
     t.setAttribute("aria-selected", String(on));
   }
   const video = kind === "video";
+  $("#texture-options").hidden = kind !== "texture";
+  $("#style-title").textContent = kind === "texture" ? "Sample" : "Painting";
+  $("#style-file").multiple = kind !== "texture";
+  fillMethods();
+  renderOptions();
   $("#content-file").accept = video ? "video/*" : "image/*";
   $("#content-title").textContent = video ? "Video" : "Photo";
   $("#drop-content .drop-text span").textContent =
@@ -248,12 +303,17 @@ async function startJob(e) {
   form.append("seed", $("#seed").value || "0");
   if (state.kind === "video") form.append("video_options", JSON.stringify(collectOptions("#video-options [name]")));
   const c = state.inputs.content, s = state.inputs.style;
-  if (!c) return showError(`Choose a ${state.kind === "video" ? "video" : "photo"} first.`);
-  if (c.file) form.append("content", c.file, c.file.name); else form.append("content_bundled", c.bundled);
-  if (spec.capabilities.needs_style) {
-    if (!s) return showError("Choose a painting first.");
+  const texture = state.kind === "texture";
+  if (texture) {
+    form.append("texture_options", JSON.stringify(textureOptions()));
+  } else {
+    if (!c) return showError(`Choose a ${state.kind === "video" ? "video" : "photo"} first.`);
+    if (c.file) form.append("content", c.file, c.file.name); else form.append("content_bundled", c.bundled);
+  }
+  if (spec.capabilities.needs_style || texture) {
+    if (!s) return showError(texture ? "Choose a sample first." : "Choose a painting first.");
     if (s.files) {
-      const files = spec.capabilities.multiple_styles ? s.files : s.files.slice(0, 1);
+      const files = spec.capabilities.multiple_styles && !texture ? s.files : s.files.slice(0, 1);
       for (const f of files) form.append("style", f, f.name);
     } else {
       form.append("style_bundled", s.bundled);
@@ -302,8 +362,13 @@ function resetView(job) {
   $("#bar").style.width = "0";
   $("#download").hidden = true;
   $("#sidecar").hidden = true;
-  $("#stage-title").textContent = `${humanize(job.method)}: ${job.inputs.content_name}` +
-    (job.inputs.style_names.length ? ` × ${job.inputs.style_names.join(", ")}` : "");
+  $("#stage-title").textContent = `${humanize(job.method)}: ${jobTitle(job)}`;
+}
+
+function jobTitle(job) {
+  const styles = job.inputs.style_names.join(", ");
+  if (job.kind === "texture") return `texture of ${styles}`;
+  return job.inputs.content_name + (styles ? ` × ${styles}` : "");
 }
 
 function renderJob(job) {
@@ -374,9 +439,11 @@ function showResult(job) {
       $("#compare").style.width = `min(100%, ${Math.max(2 * after.naturalWidth, 320)}px)`;
     };
     after.src = job.result + bust;
-    $("#before").src = job.inputs.content;
+    const texture = job.kind === "texture";  // nothing to compare a texture with: no before side
+    for (const el of [$("#before-clip"), $("#slider"), $(".tag-before"), $(".tag-after")]) el.hidden = texture;
+    if (!texture) $("#before").src = job.inputs.content;
     $("#compare").hidden = false;
-    setSplit(50);
+    setSplit(texture ? 0 : 50);
   }
   const dl = $("#download");
   dl.href = `${job.result}?download=true`;
@@ -427,11 +494,11 @@ async function loadGallery() {
     li.dataset.state = job.state;
     const thumb = document.createElement("div");
     thumb.className = "thumb";
-    if (job.result && job.kind === "image") {
+    if (job.result && job.kind !== "video") {
       const img = document.createElement("img");
       img.loading = "lazy";
       img.src = job.result;
-      img.alt = `Result of ${job.inputs.content_name}`;
+      img.alt = `Result: ${jobTitle(job)}`;
       thumb.append(img);
     } else {
       const s = document.createElement("span");
@@ -441,8 +508,7 @@ async function loadGallery() {
     const meta = document.createElement("div");
     meta.className = "meta";
     const title = document.createElement("strong");
-    title.textContent = `${job.method}: ${job.inputs.content_name}` +
-      (job.inputs.style_names.length ? ` × ${job.inputs.style_names.join(", ")}` : "");
+    title.textContent = `${job.method}: ${jobTitle(job)}`;
     const line = document.createElement("span");
     const when = new Date(job.created).toLocaleString();
     const took = job.info.timings ? `, ${fmtSeconds(job.info.timings.total_seconds)}` : "";
@@ -485,17 +551,11 @@ async function init() {
   const [info, methods] = await Promise.all([api("/api/info"), api("/api/methods")]);
   state.info = info;
   const select = $("#method");
-  for (const m of methods) {
-    state.methods[m.name] = m;
-    const o = document.createElement("option");
-    o.value = m.name;
-    o.textContent = m.name;
-    select.append(o);
-  }
-  // The command line's default method, not the first name in the list (adain sorts before gatys).
-  if (state.methods.gatys) select.value = "gatys";
+  for (const m of methods) state.methods[m.name] = m;
+  fillMethods();
   select.addEventListener("change", renderOptions);
   for (const opt of info.video_options) $("#video-options").append(optionField(opt));
+  textureFields();
   renderOptions();
   setupDrop("content");
   setupDrop("style");
