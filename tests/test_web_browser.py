@@ -222,3 +222,46 @@ def test_page_runs_a_video_job_and_plays_the_result(browser_bits, tmp_path):
             assert page.get_attribute("#download", "href").endswith("/result?download=true")
         finally:
             ctx.close()
+
+
+def test_page_makes_a_texture_on_the_texture_tab(browser_bits, tmp_path):
+    sync_playwright, exe = browser_bits
+    sample = write_image(tmp_path / "bark.png", 48, 48, 2)
+    with Server(tmp_path / "jobs") as base, sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900})
+        try:
+            page = ctx.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]")
+            page.click("#tab-texture")
+            # Only methods that synthesise textures; no photo; none of a photo's options.
+            methods = page.eval_on_selector_all("#method option", "os => os.map(o => o.value)")
+            assert "quilting" in methods and "efros_leung" in methods and "adain" not in methods
+            assert page.input_value("#method") == "quilting"
+            assert page.is_hidden("#drop-content") and page.inner_text("#style-title") == "Sample"
+            assert page.locator("#opt-preserve_color").count() == 0 and page.locator("#opt-block").count() == 1
+            assert page.is_disabled("#opt-tileable")  # quilting cannot wrap around
+            page.select_option("#method", "efros_leung")
+            assert not page.is_disabled("#opt-tileable")
+            page.select_option("#method", "quilting")
+            page.set_input_files("#style-file", str(sample))
+            page.fill("#opt-width", "40")
+            page.fill("#opt-height", "24")
+            page.fill("#opt-block", "8")
+            page.click("#more summary")
+            page.fill("#opt-sample_size", "0")
+            page.click("#start")
+            page.wait_for_selector("#compare:not([hidden])", timeout=120_000)
+            assert page.inner_text("#state").lower() == "done"
+            assert page.is_hidden("#slider")  # no before side for a texture
+            size = page.evaluate("[document.querySelector('#after').naturalWidth,"
+                                 " document.querySelector('#after').naturalHeight]")
+            assert size == [40, 24]
+            assert "texture of bark.png" in page.inner_text("#gallery-list li")
+            assert errors == []
+        finally:
+            ctx.close()

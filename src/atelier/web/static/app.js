@@ -136,9 +136,10 @@ function fillMethods() {
     select.append(o);
   }
   const names = Array.from(select.options, (o) => o.value);
-  // The command line's defaults, not the first name in the list (adain sorts before gatys).
+  // The command line's defaults (adain sorts before gatys); a photo or video job keeps the method chosen.
   const preferred = state.kind === "texture" ? "quilting" : "gatys";
-  select.value = names.includes(before) ? before : names.includes(preferred) ? preferred : names[0];
+  select.value = state.kind !== "texture" && names.includes(before) ? before
+    : names.includes(preferred) ? preferred : names[0];
 }
 
 function renderOptions() {
