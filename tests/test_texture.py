@@ -130,6 +130,15 @@ def test_quilting_transfer_follows_the_photo():
     assert out.unique().numel() > 50  # painted with the painting's pixels, not a flat copy of the photo
 
 
+def test_quilting_transfer_keeps_the_photo_outside_its_mask(tmp_path):
+    photo = rand(1, 3, 32, 32, seed=6)
+    mask = hole(tmp_path / "m.png", 32, slice(0, 16))  # the top-left quarter is the painting's
+    out = atelier.run(photo, rand(1, 3, 40, 40, seed=7), method="quilting", masks=[mask], size=0, block=8,
+                      sample_size=0, passes=1, device="cpu").image
+    assert torch.allclose(out[..., 16:, :], photo[..., 16:, :], atol=1e-6)
+    assert float((out[..., :14, :14] - photo[..., :14, :14]).abs().mean()) > 0.1
+
+
 def test_quilting_refuses_a_sample_smaller_than_the_block():
     with pytest.raises(InputError, match="smaller --block"):
         atelier.run_texture(rand(1, 3, 12, 12), method="quilting", size=32, block=16, sample_size=0)

@@ -59,7 +59,8 @@ class Quilting:
 
     def stylize(self, content: torch.Tensor, style=None, *, config: QuiltingConfig | None = None,
                 generator: torch.Generator | None = None, callback=None, masks=None) -> torch.Tensor:
-        """Texture transfer (§3): ``content`` (1,3,H,W) re-rendered with blocks of the painting ``style[0]``."""
+        """Texture transfer (§3): ``content`` (1,3,H,W) re-rendered with blocks of the painting ``style[0]``;
+        with ``masks`` only inside the mask (the quilting runs on the whole photo; the rest is the photo)."""
         cfg = config or self.config
         painting = style[0] if isinstance(style, (list, tuple)) else style
         photo = io.resize_long_side(content, cfg.size) if cfg.size else content
@@ -81,6 +82,9 @@ class Quilting:
             stages.append({"block": b, "alpha": round(alpha, 3), "blocks": clock.stages[i][1]})
         if cfg.preserve_color == "luminance":
             image = color.combine_luminance(image, photo)
+        if masks:  # the painting's region; pixels the mask does not cover keep the photo
+            keep = 1 - io.resize(masks[0], hw).clamp(0, 1)
+            image = keep * photo + (1 - keep) * image
         self._done(callback, clock, t0, stages)
         return image
 

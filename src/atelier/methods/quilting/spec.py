@@ -8,7 +8,7 @@ SPEC = MethodSpec(
     summary="Efros & Freeman 2001: image quilting, blocks of the sample joined along minimum-error cuts; "
     "texture synthesis ('atelier texture') and texture transfer onto a photo (no network).",
     config_class=QuiltingConfig,
-    capabilities=Capabilities(needs_style=True, texture=True),
+    capabilities=Capabilities(needs_style=True, masks=True, texture=True),
     implementation="atelier.methods.quilting.method:Quilting",
     paper="Efros & Freeman 2001",
 )
