@@ -44,6 +44,8 @@ TINY = {
     "wct": dict(weights="random", size=32, style_size=32),  # model: a random-weight file, made below
     "efros_leung": dict(size=32, window=5, sample_size=32),
     "quilting": dict(size=32, block=8, sample_size=32, passes=2),
+    "portilla_simoncelli": dict(size=32, n_scales=2, spatial_neighbors=3, stylize_iterations=3, iterations=3,
+                                tolerance=0.0),
     "sparse": dict(size=32, patch_size=4, atoms=16, sparsity=2, dictionary_iterations=2, training_patches=200,
                    scales=2, iterations=1),
     "elad_milanfar": dict(size=32, patch_sizes=[9, 5], gaps=[5, 3], levels=2, iterations=1, irls_iterations=2,
