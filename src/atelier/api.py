@@ -318,15 +318,7 @@ def texture_to_file(sample, out, *, overwrite: bool = False, **kwargs) -> tuple[
     """Synthesise and write ``out`` plus ``out.json`` atomically (the output path checked first; the
     sample is never overwritten; on Ctrl-C the partial texture is written, then re-raised)."""
     inputs = [sample] if isinstance(sample, (str, Path)) else []
-    path = io.check_output_path(out, overwrite=overwrite, inputs=inputs)
-    try:
-        result = run_texture(sample, **kwargs)
-    except Interrupted as err:
-        if err.partial is not None:
-            write_result(err.partial, path, overwrite=overwrite, inputs=inputs)
-        raise
-    write_result(result, path, overwrite=overwrite, inputs=inputs)
-    return path, result
+    return _run_to_file(lambda: run_texture(sample, **kwargs), out, overwrite, inputs)
 
 
 def estimate(content, style=None, *, method: str | None = None, prepared: Prepared | None = None,
@@ -361,9 +353,15 @@ def stylize_to_file(content, style, out, *, overwrite: bool = False, **kwargs) -
     an input file is never overwritten. On Ctrl-C the partial image and its sidecar are written, then
     :class:`~atelier.errors.Interrupted` is re-raised."""
     inputs = [p for p in [content, *_as_list(style), *(kwargs.get("masks") or [])] if isinstance(p, (str, Path))]
+    return _run_to_file(lambda: run(content, style, **kwargs), out, overwrite, inputs)
+
+
+def _run_to_file(run_fn, out, overwrite: bool, inputs: list) -> tuple[Path, StylizeResult]:
+    """Check ``out`` before any work, run, write the image and its sidecar atomically; on Ctrl-C write the
+    partial result, then re-raise."""
     path = io.check_output_path(out, overwrite=overwrite, inputs=inputs)
     try:
-        result = run(content, style, **kwargs)
+        result = run_fn()
     except Interrupted as err:
         if err.partial is not None:
             write_result(err.partial, path, overwrite=overwrite, inputs=inputs)

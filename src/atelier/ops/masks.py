@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import OptionError
 
@@ -23,3 +24,14 @@ def fit_masks(masks: Sequence[torch.Tensor] | None, content_hw) -> list[torch.Te
         # A mask may come as RGB; its mean over channels is the region weight in [0,1].
         out.append(m.mean(dim=1, keepdim=True).clamp(0, 1) if m.shape[1] != 1 else m.clamp(0, 1))
     return out
+
+
+def keep_outside(result: torch.Tensor, photo: torch.Tensor, masks: Sequence[torch.Tensor] | None) -> torch.Tensor:
+    """``result`` (1,3,H,W) where the masks cover the photo, the ``photo`` (same size) where none does: the
+    spatial control of methods that stylise the whole image at once (masks resized to the result)."""
+    if not masks:
+        return result
+    hw = tuple(result.shape[-2:])
+    cover = torch.stack([F.interpolate(m.float(), size=hw, mode="bilinear", align_corners=False) for m in masks])
+    keep = (1 - cover.sum(0)).clamp(0, 1)
+    return keep * photo + (1 - keep) * result

@@ -45,6 +45,7 @@ from ...engine.optimize import RunClock
 from ...errors import InputError, OptionError
 from ...events import Done, Stage, emit
 from ...ops import color, patches
+from ...ops.masks import keep_outside
 from ...ops.pyramids import blur, domain_transform, gaussian_pyramid, upsample
 from .config import EladMilanfarConfig
 
@@ -148,9 +149,7 @@ class EladMilanfar:
             level += 1
             x = upsample(x, c_pyr[level].shape[-2:])
         out = color.combine_luminance(color.gray3(x), photo) if cfg.preserve_color == "luminance" else x
-        if masks:  # pixels that no mask covers keep the photo
-            keep = (1 - torch.stack([io.resize(m.float(), out_hw) for m in masks]).sum(0)).clamp(0, 1)
-            out = keep * photo + (1 - keep) * out
+        out = keep_outside(out, photo, masks)  # pixels that no mask covers keep the photo
         seconds = time.perf_counter() - t_start
         self.info = {"stages": stages, "iterations": clock.iteration, "seconds": round(seconds, 3),
                      "losses": losses}

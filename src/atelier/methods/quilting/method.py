@@ -31,6 +31,7 @@ from ...engine.optimize import RunClock
 from ...errors import InputError
 from ...events import Done, Stage, emit
 from ...ops import color, patches
+from ...ops.masks import keep_outside
 from ...ops.pyramids import blur
 from .config import QuiltingConfig
 from .cut import seam_mask
@@ -82,9 +83,7 @@ class Quilting:
             stages.append({"block": b, "alpha": round(alpha, 3), "blocks": clock.stages[i][1]})
         if cfg.preserve_color == "luminance":
             image = color.combine_luminance(image, photo)
-        if masks:  # the painting's region; pixels the mask does not cover keep the photo
-            keep = 1 - io.resize(masks[0], hw).clamp(0, 1)
-            image = keep * photo + (1 - keep) * image
+        image = keep_outside(image, photo, masks)  # pixels that no mask covers keep the photo
         self._done(callback, clock, t0, stages)
         return image
 

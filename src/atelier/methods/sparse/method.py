@@ -43,6 +43,7 @@ from ...engine.optimize import RunClock
 from ...errors import InputError, OptionError
 from ...events import Done, Stage, emit
 from ...ops import color, patches
+from ...ops.masks import keep_outside
 from ...ops.pyramids import gaussian_pyramid, upsample
 from . import ksvd
 from .config import SparseConfig
@@ -148,9 +149,7 @@ class Sparse:
             logger.debug("sparse: scale %s done (%s)", hw, losses)
         x = transfer_color(x, work_s)
         out = color.combine_luminance(_rgb(x), photo) if cfg.preserve_color == "luminance" else x
-        if masks:  # pixels that no mask covers keep the photo
-            keep = (1 - torch.stack([io.resize(m.float(), out_hw) for m in masks]).sum(0)).clamp(0, 1)
-            out = keep * photo + (1 - keep) * out
+        out = keep_outside(out, photo, masks)  # pixels that no mask covers keep the photo
         seconds = time.perf_counter() - t_start
         self.info = {"stages": stages, "iterations": clock.iteration, "seconds": round(seconds, 3),
                      "losses": losses}
