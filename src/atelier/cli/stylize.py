@@ -203,9 +203,10 @@ def _dry_run(content, styles, args, prepared) -> int:
 
 
 def _list_methods() -> int:
+    width = max(map(len, atelier.list_methods()))
     for name in atelier.list_methods():
         spec = atelier.method_spec(name)
         caps = [k for k, v in dataclasses.asdict(spec.capabilities).items() if v]
         caps += ["trainable"] if spec.trainable else []
-        print(f"{name:10s} {spec.describe()}  [{', '.join(caps)}]")
+        print(f"{name:{width}s} {spec.describe()}  [{', '.join(caps)}]")
     return 0
