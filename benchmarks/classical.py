@@ -7,8 +7,8 @@
   the public API: efros_leung 128x128 from a 96x96 sample; quilting 512x512 texture and a 512 px transfer;
   portilla_simoncelli 256x256 colour texture; sparse and elad_milanfar 512 px transfers. Ratios are to the
   target (< 1 meets it).
-* ``textures``: TEXTURES (eight registry textures and two registry paintings), each sample resized to
-  SAMPLE px and synthesised at SAMPLE x SAMPLE by every texture method (gatys = Gatys 2015 with its
+* ``textures``: TEXTURES (eight registry textures and two registry paintings), each sample cropped to a
+  centred square of SAMPLE px and synthesised at SAMPLE x SAMPLE by every texture method (gatys = Gatys 2015 with its
   defaults): style distances of the texture to its sample (Gram, sliced Wasserstein; ``atelier.metrics``)
   and the copy measure (share of 8x8 output patches found verbatim in the sample; quilting and
   efros_leung copy by design). The sample is resized once here and the methods get ``sample_size=0`` so the
@@ -67,6 +67,18 @@ def load(path: Path, long_side: int | None = None) -> torch.Tensor:
     return atelier.load_image(path, long_side=long_side)
 
 
+def square(image: torch.Tensor, side: int) -> torch.Tensor:
+    """The centred side x side crop of ``image`` resized so its short side is ``side`` (Portilla-Simoncelli's
+    four scales need 112 px on both sides)."""
+    from atelier import io
+
+    h, w = image.shape[-2:]
+    image = io.resize(image, (max(side, round(h * side / min(h, w))), max(side, round(w * side / min(h, w)))))
+    h, w = image.shape[-2:]
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[..., top:top + side, left:left + side].contiguous()
+
+
 def texture_options(method: str) -> dict:
     """Options that make a method synthesise from the sample exactly as given (resized by the caller)."""
     import dataclasses
@@ -116,7 +128,7 @@ def run_textures() -> list[dict]:
     methods = [m for m in atelier.list_methods() if atelier.method_spec(m).capabilities.texture]
     rows = []
     for path in TEXTURES:
-        sample = load(path, SAMPLE)
+        sample = square(load(path), SAMPLE)
         for method in methods:
             t = time.perf_counter()
             out = atelier.run_texture(sample, method=method, size=SAMPLE, device="cpu", **texture_options(method))
