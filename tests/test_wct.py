@@ -141,8 +141,10 @@ def test_wct_refuses_levels_the_model_lacks_and_bad_levels(tiny_model, image_fil
     two = tmp_path / "two.safetensors"
     atelier.train("wct", None, photos, two, steps=1, levels=[1, 2], size=32, batch_size=2, weights="random",
                   precision="fp32", checkpoint_every=0, preview_every=0, cache_mb=8)
+    with pytest.raises(OptionError, match=r"no decoder for relu3_1.*\(1 2\)"):
+        run(image_files, two)  # the default levels: 3 2 1
     with pytest.raises(OptionError, match=r"no decoder for relu5_1, relu4_1, relu3_1.*\(1 2\)"):
-        run(image_files, two)
+        run(image_files, two, levels=[5, 4, 3, 2, 1])
     assert run(image_files, two, levels=[2, 1]).image.shape == (1, 3, 36, 48)
     with pytest.raises(OptionError, match="--levels names a level twice"):
         run(image_files, model, levels=[2, 2])

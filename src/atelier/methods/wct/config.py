@@ -52,4 +52,5 @@ class WCTConfig(AdaINConfig):
 
 
 TEXT = ("Any style without a style-trained network: whitening and colouring transforms of VGG features at "
-        "five levels, coarse to fine, and decoders trained only to reconstruct photos (Li et al. 2017).")
+        "up to five levels (three by default), coarse to fine, and decoders trained only to reconstruct photos "
+        "(Li et al. 2017).")
