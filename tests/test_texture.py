@@ -269,3 +269,11 @@ def test_copy_fraction_counts_verbatim_patches():
     half[..., :, :12] = sample[..., :24, :12]
     frac = copy_fraction(half, sample)
     assert 0.2 < frac < 0.4  # patches wholly inside the copied half: 5 of 17 columns
+
+
+def test_a_mask_that_does_not_fit_the_photo_is_refused(tmp_path):
+    m = np.zeros((20, 60), np.uint8)  # 3:1, the photo is square
+    Image.fromarray(m).save(tmp_path / "wide.png")
+    for method, style in (("efros_leung", None), ("quilting", rand(1, 3, 40, 40))):
+        with pytest.raises(OptionError, match="aspect ratio"):
+            atelier.run(rand(1, 3, 32, 32), style, method=method, masks=[str(tmp_path / "wide.png")], size=0)
