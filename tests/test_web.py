@@ -578,3 +578,46 @@ def test_bad_texture_jobs_answer_422(client, method, options, texture, expected)
 def test_texture_job_takes_one_sample_and_no_content(client):
     r = client.post("/api/jobs", files=files(), data={"kind": "texture", "method": "quilting"})
     assert r.status_code == 422 and "one sample image" in r.json()["detail"]
+
+
+def mask_png(w=40, h=32, box=(8, 8, 24, 20)) -> bytes:
+    m = np.zeros((h, w), np.uint8)
+    x0, y0, x1, y1 = box
+    m[y0:y1, x0:x1] = 255
+    buf = io.BytesIO()
+    Image.fromarray(m).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_fill_job_takes_a_mask_and_changes_only_its_region(client):
+    photo = png(40, 32, seed=5)
+    r = client.post("/api/jobs", files=[("content", ("photo.png", photo, "image/png")),
+                                        ("mask", ("hole.png", mask_png(), "image/png"))],
+                    data={"method": "efros_leung", "options": json.dumps({"size": 0, "window": 5})})
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["inputs"]["mask_names"] == ["hole.png"] and len(job["inputs"]["masks"]) == 1
+    final = read_events(client, job["id"])[-1][1]
+    assert final["state"] == "done", final["error"]
+    out = np.asarray(Image.open(io.BytesIO(client.get(final["result"]).content)).convert("RGB")).astype(int)
+    src = np.asarray(Image.open(io.BytesIO(photo)).convert("RGB")).astype(int)
+    outside = np.ones((32, 40), bool)
+    outside[8:20, 8:24] = False
+    assert np.abs(out[outside] - src[outside]).max() <= 1  # PNG rounding only
+    assert np.abs(out[~outside] - src[~outside]).mean() > 5  # the hole is filled from elsewhere
+    assert client.get(job["inputs"]["masks"][0]).content == mask_png()
+
+
+def test_masks_are_checked_against_the_method(client):
+    no_mask = client.post("/api/jobs", files=files(style=False), data={"method": "efros_leung"})
+    assert no_mask.status_code == 422 and "give one --mask" in no_mask.json()["detail"]
+    gatys = client.post("/api/jobs", files=[*files(), ("mask", ("m.png", mask_png(), "image/png"))],
+                        data={"method": "gatys", "options": json.dumps(TINY)})
+    assert gatys.status_code == 201, gatys.text  # one mask for one style
+    two = client.post("/api/jobs", files=[*files(), ("mask", ("a.png", mask_png(), "image/png")),
+                                          ("mask", ("b.png", mask_png(), "image/png"))],
+                      data={"method": "gatys", "options": json.dumps(TINY)})
+    assert two.status_code == 422 and "give one mask per style" in two.json()["detail"]
+    video = client.post("/api/jobs", files=[*files(), ("mask", ("m.png", mask_png(), "image/png"))],
+                        data={"method": "gatys", "kind": "video"})
+    assert video.status_code == 422

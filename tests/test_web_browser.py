@@ -265,3 +265,39 @@ def test_page_makes_a_texture_on_the_texture_tab(browser_bits, tmp_path):
             assert errors == []
         finally:
             ctx.close()
+
+
+def test_page_fills_a_hole_with_a_mask(browser_bits, tmp_path):
+    sync_playwright, exe = browser_bits
+    photo = write_image(tmp_path / "photo.png", 48, 40, 3)
+    mask = np.zeros((40, 48), np.uint8)
+    mask[10:22, 12:30] = 255
+    Image.fromarray(mask).save(tmp_path / "hole.png")
+    with Server(tmp_path / "jobs") as base, sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900})
+        try:
+            page = ctx.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]")
+            assert page.is_visible("#drop-mask")  # gatys: optional masks, one per painting
+            page.select_option("#method", "efros_leung")
+            assert page.is_hidden("#drop-style") and page.inner_text("#mask-title") == "Hole"
+            page.set_input_files("#content-file", str(photo))
+            page.click("#start")
+            assert "Choose a mask first" in page.inner_text("#form-error")
+            page.set_input_files("#mask-file", str(tmp_path / "hole.png"))
+            page.fill("#opt-size", "0")
+            page.click("#more summary")
+            page.fill("#opt-window", "5")
+            page.click("#start")
+            page.wait_for_selector("#compare:not([hidden])", timeout=120_000)
+            assert page.inner_text("#state").lower() == "done"
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            assert errors == []
+        finally:
+            ctx.close()

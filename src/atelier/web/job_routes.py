@@ -27,7 +27,8 @@ CREATE_HELP = (
     "Multipart form: `content` (an image, or a video for kind=video) or `content_bundled`; `style` (one or "
     "more images) or `style_bundled` for methods that need a style; `method`; `options` (a JSON object of "
     "the method's options, see /api/methods); `seed`; `kind` (image, video or texture), `video_options` (see "
-    "/api/info) and, for a texture from the one `style` image (its sample, no content), `texture_options` "
+    "/api/info); `mask` (one image per style, white where that style applies; one for methods that fill a "
+    "hole, white where to fill) and, for a texture from the one `style` image (its sample, no content), `texture_options` "
     "({\"width\", \"height\", \"tileable\"}). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
     "(or videos) and for options that do not fit."
 )
@@ -68,17 +69,26 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
         kind: Annotated[str, Form()] = "image",
         video_options: Annotated[str, Form()] = "{}",
         texture_options: Annotated[str, Form()] = "{}",
+        mask: Annotated[list[UploadFile] | None, File()] = None,
     ) -> dict:
         styles = [s for s in (style or []) if s.filename or s.size]
+        masks = [m for m in (mask or []) if m.filename or m.size]
         n_styles = len(styles) + (1 if style_bundled else 0)
         _check_request(kind, content is not None or bool(content_bundled), n_styles)
+        if masks and kind != "image":
+            raise http_error(422, f"Masks go with photo jobs here, not with a {kind} job.")
         # In a thread: the first check imports torch and model headers are read from disk.
         opts, prepared, vopts, topts = await asyncio.to_thread(
-            _check_options, method, options, video_options, texture_options, kind, n_styles, limits)
+            _check_options, method, options, video_options, texture_options, kind, n_styles, limits,
+            len(masks) if masks else None)
         job_id, d = store.new_dir()
         try:
             inputs = await _store_inputs(d, content, content_bundled, styles, style_bundled,
                                          video=kind == "video", max_pixels=limits.max_pixels)
+            stored = [await store_upload(m, d, f"mask-{i}", video=False, max_pixels=limits.max_pixels, role="mask")
+                      for i, m in enumerate(masks)]
+            if stored:
+                inputs["mask_files"], inputs["mask_names"] = [f for f, _ in stored], [n for _, n in stored]
         except BaseException:
             shutil.rmtree(d, ignore_errors=True)
             raise
@@ -108,7 +118,7 @@ def _check_request(kind: str, has_content: bool, n_styles: int) -> None:
 
 
 def _check_options(method: str, options: str, video_options: str, texture_options: str, kind: str,
-                   n_styles: int, limits: Limits) -> tuple[dict, Any, dict, dict]:
+                   n_styles: int, limits: Limits, n_masks: int | None = None) -> tuple[dict, Any, dict, dict]:
     """The method's options and the checked run (atelier.prepare), and the video options (video jobs) or
     the texture's size (texture jobs)."""
     video = kind == "video"
@@ -116,7 +126,8 @@ def _check_options(method: str, options: str, video_options: str, texture_option
         topts = resolve_texture_options(json.loads(texture_options or "{}"), limits.max_size) \
             if kind == "texture" else {}
         opts, prepared = prepare_options(method, json.loads(options or "{}"), n_styles=n_styles,
-                                         max_size=limits.max_size, video=video, texture=topts or None)
+                                         max_size=limits.max_size, video=video, texture=topts or None,
+                                         n_masks=n_masks)
         vopts = resolve_video_options(json.loads(video_options or "{}"), limits.max_frames) if video else {}
     except json.JSONDecodeError:
         raise http_error(422, JSON_EXAMPLE) from None
@@ -204,12 +215,13 @@ def job_files_router(store: JobStore) -> APIRouter:
         job = _finished(store, job_id)
         return json.loads(atelier.sidecar_path(job.dir / job.result).read_text(encoding="utf-8"))
 
-    @router.get("/api/jobs/{job_id}/inputs/{which}", summary="An input of the job: 'content' or 'style-N'",
+    @router.get("/api/jobs/{job_id}/inputs/{which}", summary="An input of the job: 'content', 'style-N' or 'mask-N'",
                 response_class=FileResponse)
     def job_input(job_id: str, which: str):
         job = _find(store, job_id)
         files = {"content": job.inputs.get("content_file")}
         files.update({f"style-{i}": f for i, f in enumerate(job.inputs.get("style_files", []))})
+        files.update({f"mask-{i}": f for i, f in enumerate(job.inputs.get("mask_files", []))})
         if not files.get(which):
             raise http_error(404, f"The job has no input {which!r}.")
         return FileResponse(job.dir / files[which])

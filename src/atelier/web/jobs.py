@@ -122,6 +122,8 @@ class Job:
                 "content_name": self.inputs.get("content_name"), "style_names": self.inputs.get("style_names", []),
                 "content": f"/api/jobs/{self.id}/inputs/content" if self.inputs.get("content_file") else None,
                 "styles": [f"/api/jobs/{self.id}/inputs/style-{i}" for i in range(len(self.inputs.get("style_files", [])))],
+                "masks": [f"/api/jobs/{self.id}/inputs/mask-{i}" for i in range(len(self.inputs.get("mask_files", [])))],
+                "mask_names": self.inputs.get("mask_names", []),
             },
             "state": self.state, "created": self.created, "started": self.started, "finished": self.finished,
             "error": self.error, "progress": self.progress, "info": self.info,
@@ -365,11 +367,15 @@ class JobStore:
 
     def _run_image(self, job: Job) -> None:
         content, styles = self._input_paths(job)
-        prepared = job.prepared or prepare_run(job.method, job.options, n_styles=len(styles))
-        result = atelier.run(content, styles or None, prepared=prepared, seed=job.seed, callback=self._callback(job))
+        masks = [job.dir / m for m in job.inputs.get("mask_files", [])] or None
+        prepared = job.prepared or prepare_run(job.method, job.options, n_styles=len(styles),
+                                               n_masks=None if masks is None else len(masks))
+        result = atelier.run(content, styles or None, prepared=prepared, masks=masks, seed=job.seed,
+                             callback=self._callback(job))
         if job.cancel_requested and not job.stopping:  # a finished result is kept at shutdown
             raise JobCancelled
-        path = atelier.write_result(result, job.dir / "result.png", overwrite=True, inputs=[content, *styles])
+        path = atelier.write_result(result, job.dir / "result.png", overwrite=True,
+                                    inputs=[content, *styles, *(masks or [])])
         info = result.info
         with self.lock:
             job.result = path.name

@@ -4,7 +4,7 @@
 const $ = (sel) => document.querySelector(sel);
 const state = {
   kind: "image", methods: {}, info: null, bundled: Promise.resolve([]),
-  inputs: { content: null, style: null },  // {file} or {bundled, url, title}
+  inputs: { content: null, style: null, mask: null },  // {file} or {files} or {bundled, url, title}
   job: null, events: null,
 };
 
@@ -116,10 +116,10 @@ function optionField(opt) {
   return wrap;
 }
 
-// Which methods each tab offers: a texture from a sample (capability "texture"); photos with every method
-// but those that only fill a masked hole (this page uploads no masks); videos with those that can.
+// Which methods each tab offers: a texture from a sample (capability "texture"); photos with every method;
+// videos with those that can.
 const KIND_OFFERS = {
-  image: (caps) => !caps.fill,
+  image: () => true,
   video: (caps) => caps.video,
   texture: (caps) => caps.texture,
 };
@@ -153,10 +153,17 @@ function renderOptions() {
     (opt.basic ? basic : more).append(optionField(opt));
   }
   $("#method-summary").textContent = spec.summary;
-  const needsStyle = spec.capabilities.needs_style || texture;
+  const caps = spec.capabilities;
+  const needsStyle = caps.needs_style || texture;
   $("#drop-style").hidden = !needsStyle;
   $("#drop-content").hidden = texture;
-  $(".drops").style.gridTemplateColumns = needsStyle && !texture ? "" : "1fr";
+  // Masks: a hole to fill (methods with "fill"), or optional regions, one per painting (photo jobs only).
+  $("#drop-mask").hidden = state.kind !== "image" || !(caps.masks || caps.fill);
+  $("#mask-title").textContent = caps.fill ? "Hole" : "Masks";
+  $("#mask-help").textContent = caps.fill ? "An image, white where to fill" : "Optional: one per painting, white where it applies";
+  $("#mask-file").multiple = !caps.fill;
+  const shown = Array.from(document.querySelectorAll(".drops .drop")).filter((d) => !d.hidden).length;
+  $(".drops").style.gridTemplateColumns = `repeat(${shown}, minmax(0, 1fr))`;
   const tileable = $("#texture-options [name=tileable]");
   if (tileable) {
     tileable.disabled = !spec.capabilities.tileable;
@@ -228,7 +235,7 @@ function setupDrop(role) {
   drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); file.click(); } });
   const take = (list) => {
     if (!list.length) return;
-    state.inputs[role] = role === "style" ? { files: Array.from(list) } : { file: list[0] };
+    state.inputs[role] = role === "content" ? { file: list[0] } : { files: Array.from(list) };
     showInput(role);
   };
   file.addEventListener("change", () => take(file.files));
@@ -243,6 +250,7 @@ function setupDrop(role) {
     take(e.dataTransfer.files);
   });
   const link = drop.querySelector("[data-bundled]");
+  if (!link) return;  // the mask drop has no bundled image
   link.addEventListener("click", async () => {
     const id = link.dataset.bundled;
     state.inputs[role] = { bundled: id, url: `/api/bundled/${id}`, title: "" };  // usable at once
@@ -264,6 +272,10 @@ function setKind(kind) {
   }
   const video = kind === "video";
   $("#texture-options").hidden = kind !== "texture";
+  if (!state.job) {  // the idle hint, until a job is shown
+    $("#status").textContent = kind === "texture" ? "Choose a sample image, then press Start."
+      : `Choose a ${video ? "video" : "photo"} and a painting, then press Start.`;
+  }
   $("#style-title").textContent = kind === "texture" ? "Sample" : "Painting";
   $("#style-file").multiple = kind !== "texture";
   fillMethods();
@@ -319,6 +331,11 @@ async function startJob(e) {
     } else {
       form.append("style_bundled", s.bundled);
     }
+  }
+  const m = state.inputs.mask;
+  if (!$("#drop-mask").hidden) {
+    if (spec.capabilities.fill && !m) return showError("Choose a mask first: white where to fill.");
+    if (m) for (const f of (spec.capabilities.fill ? m.files.slice(0, 1) : m.files)) form.append("mask", f, f.name);
   }
   $("#start").disabled = true;
   try {
@@ -560,6 +577,7 @@ async function init() {
   renderOptions();
   setupDrop("content");
   setupDrop("style");
+  setupDrop("mask");
   for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => setKind(t.dataset.kind));
   $("#job-form").addEventListener("submit", startJob);
   $("#cancel").addEventListener("click", cancelJob);
