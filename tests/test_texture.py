@@ -277,3 +277,14 @@ def test_a_mask_that_does_not_fit_the_photo_is_refused(tmp_path):
     for method, style in (("efros_leung", None), ("quilting", rand(1, 3, 40, 40))):
         with pytest.raises(OptionError, match="aspect ratio"):
             atelier.run(rand(1, 3, 32, 32), style, method=method, masks=[str(tmp_path / "wide.png")], size=0)
+
+
+def test_quilting_block_follows_the_output_and_the_sample():
+    photo, painting = rand(1, 3, 64, 96, seed=1), rand(1, 3, 80, 80, seed=2)
+    small = atelier.run(photo, painting, method="quilting", size=96, passes=1, sample_size=0, device="cpu")
+    large = atelier.run(photo, painting, method="quilting", size=192, passes=1, sample_size=0, device="cpu")
+    assert small.info["stages"][0]["block"] == 8 and large.info["stages"][0]["block"] == 12  # side / 16
+    tex = atelier.run_texture(rand(1, 3, 96, 96), method="quilting", size=32, sample_size=0, device="cpu")
+    assert tex.info["stages"][0]["block"] == 12  # the sample's side / 8
+    fixed = atelier.run(photo, painting, method="quilting", size=96, block=10, passes=1, sample_size=0)
+    assert fixed.info["stages"][0]["block"] == 10

@@ -19,9 +19,10 @@ PRESERVE_COLOR = ("none", "luminance", "histogram")
 @dataclass
 class QuiltingConfig(Config):
     block: int = _f(
-        32, "Side in pixels of the square blocks copied from the sample: larger than the texture's biggest "
+        0, "Side in pixels of the square blocks copied from the sample: larger than the texture's biggest "
         "structure (synthesis) or the strokes to keep (transfer, first pass).", "Efros & Freeman 2001 §2.1",
-        minimum=6, maximum=256, basic=True,
+        minimum=6, maximum=256, zero="an eighth of the sample's long side (texture) or a sixteenth of the "
+        "output's (transfer), 8 to 64 px: 32 at the defaults", basic=True,
     )
     overlap: int = _f(
         0, "Pixels by which neighbouring blocks overlap (0: a sixth of the block, the paper's choice).",
@@ -67,11 +68,16 @@ class QuiltingConfig(Config):
         choices=PRESERVE_COLOR, basic=True, texture=False,
     )
 
+    def block_for(self, side: int, fraction: int) -> int:
+        """The first block: --block, or ``side / fraction`` within 8-64 px (the paper picks it per image;
+        a fixed 32 px made a 256 px transfer lose the photo and a 2048 px one all brush strokes)."""
+        return self.block or min(64, max(8, round(side / fraction)))
+
     def block_overlap(self, block: int) -> int:
         """The overlap for a block of ``block`` pixels (a sixth of it unless --overlap is given)."""
         return min(self.overlap or max(2, round(block / 6)), block // 2)
 
     def validate(self, n_styles: int = 1) -> None:
-        if self.overlap and self.overlap > self.block // 2:
+        if self.overlap and self.block and self.overlap > self.block // 2:
             raise OptionError(f"--overlap must be at most half the block ({self.block // 2} px), not "
                               f"{self.overlap}.")

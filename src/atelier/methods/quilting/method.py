@@ -50,12 +50,13 @@ class Quilting:
                 generator: torch.Generator | None = None, callback=None, tileable: bool = False) -> torch.Tensor:
         """A (1,3,H,W) texture of ``size`` (H, W) quilted from ``sample`` (1,3,h,w) in [0,1] (§2.2)."""
         cfg = config or self.config
-        sample = self._sample(sample, cfg, cfg.block)
-        clock = RunClock([(1, _block_count(size, cfg.block, cfg.block_overlap(cfg.block)))])
+        sample = self._sample(sample, cfg)
+        block = self._fits(sample, cfg.block_for(max(sample.shape[-2:]), 8))
+        clock = RunClock([(1, _block_count(size, block, cfg.block_overlap(block)))])
         t0 = time.perf_counter()
         emit(callback, Stage("quilting", 0, 1, tuple(size), clock.total_iterations))
-        out = self._quilt(sample, size, cfg.block, cfg, generator, clock, callback, "quilting")
-        self._done(callback, clock, t0, [{"block": cfg.block, "blocks": clock.iteration}])
+        out = self._quilt(sample, size, block, cfg, generator, clock, callback, "quilting")
+        self._done(callback, clock, t0, [{"block": block, "blocks": clock.iteration}])
         return out
 
     def stylize(self, content: torch.Tensor, style=None, *, config: QuiltingConfig | None = None,
@@ -66,9 +67,11 @@ class Quilting:
         painting = style[0] if isinstance(style, (list, tuple)) else style
         photo = io.resize_long_side(content, cfg.size) if cfg.size else content
         work, (painting,) = color.prepare_inputs(photo, [painting], cfg.preserve_color)
-        blocks = [max(6, round(cfg.block * (2 / 3) ** i)) for i in range(cfg.passes)]
-        painting = self._sample(painting, cfg, blocks[0])
         hw = tuple(photo.shape[-2:])
+        first = cfg.block_for(max(hw), 16)
+        blocks = [max(6, round(first * (2 / 3) ** i)) for i in range(cfg.passes)]
+        painting = self._sample(painting, cfg)
+        self._fits(painting, blocks[0])
         clock = RunClock([(1, _block_count(hw, b, cfg.block_overlap(b))) for b in blocks])
         photo_y = color.luminance(work)
         paint_y = color.match_luminance(color.luminance(painting), photo_y)  # see the module doc
@@ -90,13 +93,16 @@ class Quilting:
     # ------------------------------------------------------------------------------------------ internals
 
     @staticmethod
-    def _sample(sample: torch.Tensor, cfg: QuiltingConfig, block: int) -> torch.Tensor:
-        if cfg.sample_size:
-            sample = io.resize_long_side(sample, cfg.sample_size)
+    def _sample(sample: torch.Tensor, cfg: QuiltingConfig) -> torch.Tensor:
+        return io.resize_long_side(sample, cfg.sample_size) if cfg.sample_size else sample
+
+    @staticmethod
+    def _fits(sample: torch.Tensor, block: int) -> int:
+        """``block``, if the sample holds more than one block position; else one sentence."""
         if min(sample.shape[-2:]) <= block:
             raise InputError(f"The sample is {sample.shape[-1]}x{sample.shape[-2]} pixels, not larger than the "
                              f"{block}-pixel block: use a larger sample (or --sample-size) or a smaller --block.")
-        return sample
+        return block
 
     def _quilt(self, sample, out_hw, block: int, cfg: QuiltingConfig, generator, clock: RunClock, callback,
                stage: str, target=None, previous=None) -> torch.Tensor:
