@@ -9,6 +9,7 @@ Skips only where chromium or Playwright is absent; under CI (``CI`` set) their a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -224,80 +225,75 @@ def test_page_runs_a_video_job_and_plays_the_result(browser_bits, tmp_path):
             ctx.close()
 
 
-def test_page_makes_a_texture_on_the_texture_tab(browser_bits, tmp_path):
+@contextlib.contextmanager
+def ready_page(browser_bits, tmp_path):
+    """(page, page errors) of the served page, loaded and wired, at 1280x900; closed afterwards."""
     sync_playwright, exe = browser_bits
-    sample = write_image(tmp_path / "bark.png", 48, 48, 2)
     with Server(tmp_path / "jobs") as base, sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 900})
         try:
             page = ctx.new_page()
-            errors = []
+            errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(base + "/")
             page.wait_for_selector("body[data-ready=true]")
-            page.click("#tab-texture")
-            # Only methods that synthesise textures; no photo; none of a photo's options.
-            methods = page.eval_on_selector_all("#method option", "os => os.map(o => o.value)")
-            assert "quilting" in methods and "efros_leung" in methods and "adain" not in methods
-            assert page.input_value("#method") == "quilting"
-            assert page.is_hidden("#drop-content") and page.inner_text("#style-title") == "Sample"
-            assert page.locator("#opt-preserve_color").count() == 0 and page.locator("#opt-block").count() == 1
-            assert page.is_disabled("#opt-tileable")  # quilting cannot wrap around
-            page.select_option("#method", "efros_leung")
-            assert not page.is_disabled("#opt-tileable")
-            page.select_option("#method", "quilting")
-            page.set_input_files("#style-file", str(sample))
-            page.fill("#opt-width", "40")
-            page.fill("#opt-height", "24")
-            page.fill("#opt-block", "8")
-            page.click("#more summary")
-            page.fill("#opt-sample_size", "0")
-            page.click("#start")
-            page.wait_for_selector("#compare:not([hidden])", timeout=120_000)
-            assert page.inner_text("#state").lower() == "done"
-            assert page.is_hidden("#slider")  # no before side for a texture
-            size = page.evaluate("[document.querySelector('#after').naturalWidth,"
-                                 " document.querySelector('#after').naturalHeight]")
-            assert size == [40, 24]
-            assert "texture of bark.png" in page.inner_text("#gallery-list li")
-            assert errors == []
+            yield page, errors
         finally:
             ctx.close()
 
 
+def test_page_makes_a_texture_on_the_texture_tab(browser_bits, tmp_path):
+    sample = write_image(tmp_path / "bark.png", 48, 48, 2)
+    with ready_page(browser_bits, tmp_path) as (page, errors):
+        page.click("#tab-texture")
+        # Only methods that synthesise textures; no photo; none of a photo's options.
+        methods = page.eval_on_selector_all("#method option", "os => os.map(o => o.value)")
+        assert "quilting" in methods and "efros_leung" in methods and "adain" not in methods
+        assert page.input_value("#method") == "quilting"
+        assert page.is_hidden("#drop-content") and page.inner_text("#style-title") == "Sample"
+        assert page.locator("#opt-preserve_color").count() == 0 and page.locator("#opt-block").count() == 1
+        assert page.is_disabled("#opt-tileable")  # quilting cannot wrap around
+        page.select_option("#method", "efros_leung")
+        assert not page.is_disabled("#opt-tileable")
+        page.select_option("#method", "quilting")
+        page.set_input_files("#style-file", str(sample))
+        page.fill("#opt-width", "40")
+        page.fill("#opt-height", "24")
+        page.fill("#opt-block", "8")
+        page.click("#more summary")
+        page.fill("#opt-sample_size", "0")
+        page.click("#start")
+        page.wait_for_selector("#compare:not([hidden])", timeout=120_000)
+        assert page.inner_text("#state").lower() == "done"
+        assert page.is_hidden("#slider")  # no before side for a texture
+        size = page.evaluate("[document.querySelector('#after').naturalWidth,"
+                             " document.querySelector('#after').naturalHeight]")
+        assert size == [40, 24]
+        assert "texture of bark.png" in page.inner_text("#gallery-list li")
+        assert errors == []
+
+
 def test_page_fills_a_hole_with_a_mask(browser_bits, tmp_path):
-    sync_playwright, exe = browser_bits
     photo = write_image(tmp_path / "photo.png", 48, 40, 3)
     mask = np.zeros((40, 48), np.uint8)
     mask[10:22, 12:30] = 255
     Image.fromarray(mask).save(tmp_path / "hole.png")
-    with Server(tmp_path / "jobs") as base, sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900})
-        try:
-            page = ctx.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(base + "/")
-            page.wait_for_selector("body[data-ready=true]")
-            assert page.is_visible("#drop-mask")  # gatys: optional masks, one per painting
-            page.select_option("#method", "efros_leung")
-            assert page.is_hidden("#drop-style") and page.inner_text("#mask-title") == "Hole"
-            page.set_input_files("#content-file", str(photo))
-            page.click("#start")
-            assert "Choose a mask first" in page.inner_text("#form-error")
-            page.set_input_files("#mask-file", str(tmp_path / "hole.png"))
-            page.fill("#opt-size", "0")
-            page.click("#more summary")
-            page.fill("#opt-window", "5")
-            page.click("#start")
-            page.wait_for_selector("#compare:not([hidden])", timeout=120_000)
-            assert page.inner_text("#state").lower() == "done"
-            page.set_viewport_size({"width": 390, "height": 844})
-            assert page.evaluate("document.documentElement.scrollWidth") <= 390
-            assert errors == []
-        finally:
-            ctx.close()
+    with ready_page(browser_bits, tmp_path) as (page, errors):
+        assert page.is_visible("#drop-mask")  # gatys: optional masks, one per painting
+        page.select_option("#method", "efros_leung")
+        assert page.is_hidden("#drop-style") and page.inner_text("#mask-title") == "Hole"
+        page.set_input_files("#content-file", str(photo))
+        page.click("#start")
+        assert "Choose a mask first" in page.inner_text("#form-error")
+        page.set_input_files("#mask-file", str(tmp_path / "hole.png"))
+        page.fill("#opt-size", "0")
+        page.click("#more summary")
+        page.fill("#opt-window", "5")
+        page.click("#start")
+        page.wait_for_selector("#compare:not([hidden])", timeout=120_000)
+        assert page.inner_text("#state").lower() == "done"
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert errors == []

@@ -141,12 +141,10 @@ async def _store_inputs(d: Path, content: UploadFile | None, content_bundled: st
                         max_pixels: int) -> dict[str, Any]:
     """The job's input files under server-made names, and the user's names (display only)."""
     inputs: dict[str, Any] = {}
-    if content is None and content_bundled is None:  # a texture job: its sample is the one style
-        pass
-    elif content is not None:
+    if content is not None:
         inputs["content_file"], inputs["content_name"] = await store_upload(
             content, d, "content", video=video, max_pixels=max_pixels)
-    else:
+    elif content_bundled is not None:  # neither for a texture job: its sample is the one style
         inputs["content_file"], inputs["content_name"] = store_bundled(content_bundled, "content", d)
     stored = [await store_upload(s, d, f"style-{i}", video=False, max_pixels=max_pixels, role="style")
               for i, s in enumerate(styles)]

@@ -183,10 +183,12 @@ class Gatys:
                 generator: torch.Generator | None = None, callback=None, tileable: bool = False) -> torch.Tensor:
         """A (1,3,H,W) texture of ``size`` (H, W) with the Gram statistics of ``sample`` (Gatys 2015): the
         style loss alone (no content term), from seeded noise, coarse to fine like a transfer."""
-        cfg = dataclasses.replace(config or self.config, content_weight=0.0, init="random", preserve_color="none",
-                                  size=max(size))
+        overrides = {"content_weight": 0.0, "init": "random", "preserve_color": "none"}
+        cfg = dataclasses.replace(config or self.config, size=max(size), **overrides)
         canvas = torch.full((1, 3, *size), 0.5, device=sample.device)  # only its size is used
-        return self.stylize(canvas, [sample], config=cfg, generator=generator, callback=callback)
+        out = self.stylize(canvas, [sample], config=cfg, generator=generator, callback=callback)
+        self.info["texture_overrides"] = overrides  # the sidecar's config is the caller's; these replaced it
+        return out
 
     @staticmethod
     def _loss_for(loss: PerceptualLoss, hw, cfg: GatysConfig):
