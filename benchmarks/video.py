@@ -1,7 +1,9 @@
-"""Video: temporal stability against per-frame stylisation, and end-to-end throughput at 1280x720.
+"""Video: temporal stability against per-frame stylisation, --work-size against the full-size pipeline, and
+end-to-end throughput at 1280x720 and 1920x1080.
 
     python benchmarks/video.py [--model NAME|PATH] [--size 384] [--arbitrary adain sanet] [--gatys-size 128]
-                               [--gatys-frames 8] [--no-gatys] [--only stability|throughput]
+                               [--gatys-frames 8] [--no-gatys] [--work-sizes 640 480 384]
+                               [--only stability|work_size|throughput]
 
 Stability: for each clip (../shared/data/video/sintel, ../shared/data/registry/video/{tree,vtest}) and
 each method (johnson with the bundled starry_night model; adain and sanet with their bundled decoders and
@@ -14,10 +16,16 @@ for clips of 20 frames or fewer) and its change. Two more johnson rows run sinte
 with the flow computed at full size and at 640 px (the default ``flow_size``).
 Note that the pipeline's own flow (DIS "fast" by default) is not the judge's ("medium").
 
-Throughput: a 1280x720 H.264 clip with an AAC track (vtest's frames resized, 30 fps, made in a temporary
-folder) through ``atelier.stylize_video`` with the compact johnson model, end to end (decode, flow,
-network, blend, PNG resume frames, H.264 encode, audio copy). Reported: frames per second of the frame
-loop (as the CLI shows) and of the whole call including start-up, plus the parts timed on their own.
+Work size: sintel (1024x436) and vtest resized to 1280x720, johnson fp32, stylised at the full size and at
+each --work-size: warping error, style_swd (every 10th frame) and content distance, each as a change
+against the full-size run of the same clip.
+
+Throughput: 1280x720 and 1920x1080 H.264 clips with an AAC track (vtest's frames resized, 30 fps, made in a
+temporary folder) through ``atelier.stylize_video`` with the compact johnson model, end to end (decode,
+flow, network, blend, detail upsampling, PNG resume frames, H.264 encode, audio copy), compiled, fp32 (bf16
+too where the CPU has it). Reported: the median frame rate (from the interval between frames: the steady
+rate after compilation), the frame loop's mean rate (as the CLI shows), the whole call's including start-up
+and compilation, plus the parts timed on their own.
 Writes benchmarks/results/video.json and video.md.
 """
 
@@ -126,20 +134,21 @@ def stability(args) -> list[dict]:
     return rows
 
 
-def make_720p_clip(path: Path, n: int, fps: int = 30) -> Path:
+def make_clip(path: Path, n: int, fps: int = 30, size: tuple[int, int] = (1280, 720)) -> Path:
+    """An H.264 clip of ``n`` frames at ``size`` (w, h) from vtest's frames, with an AAC tone."""
     import av
     import cv2
 
     out = av.open(str(path), "w")
     vs = out.add_stream("libx264", rate=fps)
-    vs.width, vs.height, vs.pix_fmt = 1280, 720, "yuv420p"
+    vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
     vs.codec_context.options = {"crf": "20", "preset": "veryfast"}
     a = out.add_stream("aac", rate=48000)
     a.layout = "stereo"
     files = frames_of(CLIPS["vtest"], None)
     for i in range(n):
         bgr = cv2.imread(str(files[i % len(files)]))
-        rgb = cv2.resize(bgr, (1280, 720), interpolation=cv2.INTER_CUBIC)[..., ::-1]
+        rgb = cv2.resize(bgr, size, interpolation=cv2.INTER_CUBIC)[..., ::-1]
         f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         f.pts = i
         for p in vs.encode(f):
@@ -160,31 +169,107 @@ def make_720p_clip(path: Path, n: int, fps: int = 30) -> Path:
     return path
 
 
+class FrameClock:
+    """A progress callback that records when each frame was finished: the median frame interval gives the
+    steady rate (after a compilation or a slow first frame), as the issue's target asks."""
+
+    def __init__(self):
+        self.stamps: list[float] = []
+
+    def __call__(self, event) -> None:
+        if type(event).__name__ == "Progress":
+            self.stamps.append(time.perf_counter())
+
+    def median_rate(self) -> float | None:
+        gaps = np.diff(self.stamps)
+        return float(1 / np.median(gaps)) if len(gaps) else None
+
+
 def throughput(args) -> list[dict]:
+    """End to end (decode, stylise, encode, audio copied) at 1280x720 and 1920x1080, fp32 (and bf16 where the
+    CPU has it), the full-size pipeline against --work-size."""
     import atelier
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        clip = make_720p_clip(Path(tmp) / "clip720.mp4", args.throughput_frames)
-        # compile 'on': from the first frame (its compilation counted); 'off': eager throughout. The default,
-        # 'auto', compiles once ~10 s went into eager frames (~30 frames at 720p): 'on' for a long clip.
-        variants = [{"precision": p, "compile": c} for p in ("fp32", "bf16") for c in ("off", "on")]
-        for v in variants:
-            out = Path(tmp) / f"out-{v['precision']}-{v['compile']}.mp4"
-            t0 = time.perf_counter()
-            res = atelier.stylize_video(clip, out, model=str(args.compact_model), **v)
-            total = time.perf_counter() - t0
-            rows.append({"options": v, "frames": res.frames, "size": res.info["video"]["size"],
-                         "audio": res.info["video"]["audio"],
-                         "loop_frames_per_second": res.info["timings"]["frames_per_second"],
-                         "end_to_end_frames_per_second": res.frames / total, "total_seconds": round(total, 2)})
-            print(f"throughput {v}: {rows[-1]}", file=sys.stderr, flush=True)
-        rows.append({"parts_ms": parts(clip, args.compact_model)})
+        for size in ((1280, 720), (1920, 1080)):
+            clip = make_clip(Path(tmp) / f"clip{size[1]}.mp4", args.throughput_frames, size=size)
+            for v in throughput_variants(args, size):
+                out = Path(tmp) / "out.mp4"
+                clock = FrameClock()
+                t0 = time.perf_counter()
+                res = atelier.stylize_video(clip, out, model=str(args.compact_model), overwrite=True,
+                                            callback=clock, **v)
+                total = time.perf_counter() - t0
+                rows.append({"size": list(size), "options": v, "frames": res.frames, "audio": res.info["video"]["audio"],
+                             "median_frames_per_second": clock.median_rate(),
+                             "loop_frames_per_second": res.info["timings"]["frames_per_second"],
+                             "end_to_end_frames_per_second": res.frames / total, "total_seconds": round(total, 2)})
+                print(f"throughput {size} {v}: {rows[-1]}", file=sys.stderr, flush=True)
+        rows.append({"parts_ms": parts(Path(tmp) / "clip720.mp4", args.compact_model, args.work_sizes)})
     return rows
 
 
-def parts(clip: Path, model: str) -> dict:
-    """Each stage of one 1280x720 frame, timed on its own (median of 5, after a warm-up)."""
+def throughput_variants(args, size) -> list[dict]:
+    """fp32 (the target's precision) full size and at each work size; bf16 rows where the CPU has bf16."""
+    import torch
+
+    from atelier.devices import resolve_precision
+
+    bf16 = resolve_precision("auto", torch.device("cpu")) == torch.bfloat16  # the CPU has bf16 dot products
+    precisions = ["fp32"] + (["bf16"] if bf16 else [])
+    out = []
+    for p in precisions:
+        sizes = ([0] if size[1] <= 720 and p == "fp32" else []) + list(args.work_sizes)
+        out += [{"precision": p, "compile": "on", "work_size": ws} for ws in sizes]
+    return out
+
+
+def work_size_quality(args) -> list[dict]:
+    """Style distance and warping error of --work-size against the full-size pipeline, same clip and model:
+    sintel (1024x436, its own size) and vtest at 1280x720 (frame folders, temporal weight 1)."""
+    import cv2
+
+    import atelier
+    from atelier.metrics import evaluate, warping_error
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        vt = Path(tmp) / "vtest720"
+        vt.mkdir()
+        for i, f in enumerate(frames_of(CLIPS["vtest"], args.quality_frames)):
+            img = cv2.resize(cv2.imread(str(f)), (1280, 720), interpolation=cv2.INTER_CUBIC)
+            cv2.imwrite(str(vt / f"frame_{i:04d}.png"), img)
+        clips = {"sintel": CLIPS["sintel"], "vtest720": vt}
+        for clip, folder in clips.items():
+            src = Path(tmp) / f"in-{clip}"
+            src.mkdir()
+            for i, f in enumerate(frames_of(folder, args.quality_frames)):
+                os.symlink(f, src / f"frame_{i:04d}{f.suffix}")
+            ins = sorted(src.iterdir())
+            base = None
+            for ws in [0, *args.work_sizes]:
+                out = Path(tmp) / f"out-{clip}-{ws}"
+                t0 = time.perf_counter()
+                res = atelier.stylize_video(src, out, model=str(args.model), work_size=ws, precision="fp32")
+                seconds = time.perf_counter() - t0
+                outs = sorted(res.output.glob("frame_*.png"))
+                sample = range(0, len(outs), 10)
+                row = {"clip": clip, "work_size": ws, "frames": len(outs), "size": res.info["video"]["size"],
+                       "warping_error": warping_error(outs, ins), "seconds": round(seconds, 1),
+                       "style_swd": float(np.mean([evaluate(outs[i], style=STYLE)["style_swd"] for i in sample])),
+                       "content": float(np.mean([evaluate(outs[i], content=ins[i])["content"] for i in sample]))}
+                base = base or row
+                for key in ("warping_error", "style_swd", "content"):
+                    row[f"{key}_change"] = row[key] / base[key] - 1
+                rows.append(row)
+                print(f"work size {clip} {ws}: {row}", file=sys.stderr, flush=True)
+    return rows
+
+
+def parts(clip: Path, model: str, work_sizes=()) -> dict:
+    """Each stage of one 1280x720 frame, timed on its own (median of 5, after a warm-up); the network also at
+    each work size, with the detail upsampling to 1280x720."""
     import torch
 
     from atelier import find_model
@@ -228,6 +313,21 @@ def parts(clip: Path, model: str) -> dict:
         with torch.inference_mode():
             out[f"network_{precision}"] = timed(lambda net=net, x=x, dtype=dtype: net(x.to(dtype)))
             out[f"network_{precision}_compiled"] = timed(lambda c=compiled, x=x, dtype=dtype: c(x.to(dtype), "on"))
+    from atelier.ops.upsampling import detail_upsample
+
+    for ws in work_sizes:
+        import cv2
+
+        h, w = (round(720 * ws / 1280), ws)
+        low = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
+        net, _, compiled = load_network(find_model(model), torch.device("cpu"), torch.float32)
+        x = torch.from_numpy(low).permute(2, 0, 1)[None].float().div(255).contiguous()
+        with torch.inference_mode():
+            out[f"network_fp32_at_{ws}"] = timed(lambda net=net, x=x: net(x))
+            out[f"network_fp32_compiled_at_{ws}"] = timed(lambda c=compiled, x=x: c(x, "on"))
+        lowf, fullf = low.astype(np.float32) / 255, a.astype(np.float32) / 255
+        out[f"detail_upsample_{ws}_to_720"] = timed(lambda lowf=lowf, fullf=fullf: detail_upsample(lowf, lowf, fullf))
+        out[f"resize_to_{ws}"] = timed(lambda w=w, h=h: cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA))
     with tempfile.TemporaryDirectory() as tmp:
         out["png_write"] = timed(lambda: write_frame(Path(tmp) / "f.png", a))
         w = Mp4Writer(Path(tmp) / "x.mp4", 1280, 720, 30)
@@ -238,6 +338,15 @@ def parts(clip: Path, model: str) -> dict:
         w.close()
         out["h264_encode"] = round(1000 * (time.perf_counter() - t0) / (4 * len(frames)), 1)
     return out
+
+
+PARTS = ("stability", "work_size", "throughput")
+
+
+def cpu_model() -> str:
+    """``lscpu``'s model name (the machine changes between sessions: every figure carries it)."""
+    out = subprocess.run(["lscpu"], check=False, capture_output=True, text=True).stdout
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
 
 
 def machine_busy() -> str:
@@ -254,11 +363,12 @@ def write_report(result: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "video.json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["meta"]
-    lines = [(f"Measured {m['date']} on {m['cpus']} CPU cores, torch {m['torch']}; "
+    lines = [(f"Measured {m['date']} on {m['cpus']} CPU cores ({m.get('cpu_model', '?')}), torch {m['torch']}; "
              f"{'machine busy: ' + m['busy'] if m['busy'] else 'machine otherwise idle'}."), ""]
-    for part in ("stability", "throughput"):
+    for part in PARTS:
         if m.get(f"{part}_measured"):
-            lines[0:0] = [f"The {part} figures are kept from the run of {m[f'{part}_measured']}.", ""]
+            lines[0:0] = [f"The {part} figures are kept from the run of {m[f'{part}_measured']}"
+                          f" ({m.get(f'{part}_cpu') or 'CPU not recorded'}).", ""]
     if result.get("stability"):
         lines += ["### Temporal stability: per-frame vs temporal (same method and settings)", "",
                   ("| clip | method | frames | size | warping error, per frame | warping error, temporal | reduction "
@@ -272,18 +382,31 @@ def write_report(result: dict, out_dir: Path) -> None:
                          f"{100 * r['warping_error_reduction']:.0f} % | {100 * r['style_gram_change']:+.1f} % | "
                          f"{swd} |")
         lines.append("")
+    if result.get("work_size"):
+        lines += ["### --work-size against the full-size pipeline (johnson, fp32, temporal weight 1)", "",
+                  ("| clip | work size | frames | output | warping error | change | style_swd | change | content "
+                   "| change | seconds |"), "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in result["work_size"]:
+            lines.append(f"| {r['clip']} | {r['work_size'] or 'full'} | {r['frames']} | {'x'.join(map(str, r['size']))} | "
+                         f"{r['warping_error']:.5f} | {100 * r['warping_error_change']:+.1f} % | {r['style_swd']:.4f} | "
+                         f"{100 * r['style_swd_change']:+.1f} % | {r['content']:.3f} | {100 * r['content_change']:+.1f} % | "
+                         f"{r['seconds']} |")
+        lines.append("")
     if result.get("throughput"):
-        lines += ["### Throughput at 1280x720, compact johnson model, end to end", "",
-                  ("| precision | compile | frames | frame loop (frames/s) | whole call incl. start-up (frames/s) "
-                   "| audio |"), "|---|---|---:|---:|---:|---|"]
+        lines += ["### Throughput end to end (decode, stylise, encode, audio), compact johnson model", "",
+                  ("| size | precision | work size | frames | median frames/s | frame loop (frames/s) | whole call "
+                   "incl. start-up and compile (frames/s) | audio |"), "|---|---|---:|---:|---:|---:|---:|---|"]
         for r in result["throughput"]:
             if "parts_ms" in r:
                 continue
-            lines.append(f"| {r['options']['precision']} | {r['options'].get('compile', 'off')} | {r['frames']} | {r['loop_frames_per_second']:.2f} | "
-                         f"{r['end_to_end_frames_per_second']:.2f} | {r['audio']} |")
+            o = r["options"]
+            med = f"{r['median_frames_per_second']:.2f}" if r.get("median_frames_per_second") else "-"
+            lines.append(f"| {'x'.join(map(str, r.get('size', [1280, 720])))} | {o['precision']} (compile "
+                         f"{o.get('compile', 'off')}) | {o.get('work_size') or 'full'} | {r['frames']} | {med} | "
+                         f"{r['loop_frames_per_second']:.2f} | {r['end_to_end_frames_per_second']:.2f} | {r['audio']} |")
         parts_ms = next((r["parts_ms"] for r in result["throughput"] if "parts_ms" in r), None)
         if parts_ms:
-            lines += ["", "Parts of one frame, each timed alone (ms): " +
+            lines += ["", "Parts of one 1280x720 frame, each timed alone (ms): " +
                       ", ".join(f"{k} {v}" for k, v in parts_ms.items()) + "."]
     (out_dir / "video.md").write_text("\n".join(lines) + "\n")
 
@@ -302,8 +425,11 @@ def main(argv=None) -> int:
     p.add_argument("--gatys-frames", type=int, default=8)
     p.add_argument("--no-gatys", action="store_true")
     p.add_argument("--weight", type=float, default=1.0, help="The temporal weight compared with 0.")
-    p.add_argument("--throughput-frames", type=int, default=60)
-    p.add_argument("--only", choices=("stability", "throughput"))
+    p.add_argument("--throughput-frames", type=int, default=90)
+    p.add_argument("--work-sizes", type=int, nargs="*", default=[640, 480, 384],
+                   help="--work-size values compared with the full-size pipeline.")
+    p.add_argument("--quality-frames", type=int, default=40, help="Frames per clip of the work-size quality rows.")
+    p.add_argument("--only", choices=("stability", "throughput", "work_size"))
     p.add_argument("--rows", nargs="*", metavar="CLIP/METHOD", help="Stability: run only these rows (e.g. "
                    "tree/gatys) and keep the others from the previous results.")
     p.add_argument("--out", type=Path, default=HERE / "results")
@@ -314,15 +440,15 @@ def main(argv=None) -> int:
 
     result = {"meta": {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
                        "torch": torch.__version__, "threads": torch.get_num_threads(),
-                       "python": platform.python_version(), "busy": machine_busy(),
+                       "python": platform.python_version(), "busy": machine_busy(), "cpu_model": cpu_model(),
                        "args": {k: str(v) for k, v in vars(args).items()}}}
     previous = args.out / "video.json"
-    if args.only and previous.exists():  # keep the other part's figures (and say when they were measured)
-        kept = "throughput" if args.only == "stability" else "stability"
+    if args.only and previous.exists():  # keep the other parts' figures (and say when they were measured)
         old = json.loads(previous.read_text())
-        if old.get(kept):
+        for kept in (k for k in PARTS if k != args.only and old.get(k)):
             result[kept] = old[kept]
             result["meta"][f"{kept}_measured"] = old.get("meta", {}).get(f"{kept}_measured") or old["meta"]["date"]
+            result["meta"][f"{kept}_cpu"] = old.get("meta", {}).get(f"{kept}_cpu") or old["meta"].get("cpu_model")
     if args.only in (None, "stability"):
         result["stability"] = stability(args)
         if args.rows and previous.exists():  # the other rows as measured before
@@ -333,6 +459,9 @@ def main(argv=None) -> int:
             result["stability"] = sorted(old + result["stability"], key=lambda r: (
                 order.index(r["method"]) if r["method"] in order else len(order), r["method"],
                 list(CLIPS).index(r["clip"])))
+        write_report(result, args.out)
+    if args.only in (None, "work_size"):
+        result["work_size"] = work_size_quality(args)
         write_report(result, args.out)
     if args.only in (None, "throughput"):
         result["throughput"] = throughput(args)

@@ -61,6 +61,7 @@ _LAZY = {
     "VideoConfig": "atelier.video.config",
     "RefineOptions": "atelier.refine",
     "refinable": "atelier.refine",
+    "WorkSizeOptions": "atelier.worksize",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
@@ -70,7 +71,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "user_models_dir", "export_onnx",
     "train", "list_trainers", "trainer_spec", "atelier_home", "stylize_video", "VideoResult", "VideoConfig",
-    "RefineOptions", "refinable",
+    "RefineOptions", "refinable", "WorkSizeOptions",
 ]
 
 

@@ -27,6 +27,7 @@ from .errors import Interrupted, OptionError, WeightsError
 from .methods import MethodSpec, get_method, list_methods, make_config, method_for_model, method_spec
 from .ops.masks import fit_masks
 from .refine import refinable, refine
+from . import worksize
 from .weights import find_model, has_model
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Prepared:
     n_masks: int | None
     model_path: Path | None = None
     refine: int = 0  # Gatys iterations after a one-pass method (--refine)
+    work_size: int = 0  # long side the method runs at, upsampled to the output with the photo's detail (0 = off)
 
     @property
     def method(self) -> str:
@@ -76,11 +78,12 @@ def _as_list(items) -> list:
 
 def prepare(method: str | None = None, options: dict | None = None, *, n_styles: int = 0,
             n_masks: int | None = None, video: bool = False, save_every: int = 0, refine: int = 0,
-            texture: bool = False, tileable: bool = False) -> Prepared:
+            texture: bool = False, tileable: bool = False, work_size: int | None = 0) -> Prepared:
     """Check a run before any image is read: the method (default: the one that runs ``options['model']``,
     else gatys), its options, the number of styles and masks, and what the method can honour (masks, several
     styles, video, ``save_every`` snapshots, ``refine`` after a one-pass method, texture synthesis from a
-    sample alone and ``tileable`` textures; ``n_styles`` counts the samples then). Raises one clear
+    sample alone and ``tileable`` textures; ``n_styles`` counts the samples then; ``work_size``, a long side
+    to run the method at, needs a method with an output ``size``). Raises one clear
     :mod:`atelier.errors` sentence."""
     options = dict(options or {})
     if method is None:
@@ -107,7 +110,11 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
     config = make_config(spec.config_class, options)
     if hasattr(config, "validate"):  # rules across fields; a plug-in's plain dataclass may have none
         config.validate(n_styles)
-    return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine)
+    work_size = make_config(worksize.WorkSizeOptions, {"work_size": work_size}).work_size
+    if work_size and (texture or not worksize.has_size(config)):
+        raise OptionError(f"--work-size needs a method that makes an output of a chosen size; the {method} method "
+                          f"{'synthesising a texture' if texture else 'has no --size'} cannot use it.")
+    return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine, work_size)
 
 
 def _check_styles_and_masks(method: str, caps, n_styles: int, n_masks) -> None:
@@ -180,7 +187,9 @@ def run(
     t_start = time.perf_counter()
     styles, masks = _as_list(style), (None if masks is None else _as_list(masks))
     if prepared is None:
-        prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks))
+        run_options = {k: options.pop(k) for k in ("refine", "work_size") if k in options}
+        prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks),
+                           **run_options)
     elif options or method not in (None, prepared.method):
         raise OptionError("Give the method and its options to prepare(), not beside a prepared run.")
     config = prepared.config
@@ -193,24 +202,34 @@ def run(
     t_loaded = time.perf_counter()
 
     generator = torch.Generator().manual_seed(int(seed))
-    instance = get_method(prepared.method)(config)
+    work = worksize.plan(config, loaded.rgb.shape[-2:], prepared.work_size)
+    run_config = config if work is None else work.config
+    instance = get_method(prepared.method)(run_config)
     info = _sidecar_base(prepared.method, {
         "content": _describe(content),
         "styles": [_describe(s) for s in styles],
         "masks": None if masks is None else [_describe(m) for m in masks],
         "content_size": list(loaded.rgb.shape[-2:][::-1]),
     }, config, seed, dev)
+    if work is not None:
+        info["work_size"] = work.info()
     finish = _finisher(info, instance, loaded.alpha, t_start, t_loaded)
     try:
-        out = instance.stylize(
-            loaded.rgb.to(dev), style_t or None, config=config, generator=generator, callback=callback,
-            masks=mask_t,
-        )
+        x = loaded.rgb.to(dev)
+        if work is not None:  # the method sees the photo at the work size (it resizes the masks itself)
+            x = io.resize(x, work.work_hw)
+        out = instance.stylize(x, style_t or None, config=run_config, generator=generator, callback=callback,
+                               masks=mask_t)
+        if work is not None:
+            out = worksize.upsample(out, loaded.rgb.to(dev), work.out_hw)
         if prepared.refine:
             out, info["refine"] = refine(out, loaded.rgb.to(dev), style_t, mask_t, config, prepared.refine,
                                          generator=generator, callback=callback)
     except Interrupted as err:
-        partial = None if err.partial is None else finish(err.partial, interrupted=True)
+        partial = err.partial
+        if partial is not None and work is not None and tuple(partial.shape[-2:]) == work.work_hw:
+            partial = worksize.upsample(partial, loaded.rgb.to(dev), work.out_hw)
+        partial = None if partial is None else finish(partial, interrupted=True)
         raise Interrupted(str(err), partial=partial) from None
     return finish(out, interrupted=False)
 

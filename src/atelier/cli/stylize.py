@@ -52,6 +52,7 @@ def build_parser(method: str) -> argparse.ArgumentParser:
                    help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
     p.add_argument("--refine", type=parse_int, default=0, metavar="N",
                    help=atelier.RefineOptions.HELP)
+    p.add_argument("--work-size", type=parse_int, default=0, metavar="PX", help=atelier.WorkSizeOptions.HELP)
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--dry-run", action="store_true", help="Print the estimated time and peak memory of the "
@@ -94,7 +95,7 @@ def main(command: str, argv: list[str]) -> int:
     # Checked torch-free, once, before any image is read or a progress bar shown (e.g. "no decoder").
     prepared = atelier.prepare(args.method, options, n_styles=len(styles),
                                n_masks=None if args.mask is None else len(args.mask), save_every=args.save_every,
-                               refine=args.refine)
+                               refine=args.refine, work_size=args.work_size)
     if args.dry_run:
         return _dry_run(content, styles, args, prepared)
     printer = None
@@ -160,7 +161,8 @@ def _feed_forward(args, options: dict) -> int:
         if not c.is_file():
             raise atelier.errors.InputError(f"Input image '{c}' does not exist.")
     prepared = atelier.prepare(args.method, options, n_masks=None if args.mask is None else len(args.mask),
-                               save_every=args.save_every, refine=args.refine)  # fails before any work
+                               save_every=args.save_every, refine=args.refine,
+                               work_size=args.work_size)  # fails before any work
     model_path = prepared.model_path
     fill = prepared.spec.capabilities.fill  # the mask's region filled from the rest of each photo
     tag = str(options.get("model", "")) or ("filled" if fill else args.method)

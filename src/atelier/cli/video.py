@@ -14,6 +14,8 @@ import sys
 import atelier
 from atelier.options import make_config
 
+from atelier.worksize import VIDEO_WORK_SIZE
+
 from .common import LazyPrinter, Parser, add_config_options, parse_int, parse_method_args
 
 
@@ -45,6 +47,8 @@ def build_parser(method: str) -> argparse.ArgumentParser:
                    "finished frames are kept, not recomputed.")
     p.add_argument("--seed", type=parse_int, default=0, help="Random seed (frame k uses seed + k).")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+    p.add_argument("--work-size", type=parse_int, default=None, metavar="PX",
+                   help=f"{atelier.WorkSizeOptions.HELP} (default for videos: {VIDEO_WORK_SIZE or 'off'})")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output and start again.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     add_config_options(p, atelier.VideoConfig, "video options")
@@ -61,7 +65,7 @@ def main(command: str, argv: list[str]) -> int:
         result = atelier.stylize_video(
             args.input, args.output, getattr(args, "style", None), method=args.method,
             masks=getattr(args, "mask", None), resume=args.resume, overwrite=args.overwrite, seed=args.seed,
-            device=args.device, callback=printer, video=video, **options,
+            device=args.device, callback=printer, video=video, work_size=args.work_size, **options,
         )
     except atelier.errors.Interrupted as err:
         if printer:

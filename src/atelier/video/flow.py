@@ -137,7 +137,7 @@ def dis_flow(prev, next, *, preset: str = "medium") -> np.ndarray:
 
 
 class FlowEstimator:
-    """DIS flow with one reusable OpenCV object, optionally computed at a reduced size for speed.
+    """DIS flow, optionally computed at a reduced size for speed.
 
     ``max_side``: if the frames' long side exceeds it, the flow is computed on frames resized to that long
     side and then resized back (its vectors scaled by the same factor); 0 = full size.
@@ -149,8 +149,14 @@ class FlowEstimator:
         cv2 = _cv2()
         code = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                 "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[preset]
-        self.dis = cv2.DISOpticalFlow_create(code)
-        self.preset, self.max_side = preset, max_side
+        self.code, self.preset, self.max_side = code, preset, max_side
+
+    def _calc(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """DIS flow a -> b (h,w,2) from a new OpenCV object per pair (0.04 ms to make): a reused one keeps
+        state from its previous pair and gives another flow for the same frames, so a resumed video (whose
+        first pair has no predecessor) would not equal an uninterrupted run (measured on a 60x80 test pattern:
+        the flow moved by up to 0.027 px and 1.1 % of the reliability mask flipped)."""
+        return _cv2().DISOpticalFlow_create(self.code).calc(a, b, None)
 
     def _small(self, a: np.ndarray, b: np.ndarray):
         """Grey frames reduced to ``max_side`` (if larger) and the (sw/w, sh/h) factors."""
@@ -179,7 +185,7 @@ class FlowEstimator:
     def __call__(self, prev, next) -> np.ndarray:
         a, b = _gray(prev), _gray(next)
         sa, sb, factors = self._small(a, b)
-        return self._full(self.dis.calc(sa, sb, None), a.shape, factors)  # (H,W,2) float32
+        return self._full(self._calc(sa, sb), a.shape, factors)  # (H,W,2) float32
 
     def backward_reliable(self, cur, prev) -> tuple[np.ndarray, np.ndarray]:
         """(backward flow t -> t-1 (H,W,2), reliability c (H,W) float32 in [0,1]) at the frames' size.
@@ -192,7 +198,7 @@ class FlowEstimator:
         cv2 = _cv2()
         a, b = _gray(cur), _gray(prev)
         sa, sb, factors = self._small(a, b)
-        backward, forward = self.dis.calc(sa, sb, None), self.dis.calc(sb, sa, None)
+        backward, forward = self._calc(sa, sb), self._calc(sb, sa)
         c = reliability_array(backward, forward)
         if factors != (1.0, 1.0):
             c = cv2.resize(c, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_LINEAR)

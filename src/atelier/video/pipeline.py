@@ -54,6 +54,9 @@ from ..devices import resolve_device
 from ..errors import InputError, Interrupted, OptionError, OutputError
 from ..events import Done, Progress, Stage, emit
 from ..methods import TemporalGuide, get_method
+from .. import worksize
+from ..worksize import VIDEO_WORK_SIZE
+from ..ops.upsampling import detail_upsample
 from ..ops.masks import fit_masks
 from .config import VideoConfig, parse_time, split_options
 from .flow import FlowEstimator, remap
@@ -108,14 +111,17 @@ def stylize_video(
     independently), ``start``/``end`` (seconds or 'MM:SS') and ``max_frames`` select frames, ``fps`` is a
     frame folder's rate (default 25), ``flow_preset`` and ``flow_size`` trade flow accuracy for speed,
     ``crf`` is the H.264 quality, ``keep_frames`` keeps the work folder. The other keywords are the method's
-    options (``size``, ``preserve_color``, ...). ``resume`` continues an interrupted job. Progress goes to
+    options (``size``, ``preserve_color``, ...) and ``work_size``, the long side the method runs at (default
+    :data:`~atelier.worksize.VIDEO_WORK_SIZE`; 0: the output's size), its result upsampled to the output size
+    (:mod:`atelier.worksize`). ``resume`` continues an interrupted job. Progress goes to
     ``callback`` (:class:`~atelier.events.Progress` per frame, with ``rate`` in frames per second).
     """
     t_start = time.perf_counter()
     video, options = split_options(options, video)
+    work_size = options.pop("work_size", None)
     styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
     prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks),
-                       video=True)
+                       video=True, work_size=VIDEO_WORK_SIZE if work_size is None else work_size)
     plan = plan_frames(input, output, prepared, video, styles, masks, seed=int(seed), resume=resume,
                        overwrite=overwrite)
     try:
@@ -181,6 +187,7 @@ def plan_frames(input, output, prepared: Prepared, video: VideoConfig, styles: l
             "styles": [_describe(s) for s in styles],
             "masks": None if masks is None else [_describe(m) for m in masks],
             "temporal_weight": video.temporal_weight,
+            "work_size": prepared.work_size,
             "flow": {"preset": video.flow_preset, "size": video.flow_size},
             "frames": [first, stop],
             "fps": str(source.info.fps),
@@ -289,7 +296,11 @@ def _describe(source) -> str | None:
 
 
 class _FrameStylizer:
-    """The method with its inputs loaded once, and the temporal step between frames (Ruder et al.)."""
+    """The method with its inputs loaded once, and the temporal step between frames (Ruder et al.).
+
+    With a work size (:mod:`atelier.worksize`) the method, the flow and the blend all run at the work size,
+    and only the detail upsampling and the encoding see the output size: the temporal chain is kept at the
+    work size, as the downscaled stored output (so a resumed run continues it exactly)."""
 
     def __init__(self, prepared: Prepared, styles: list, masks, video: VideoConfig, plan: FramePlan, device,
                  *, seed: int):
@@ -298,7 +309,10 @@ class _FrameStylizer:
         self.styles = [io.load_image(s, device=self.device) for s in styles]  # (1,3,h,w) each
         self.masks = None if masks is None else fit_masks(
             [io.load_image(m, device=self.device) for m in masks], (plan.info.height, plan.info.width))
-        self.instance = get_method(prepared.method)(prepared.config)
+        frame_hw = (plan.info.height, plan.info.width)
+        self.work = worksize.plan(prepared.config, frame_hw, prepared.work_size)
+        self.run_config = prepared.config if self.work is None else self.work.config
+        self.instance = get_method(prepared.method)(self.run_config)
         self.flows = FlowEstimator(preset=video.flow_preset, max_side=video.flow_size)
         self.weight = video.temporal_weight
         self.mode = "none" if self.weight == 0 else (
@@ -306,32 +320,47 @@ class _FrameStylizer:
         self.seed = seed + plan.first  # frame k of the range uses seed + first + k: a resumed run is the same
 
     def __call__(self, rgb: np.ndarray, k: int, prev) -> tuple[np.ndarray, np.ndarray, float | None]:
-        """Frame ``k`` of the range, (H,W,3) uint8 -> (the output as (h,w,3) uint8, as float32 in [0,1], the
-        fraction of it where the warp is trusted, or None without a warp). ``prev``: (previous input frame
-        at the output size, uint8; previous output, float32) or None for the first frame."""
-        x = _to_tensor(rgb, self.device)
+        """Frame ``k`` of the range, (H,W,3) uint8 -> (the output as (h,w,3) uint8, the method's result after
+        the temporal step as float32 in [0,1] (at the work size, if any), the fraction of it where the warp
+        is trusted, or None without a warp). ``prev``: :meth:`chain` of the previous frame, or None."""
+        seen = rgb if self.work is None else _resize_u8(rgb, self.work.work_hw)  # what the method sees
+        x = _to_tensor(seen, self.device)
         generator = torch.Generator().manual_seed(self.seed + k)
         guide = warped = reliable = None
         if prev is not None and self.mode != "none":
             prev_in, prev_out = prev
-            cur = _resize_u8(rgb, prev_out.shape[:2])
-            backward, reliable = self.flows.backward_reliable(cur, prev_in)  # t -> t-1 (H,W,2), c (H,W)
-            # (H,W,3) previous output seen from frame t. Bicubic: the chain resamples every frame, and
+            cur = _resize_u8(seen, prev_out.shape[:2])
+            backward, reliable = self.flows.backward_reliable(cur, prev_in)  # t -> t-1 (h,w,2), c (h,w)
+            # (h,w,3) previous output seen from frame t. Bicubic: the chain resamples every frame, and
             # bilinear's blur accumulates (measured: benchmarks/results/code_notes.md, _FrameStylizer).
             warped = remap(prev_out, backward, cubic=True)
             if self.mode == "loss":
                 guide = TemporalGuide(_to_tensor(warped, self.device), _to_tensor(reliable, self.device),
                                       self.weight)
         extra = {"temporal": guide} if guide is not None else {}
-        y = self.instance.stylize(x, self.styles or None, config=self.config, generator=generator,
+        y = self.instance.stylize(x, self.styles or None, config=self.run_config, generator=generator,
                                   callback=None, masks=self.masks, **extra)
-        out = y[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()  # (H,W,3)
+        out = y[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()  # (h,w,3)
         if self.mode == "blend" and warped is not None:
             if warped.shape != out.shape:
                 raise OptionError("The method's output size changed between frames.")
             out = blend(out, warped, reliable, BLEND_SCALE * self.weight)
-        u8 = (out * 255 + 0.5).clip(0, 255).astype(np.uint8)
+        full = out
+        if self.work is not None:  # (H,W,3): the photo at the output size gives the fine detail
+            photo = _resize_u8(rgb, self.work.out_hw).astype(np.float32) / 255
+            full = detail_upsample(out, seen.astype(np.float32) / 255, photo)
+        u8 = (full * 255 + 0.5).clip(0, 255).astype(np.uint8)
         return u8, out, None if reliable is None else float(reliable.mean())
+
+    def chain(self, rgb: np.ndarray, u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What the next frame's temporal step starts from: (this input frame at the chain's size, uint8;
+        this frame's stored output at that size, float32 in [0,1]). The chain runs at the work size if any,
+        else at the output's size; it continues from the stored 8-bit frame, so a resumed run equals an
+        uninterrupted one."""
+        if self.work is None:
+            return _resize_u8(rgb, u8.shape[:2]), u8.astype(np.float32) / 255
+        hw = self.work.work_hw
+        return _resize_u8(rgb, hw), _resize_u8(u8, hw).astype(np.float32) / 255
 
 
 @dataclass
@@ -391,8 +420,7 @@ def _frame_loop(plan: FramePlan, stylize: _FrameStylizer, sink: _Sink, mp4: Path
             writer = writer or _open_writer(plan, mp4, u8.shape[:2], crf)
         sink.submit(_store, path_k, u8, writer)
         if not resumed or k == plan.done - 1:
-            # The chain continues from the stored (8-bit) frame, so a resumed run equals an uninterrupted one.
-            prev = (_resize_u8(rgb, u8.shape[:2]), u8.astype(np.float32) / 255)
+            prev = stylize.chain(rgb, u8)
         tally.frames, tally.size = k + 1, u8.shape[:2]
         if not resumed:
             tally.computed += 1
