@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         return atelier.run(rgb_u8, model="starry_night", precision="fp32").image[0].permute(1, 2, 0).numpy()
 
     scores: dict[tuple, list] = {}
-    for _clip, (folder, size) in CLIPS.items():
+    for (folder, size) in CLIPS.values():
         files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg"))
         for f in files[:: max(1, len(files) // args.frames)][: args.frames]:
             frame = cv2.resize(cv2.imread(str(f)), size, interpolation=cv2.INTER_CUBIC)[..., ::-1].copy()
@@ -104,8 +104,8 @@ def main(argv=None) -> int:
                 score((ws, "detail band in luminance (atelier)"), detail_upsample(low, photo_low, photo))
             print(f"{f.name}: done", file=sys.stderr, flush=True)
 
-    lines = [f"Measured {datetime.now(UTC).isoformat(timespec='seconds')} ({cpu_model()}), "
-             f"{args.frames} frames each of vtest at 1280x720 and sintel at 1280x545, johnson starry_night fp32.", "",
+    lines = [(f"Measured {datetime.now(UTC).isoformat(timespec='seconds')} ({cpu_model()}), "
+             f"{args.frames} frames each of vtest at 1280x720 and sintel at 1280x545, johnson starry_night fp32."), "",
              "| work size | upsampling | style_swd | content | SSIM to the photo |", "|---:|---|---:|---:|---:|"]
     for (ws, name), vals in scores.items():
         s, c, q = np.mean(vals, 0)

@@ -367,8 +367,8 @@ def write_report(result: dict, out_dir: Path) -> None:
              f"{'machine busy: ' + m['busy'] if m['busy'] else 'machine otherwise idle'}."), ""]
     for part in PARTS:
         if m.get(f"{part}_measured"):
-            lines[0:0] = [f"The {part} figures are kept from the run of {m[f'{part}_measured']}"
-                          f" ({m.get(f'{part}_cpu') or 'CPU not recorded'}).", ""]
+            lines[0:0] = [(f"The {part} figures are kept from the run of {m[f'{part}_measured']}"
+                          f" ({m.get(f'{part}_cpu') or 'CPU not recorded'})."), ""]
     if result.get("stability"):
         lines += ["### Temporal stability: per-frame vs temporal (same method and settings)", "",
                   ("| clip | method | frames | size | warping error, per frame | warping error, temporal | reduction "

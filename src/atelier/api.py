@@ -21,13 +21,12 @@ from typing import Any
 
 import torch
 
-from . import __version__, io
+from . import __version__, io, worksize
 from .devices import resolve_device
 from .errors import Interrupted, OptionError, WeightsError
 from .methods import MethodSpec, get_method, list_methods, make_config, method_for_model, method_spec
 from .ops.masks import fit_masks
 from .refine import refinable, refine
-from . import worksize
 from .weights import find_model, has_model
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import sys
 
 import atelier
 from atelier.options import make_config
-
+from atelier.video.keyframes import parse_style_at, resolve
 from atelier.worksize import VIDEO_WORK_SIZE
 
 from .common import LazyPrinter, Parser, add_config_options, parse_int, parse_method_args
@@ -34,6 +34,9 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("output", metavar="OUT", help="Output .mp4 file, or a folder for PNG frames.")
     if spec.capabilities.needs_style:
         p.add_argument("--style", nargs="+", metavar="STYLE", help="Style image(s) (paintings).")
+    p.add_argument("--style-at", action="append", metavar="TIME=STYLE",
+                   help="A style keyframe (repeatable): from TIME (seconds or MM:SS) the style is STYLE, a painting "
+                   "or (johnson) a model; between keyframes it changes smoothly. Replaces --style.")
     if "model" not in {f.name for f in dataclasses.fields(spec.config_class)}:
         p.add_argument("--model", metavar="NAME|PATH", help="Stylise with a trained network instead: selects "
                        "the method that runs it (see 'atelier models').")
@@ -56,14 +59,28 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     return p
 
 
+def _keyframe_method(argv: list[str]) -> list[str]:
+    """With --style-at and neither --method nor --model, the keyframes choose the method (models: the one
+    that runs them), as --model does."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--style-at", action="append")
+    pre.add_argument("--method")
+    pre.add_argument("--model")
+    known, _ = pre.parse_known_args(argv)
+    if not known.style_at or known.method or known.model:
+        return argv
+    method, _, _ = resolve(None, {}, parse_style_at(known.style_at))
+    return argv if method is None else ["--method", method, *argv]
+
+
 def main(command: str, argv: list[str]) -> int:
-    args, options = parse_method_args(build_parser, argv)
+    args, options = parse_method_args(build_parser, _keyframe_method(argv))
     # Checked here, before a progress bar: one sentence for a value out of range (e.g. --crf 60).
     video = make_config(atelier.VideoConfig, {f.name: getattr(args, f.name) for f in dataclasses.fields(atelier.VideoConfig)})
     printer = None if args.quiet else LazyPrinter()  # appears with the first event, not before errors
     try:
         result = atelier.stylize_video(
-            args.input, args.output, getattr(args, "style", None), method=args.method,
+            args.input, args.output, getattr(args, "style", None), style_at=args.style_at, method=args.method,
             masks=getattr(args, "mask", None), resume=args.resume, overwrite=args.overwrite, seed=args.seed,
             device=args.device, callback=printer, video=video, work_size=args.work_size, **options,
         )

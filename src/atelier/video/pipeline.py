@@ -48,16 +48,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__, io
+from .. import __version__, io, worksize
 from ..api import Prepared, prepare, versions
 from ..devices import resolve_device
 from ..errors import InputError, Interrupted, OptionError, OutputError
 from ..events import Done, Progress, Stage, emit
 from ..methods import TemporalGuide, get_method
-from .. import worksize
-from ..worksize import VIDEO_WORK_SIZE
-from ..ops.upsampling import detail_upsample
 from ..ops.masks import fit_masks
+from ..ops.upsampling import detail_upsample
+from ..worksize import VIDEO_WORK_SIZE
 from .config import VideoConfig, parse_time, split_options
 from .flow import FlowEstimator, remap
 from .io import (
@@ -72,6 +71,7 @@ from .io import (
     read_frame,
     write_frame,
 )
+from .keyframes import KeyframedStylizer, StyleSchedule, parse_style_at, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ def stylize_video(
     output,
     style=None,
     *,
+    style_at=None,
     method: str | None = None,
     masks=None,
     resume: bool = False,
@@ -113,19 +114,30 @@ def stylize_video(
     ``crf`` is the H.264 quality, ``keep_frames`` keeps the work folder. The other keywords are the method's
     options (``size``, ``preserve_color``, ...) and ``work_size``, the long side the method runs at (default
     :data:`~atelier.worksize.VIDEO_WORK_SIZE`; 0: the output's size), its result upsampled to the output size
-    (:mod:`atelier.worksize`). ``resume`` continues an interrupted job. Progress goes to
+    (:mod:`atelier.worksize`). ``style_at`` (instead of ``style``): keyframes 'TIME=STYLE' or (time, style),
+    the style changing smoothly between them (:mod:`.keyframes`; paintings, or johnson models).
+    ``resume`` continues an interrupted job. Progress goes to
     ``callback`` (:class:`~atelier.events.Progress` per frame, with ``rate`` in frames per second).
     """
     t_start = time.perf_counter()
     video, options = split_options(options, video)
     work_size = options.pop("work_size", None)
     styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
-    prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks),
+    keyed = None  # (keyframes, 'paintings' | 'models') with --style-at
+    n_styles = len(styles)
+    if style_at is not None:
+        if styles or masks is not None:
+            raise OptionError("--style-at gives the styles over time: leave out --style and --mask.")
+        keyframes = parse_style_at(style_at)
+        method, options, kind = resolve(method, options, keyframes)
+        keyed = (keyframes, kind)
+        n_styles = min(2, len(keyframes)) if kind == "paintings" else 0
+    prepared = prepare(method, options, n_styles=n_styles, n_masks=None if masks is None else len(masks),
                        video=True, work_size=VIDEO_WORK_SIZE if work_size is None else work_size)
     plan = plan_frames(input, output, prepared, video, styles, masks, seed=int(seed), resume=resume,
-                       overwrite=overwrite)
+                       overwrite=overwrite, keyed=keyed)
     try:
-        stylize = _FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed))
+        stylize = _FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed), keyed=keyed)
         tally = _render(plan, stylize, video.crf, callback)
     finally:
         plan.source.close()
@@ -172,7 +184,7 @@ class FramePlan:
 
 
 def plan_frames(input, output, prepared: Prepared, video: VideoConfig, styles: list, masks, *, seed: int,
-                resume: bool, overwrite: bool) -> FramePlan:
+                resume: bool, overwrite: bool, keyed=None) -> FramePlan:
     """Open the source, choose the frames, check the output and prepare the work folder (resume state)."""
     src_path = Path(input).expanduser()
     source = open_video(src_path, fps=video.fps)
@@ -186,6 +198,7 @@ def plan_frames(input, output, prepared: Prepared, video: VideoConfig, styles: l
             "config": dataclasses.asdict(prepared.config),
             "styles": [_describe(s) for s in styles],
             "masks": None if masks is None else [_describe(m) for m in masks],
+            "style_at": None if keyed is None else StyleSchedule(keyed[0]).describe(),
             "temporal_weight": video.temporal_weight,
             "work_size": prepared.work_size,
             "flow": {"preset": video.flow_preset, "size": video.flow_size},
@@ -303,7 +316,7 @@ class _FrameStylizer:
     work size, as the downscaled stored output (so a resumed run continues it exactly)."""
 
     def __init__(self, prepared: Prepared, styles: list, masks, video: VideoConfig, plan: FramePlan, device,
-                 *, seed: int):
+                 *, seed: int, keyed=None):
         self.device = resolve_device(device)
         self.config = prepared.config
         self.styles = [io.load_image(s, device=self.device) for s in styles]  # (1,3,h,w) each
@@ -313,6 +326,8 @@ class _FrameStylizer:
         self.work = worksize.plan(prepared.config, frame_hw, prepared.work_size)
         self.run_config = prepared.config if self.work is None else self.work.config
         self.instance = get_method(prepared.method)(self.run_config)
+        self.keyed = None if keyed is None else KeyframedStylizer(prepared.method, self.run_config, *keyed, self.device)
+        self.fps, self.first = float(plan.info.fps), plan.first  # a frame's time, for the keyframes
         self.flows = FlowEstimator(preset=video.flow_preset, max_side=video.flow_size)
         self.weight = video.temporal_weight
         self.mode = "none" if self.weight == 0 else (
@@ -338,8 +353,11 @@ class _FrameStylizer:
                 guide = TemporalGuide(_to_tensor(warped, self.device), _to_tensor(reliable, self.device),
                                       self.weight)
         extra = {"temporal": guide} if guide is not None else {}
-        y = self.instance.stylize(x, self.styles or None, config=self.run_config, generator=generator,
-                                  callback=None, masks=self.masks, **extra)
+        if self.keyed is not None:
+            y = self.keyed(x, (self.first + k) / self.fps, generator=generator, masks=self.masks, extra=extra)
+        else:
+            y = self.instance.stylize(x, self.styles or None, config=self.run_config, generator=generator,
+                                      callback=None, masks=self.masks, **extra)
         out = y[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()  # (h,w,3)
         if self.mode == "blend" and warped is not None:
             if warped.shape != out.shape:
@@ -479,7 +497,8 @@ def _sidecar(plan: FramePlan, stylize: _FrameStylizer, tally: _Tally, *, seed: i
     return {
         "atelier": __version__,
         "method": s["method"],
-        "inputs": {"video": str(plan.src_path), "styles": s["styles"], "masks": s["masks"]},
+        "inputs": {"video": str(plan.src_path), "styles": s["styles"], "masks": s["masks"],
+                   "style_at": s["style_at"]},
         "config": s["config"],
         "video": {
             "frames": tally.frames,
