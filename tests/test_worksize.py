@@ -143,3 +143,19 @@ def test_video_at_a_work_size_resumes_exactly(tmp_path, model):
         assert np.array_equal(a, b)
     full = atelier.stylize_video(src, tmp_path / "full", work_size=0, **opts)
     assert not np.array_equal(_frames(full.output)[0], _frames(whole.output)[0])
+
+
+def test_video_dry_run_estimates_and_writes_nothing(tmp_path, model, capsys):
+    src = _clip(tmp_path / "in", n=8)
+    out = tmp_path / "out.mp4"
+    code = main(["video", str(src), str(out), "--model", str(model), "--work-size", "40", "--compile", "off",
+                 "--dry-run"])
+    text = capsys.readouterr().out
+    assert code == 0 and "Plan: 8 frames at 80x60, the method at 40x30." in text
+    assert "frames/s" in text and "Nothing was written" in text
+    assert not out.exists() and not (tmp_path / "out.mp4.frames").exists()
+    from atelier.video.estimate import estimate_video
+
+    est = estimate_video(src, model=str(model), compile="off", max_frames=5)
+    assert est["frames"] == 5 and est["work"] is None and est["seconds"] > est["startup_seconds"] > 0
+    assert est["frames_per_second"] == pytest.approx(5 / (est["seconds"] - est["startup_seconds"]))

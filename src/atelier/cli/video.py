@@ -54,6 +54,8 @@ def build_parser(method: str) -> argparse.ArgumentParser:
                    help=f"{atelier.WorkSizeOptions.HELP} (default for videos: {VIDEO_WORK_SIZE or 'off'})")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output and start again.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
+    p.add_argument("--dry-run", action="store_true", help="Print the estimated frames per second and total time "
+                   "(after stylising the first few frames as a calibration), then exit without writing anything.")
     add_config_options(p, atelier.VideoConfig, "video options")
     add_config_options(p, spec.config_class, f"{method} options")
     return p
@@ -77,6 +79,8 @@ def main(command: str, argv: list[str]) -> int:
     args, options = parse_method_args(build_parser, _keyframe_method(argv))
     # Checked here, before a progress bar: one sentence for a value out of range (e.g. --crf 60).
     video = make_config(atelier.VideoConfig, {f.name: getattr(args, f.name) for f in dataclasses.fields(atelier.VideoConfig)})
+    if args.dry_run:
+        return _dry_run(args, video, options)
     printer = None if args.quiet else LazyPrinter()  # appears with the first event, not before errors
     try:
         result = atelier.stylize_video(
@@ -97,4 +101,21 @@ def main(command: str, argv: list[str]) -> int:
     audio = f", audio {v['audio']}" if v.get("audio") else ""
     print(f"Wrote {result.output} ({result.frames} frames, {v['size'][0]}x{v['size'][1]}{audio}, "
           f"{t['total_seconds']:.1f} s{rate}).")
+    return 0
+
+
+def _dry_run(args, video, options: dict) -> int:
+    from atelier.video.estimate import estimate_video
+
+    est = estimate_video(args.input, getattr(args, "style", None), style_at=args.style_at, method=args.method,
+                         masks=getattr(args, "mask", None), seed=args.seed, device=args.device, video=video,
+                         work_size=args.work_size, **options)
+    size = "x".join(map(str, est["size"]))
+    work = f", the method at {'x'.join(map(str, est['work']))}" if est["work"] else ""
+    count = f"{est['frames']} frames" if est["frames"] is not None else "frames (length unknown: per-frame figures)"
+    print(f"Plan: {count} at {size}{work}.")
+    compiled = (f"; {1 / est['compiled_seconds_per_frame']:.2f} frames/s once compiled (compiling "
+                f"~{est['compile_seconds']:.0f} s)" if "compile_seconds" in est else "")
+    print(f"Estimated: {1 / est['seconds_per_frame']:.2f} frames/s{compiled}; "
+          f"{est['frames_per_second']:.2f} frames/s and {est['seconds']:.0f} s for the whole job. Nothing was written.")
     return 0

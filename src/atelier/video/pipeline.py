@@ -120,20 +120,7 @@ def stylize_video(
     ``callback`` (:class:`~atelier.events.Progress` per frame, with ``rate`` in frames per second).
     """
     t_start = time.perf_counter()
-    video, options = split_options(options, video)
-    work_size = options.pop("work_size", None)
-    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
-    keyed = None  # (keyframes, 'paintings' | 'models') with --style-at
-    n_styles = len(styles)
-    if style_at is not None:
-        if styles or masks is not None:
-            raise OptionError("--style-at gives the styles over time: leave out --style and --mask.")
-        keyframes = parse_style_at(style_at)
-        method, options, kind = resolve(method, options, keyframes)
-        keyed = (keyframes, kind)
-        n_styles = min(2, len(keyframes)) if kind == "paintings" else 0
-    prepared = prepare(method, options, n_styles=n_styles, n_masks=None if masks is None else len(masks),
-                       video=True, work_size=VIDEO_WORK_SIZE if work_size is None else work_size)
+    video, prepared, styles, keyed = prepare_video(style, style_at, method, masks, options, video)
     plan = plan_frames(input, output, prepared, video, styles, masks, seed=int(seed), resume=resume,
                        overwrite=overwrite, keyed=keyed)
     try:
@@ -145,6 +132,27 @@ def stylize_video(
     _write_outputs(plan, info, keep_frames=video.keep_frames)
     emit(callback, Done(iterations=tally.frames, elapsed=time.perf_counter() - t_start, losses={}))
     return VideoResult(plan.out, tally.frames, info)
+
+
+def prepare_video(style, style_at, method, masks, options: dict, video: VideoConfig | None):
+    """Check a video job before any frame is read: (the VideoConfig, the Prepared method, the style list,
+    the keyframes as (keyframes, 'paintings' | 'models') or None). Shared by :func:`stylize_video` and
+    :func:`atelier.video.estimate.estimate_video`."""
+    video, options = split_options(options, video)
+    work_size = options.pop("work_size", None)
+    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
+    keyed = None
+    n_styles = len(styles)
+    if style_at is not None:
+        if styles or masks is not None:
+            raise OptionError("--style-at gives the styles over time: leave out --style and --mask.")
+        keyframes = parse_style_at(style_at)
+        method, options, kind = resolve(method, options, keyframes)
+        keyed = (keyframes, kind)
+        n_styles = min(2, len(keyframes)) if kind == "paintings" else 0
+    prepared = prepare(method, options, n_styles=n_styles, n_masks=None if masks is None else len(masks),
+                       video=True, work_size=VIDEO_WORK_SIZE if work_size is None else work_size)
+    return video, prepared, styles, keyed
 
 
 # --------------------------------------------------------------------------------------------- planning
