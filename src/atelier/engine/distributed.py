@@ -158,13 +158,15 @@ class _StepModule(torch.nn.Module):
 
 def data_parallel_step(model: torch.nn.Module, step_fn, device: torch.device):
     """``step_fn`` run through DistributedDataParallel over ``model``'s parameters. DDP broadcasts rank 0's
-    weights once here and averages the gradients during ``backward``; ``find_unused_parameters`` lets a
-    step leave some parameters without a gradient (WCT's decoders of levels not trained)."""
+    weights once here and averages the gradients during ``backward``, bucket by bucket as the backward pass
+    produces them. Every trainable parameter must get a gradient in every step (true of every trainer here;
+    frozen ones, ``requires_grad=False``, are left out): ``find_unused_parameters`` would allow otherwise at
+    the cost of a walk of the autograd graph per step."""
     from torch.nn.parallel import DistributedDataParallel
 
     wrapped = _StepModule(model, step_fn)
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
-    return DistributedDataParallel(wrapped, device_ids=ids, find_unused_parameters=True)
+    return DistributedDataParallel(wrapped, device_ids=ids)
 
 
 @contextlib.contextmanager
