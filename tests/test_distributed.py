@@ -94,6 +94,7 @@ def _rank_worker(rank, world, port, tmp):
     except Interrupted as err:
         stopped = err.partial.steps
     (tmp / f"rank{rank}.json").write_text(json.dumps({"events": len(events), "steps": result.steps,
+                                                      "losses": result.history,
                                                       "stopped_at": stopped, "threads": torch.get_num_threads()}))
 
 
@@ -102,7 +103,7 @@ def test_two_ranks_on_half_batches_give_the_weights_of_one_process_and_resume_al
     torch.multiprocessing.spawn(_rank_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
 
-    one, _ = _run(photos, tmp_path / "one.ckpt.safetensors", 2)
+    one, alone = _run(photos, tmp_path / "one.ckpt.safetensors", 2)
     for r in (0, 1):
         two = torch.load(tmp_path / f"weights{r}.pt")
         for k, v in one.state_dict().items():
@@ -112,6 +113,9 @@ def test_two_ranks_on_half_batches_give_the_weights_of_one_process_and_resume_al
     # Rank 0 alone reports (Stage, 2 Progress with previews, Done); rank 1 is silent.
     assert ranks[0]["events"] == 4 and ranks[1]["events"] == 0
     assert ranks[0]["steps"] == ranks[1]["steps"] == 2
+    # The losses reported are the whole batch's (averaged over the ranks), as one process reports them.
+    for r in (0, 1):
+        assert ranks[r]["losses"] == pytest.approx(alone.history, rel=1e-5)
     assert ranks[0]["threads"] >= 1  # cores / 2 ranks on this machine
     # SIGTERM on rank 1 during step 3: that step is finished on both, then both stop with a checkpoint.
     assert ranks[0]["stopped_at"] == ranks[1]["stopped_at"] == 3

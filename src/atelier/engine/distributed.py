@@ -113,6 +113,15 @@ def any_rank(*flags: bool) -> tuple[bool, ...]:
     return tuple(bool(v) for v in t.tolist())
 
 
+def mean_over_ranks(values: list[float]) -> list[float]:
+    """Each value averaged over the ranks (one all-reduce; the values themselves in a single process)."""
+    if world_size() == 1:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=_collective_device())
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+    return (t / world_size()).tolist()
+
+
 def same_on_all_ranks(value) -> bool:
     """True if ``value`` (anything JSON can write) is the same on every rank (a digest compared by MIN/MAX)."""
     if world_size() == 1:

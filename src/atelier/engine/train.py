@@ -254,7 +254,9 @@ def _train(*, model, optimizer, step_fn, batches, steps, minutes, generator, che
                 dt = time.perf_counter() - t0
                 # The first step pays one-off costs (allocations, kernel selection): let later steps dominate.
                 step_time = dt if step_time is None else 0.8 * step_time + 0.2 * dt
-                losses = {k: float(v.detach()) for k, v in terms.items()}  # rank 0 shows its share's losses
+                losses = {k: float(v.detach()) for k, v in terms.items()}
+                if shared:  # the whole batch's losses (each rank's are the means over its equal share)
+                    losses = dict(zip(losses, distributed.mean_over_ranks(list(losses.values()))))
                 history.append(losses["total"])
                 image = None
                 if preview_fn is not None and preview_every and step % preview_every == 0:
