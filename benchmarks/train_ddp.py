@@ -148,6 +148,23 @@ def estimate(step: float, params: int, machines=(1, 2, 4, 8, 16, 64), links=(1e9
     return rows
 
 
+def _reading(v: dict) -> list[str]:
+    """What the measured ratios say (computed from the medians)."""
+    two = v["2 ranks x 1 thread, batch 4 (2 each)"]["median"]
+    half = v["1 process x 1 thread, batch 2"]["median"]
+    spin, passive = (v[k]["median"] for k in ("1 process x 2 threads, batch 4",
+                                                "1 process x 2 threads, batch 4, OMP_WAIT_POLICY=PASSIVE"))
+    return [
+        (f"Reading: a step of the two ranks ({two:.2f} s) against one process doing one rank's share alone on one "
+        f"thread ({half:.2f} s): {two - half:+.2f} s per step ({two / half:.2f}x) for running two processes side "
+        "by side, the gradient all-reduce and waiting for the slower rank. The single process with two threads "
+        f"({spin:.2f} s; {passive:.2f} s with OMP_WAIT_POLICY=PASSIVE) loses to the two ranks here because of the "
+        "load: its OpenMP threads wait for each other while other jobs hold the cores, and one process gets one "
+        "share of the contested cores where two get two. On an idle machine the two should be close; this run "
+        "cannot say which wins there."),
+    ]
+
+
 def markdown(res: dict) -> str:
     v = res["variants"]
     base = v["1 process x 2 threads, batch 4"]["median"]  # the reference of the ratios
@@ -174,6 +191,8 @@ def markdown(res: dict) -> str:
         "",
         f"gloo all-reduce of the compact network's gradients ({res['params']['johnson compact'] * 4 / 1e6:.2f} MB) "
         f"between the two ranks on loopback: {ar * 1e3:.1f} ms." if ar else "",
+        "",
+        *_reading(v),
         "",
         ("What this shows and does not show: the two ranks run on the same two cores as the single process with "
         "two threads, so the comparison is data parallelism across processes against intra-op threading "
@@ -219,6 +238,7 @@ def main(argv=None) -> int:
     p.add_argument("--photos", type=int, default=64)
     p.add_argument("--note", default="under load")
     p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--report-only", action="store_true", help="Rewrite train_ddp.md from train_ddp.json.")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, default=4, help=argparse.SUPPRESS)
@@ -226,6 +246,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.worker:
         worker(args)
+        return 0
+    if args.report_only:
+        (args.out / "train_ddp.md").write_text(markdown(json.loads((args.out / "train_ddp.json").read_text())))
         return 0
 
     import torch
