@@ -180,3 +180,32 @@ def test_torchrun_trains_johnson_on_two_processes_and_one_process_resumes_it(joh
     first = TransformerNet.from_arch(header["arch"])
     with torch.no_grad():
         assert (first(x) - outputs[1]).abs().max() > 1e-2  # the training steps changed the output
+
+
+@pytest.mark.parametrize("env, threads", [
+    ({"LOCAL_WORLD_SIZE": "2", "OMP_NUM_THREADS": "1"}, "cores/2"),  # torchrun's default 1 is replaced
+    ({"LOCAL_WORLD_SIZE": "1"}, "cores"),
+    ({"LOCAL_WORLD_SIZE": "2", "OMP_NUM_THREADS": "3"}, 3),  # the user's own value is kept
+    ({"LOCAL_WORLD_SIZE": "2", "OMP_NUM_THREADS": "3", "ATELIER_NUM_THREADS": "1"}, 1),
+])
+def test_threads_per_process(env, threads, monkeypatch):
+    from atelier.engine import distributed
+
+    for name in ("LOCAL_WORLD_SIZE", "OMP_NUM_THREADS", "ATELIER_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(distributed, "usable_cores", lambda: 8)
+    expected = {"cores/2": 4, "cores": 8}.get(threads, threads)
+    assert distributed.threads_per_process() == expected
+
+
+def test_without_torchrun_variables_there_is_one_process(monkeypatch):
+    from atelier.engine import distributed
+
+    monkeypatch.setenv("RANK", "1")  # a stray variable alone does not make a launch
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    assert not distributed.launched() and distributed.rank() == 0 and distributed.world_size() == 1
+    assert distributed.is_main() and distributed.any_rank(True, False) == (True, False)
+    with distributed.process_group(torch.device("cpu")) as shared:
+        assert shared is False and not torch.distributed.is_initialized()
