@@ -19,7 +19,6 @@ cores / processes on this machine. Another OMP_NUM_THREADS value, or ATELIER_NUM
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import json
 import logging
@@ -93,8 +92,9 @@ def process_group(device: torch.device):
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    # A rank that dies is noticed by torchrun, which stops the others; the timeout is only a last resort.
-    torch.distributed.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
+    # torch's default timeout (30 min): ranks may wait that long for one that is slow to set up (listing a
+    # large data folder over a network file system); a rank that dies is noticed by torchrun, which stops all.
+    torch.distributed.init_process_group(backend)
     logger.info("Rank %d of %d joined the process group (%s, %d threads).", rank(), world_size(), backend,
                 torch.get_num_threads())
     try:
