@@ -41,7 +41,7 @@ def test_listing_is_recursive_sorted_and_filtered(photos):
 
 def test_batches_have_the_crop_shape_and_range(photos):
     data = ImageFolderData(photos, 32, max_scale=1.5)
-    batch = next(data.batches(4, torch.Generator().manual_seed(0)))
+    batch = next(data.batches(4, 0))
     assert batch.shape == (4, 3, 32, 32) and batch.dtype == torch.float32
     assert 0.0 <= float(batch.min()) and float(batch.max()) <= 1.0
     assert data.load_full().shape == (1, 3, 48, 67)  # a.png (40x56) with its short side at 32 * 1.5
@@ -49,8 +49,7 @@ def test_batches_have_the_crop_shape_and_range(photos):
 
 def test_same_seed_same_batches_and_cache_does_not_change_them(photos):
     def take(seed, cache_mb=1024, n=5):
-        stream = ImageFolderData(photos, 32, max_scale=1.3, cache_mb=cache_mb).batches(
-            2, torch.Generator().manual_seed(seed))
+        stream = ImageFolderData(photos, 32, max_scale=1.3, cache_mb=cache_mb).batches(2, seed)
         return torch.stack([next(stream) for _ in range(n)])
 
     a = take(0)
@@ -63,7 +62,7 @@ def test_every_photo_once_per_epoch_and_flips_happen(tmp_path):
     # Photos of exactly the crop size: each crop is the whole photo, flipped or not.
     srcs = [_save(tmp_path / f"p{i}.png", 16, 16, i) for i in range(3)]
     originals = [torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1).float() / 255 for p in srcs]
-    stream = ImageFolderData(tmp_path, 16).batches(3, torch.Generator().manual_seed(3))
+    stream = ImageFolderData(tmp_path, 16).batches(3, 3)
     flipped = plain = 0
     for _ in range(6):  # one batch = one epoch here
         seen = []
@@ -80,27 +79,50 @@ def test_every_photo_once_per_epoch_and_flips_happen(tmp_path):
 
 
 def test_position_in_the_stream_is_resumable(photos):
-    gen = torch.Generator().manual_seed(5)
-    stream = ImageFolderData(photos, 32).batches(2, gen)
+    stream = ImageFolderData(photos, 32).batches(2, 5)
     full = [next(stream) for _ in range(5)]
 
-    gen = torch.Generator().manual_seed(5)
-    stream = ImageFolderData(photos, 32).batches(2, gen)
+    stream = ImageFolderData(photos, 32).batches(2, 5)
     for _ in range(2):
         next(stream)
-    state, gen_state = stream.state_dict(), gen.get_state()
-    gen2 = torch.Generator()
-    gen2.set_state(gen_state)
-    resumed = ImageFolderData(photos, 32).batches(2, gen2)
+    state = stream.state_dict()
+    assert state["next"] == 4 and state["files"] == 3
+    resumed = ImageFolderData(photos, 32).batches(2, 5)
     resumed.load_state_dict(state)
     for expected in full[2:]:
         assert torch.equal(next(resumed), expected)
 
 
+def test_ranks_share_each_global_batch_exactly(photos):
+    """Two ranks of a torchrun training take the two halves of the batch one process would draw, in every
+    step and across epochs; the position is the same on every rank, so a checkpoint of two ranks resumes
+    in one process (and the other way round)."""
+    one = ImageFolderData(photos, 32, max_scale=1.4).batches(4, 7)
+    ranks = [ImageFolderData(photos, 32, max_scale=1.4).batches(4, 7, rank=r, world=2) for r in (0, 1)]
+    for _ in range(3):  # 12 samples over 3 photos: four epochs
+        halves = [next(s) for s in ranks]
+        assert halves[0].shape == (2, 3, 32, 32)
+        assert torch.equal(torch.cat(halves), next(one))
+    assert ranks[0].state_dict() == ranks[1].state_dict() == one.state_dict()
+    resumed = ImageFolderData(photos, 32, max_scale=1.4).batches(4, 7)
+    resumed.load_state_dict(ranks[1].state_dict())
+    assert torch.equal(next(resumed), next(one))
+    with pytest.raises(OptionError, match="batch size 4 cannot be split evenly over 3 training processes"):
+        ImageFolderData(photos, 32).batches(4, 0, rank=0, world=3)
+
+
+def test_a_stream_state_of_an_earlier_version_restarts_with_a_warning(photos, caplog):
+    caplog.set_level(logging.WARNING, logger="atelier.engine.data")
+    stream = ImageFolderData(photos, 32).batches(2, 5)
+    first = next(stream)
+    stream.load_state_dict({"order": [2, 0, 1], "pos": 1, "files": 3})  # written before 2026-12
+    assert torch.equal(next(stream), first) and "earlier atelier" in caplog.text
+
+
 def test_corrupt_file_is_skipped_with_one_warning(photos, caplog):
     (photos / "broken.jpg").write_bytes(b"\xff\xd8 this is not a JPEG")
     caplog.set_level(logging.WARNING, logger="atelier.engine.data")
-    stream = ImageFolderData(photos, 32).batches(3, torch.Generator().manual_seed(0))
+    stream = ImageFolderData(photos, 32).batches(3, 0)
     for _ in range(6):  # several epochs of 4 files
         assert next(stream).shape == (3, 3, 32, 32)
     warnings = [r for r in caplog.records if "broken.jpg" in r.getMessage()]

@@ -3,9 +3,14 @@
 ``resolve_device('auto')`` picks CUDA, then Apple MPS, then the CPU; ``resolve_precision('auto', device)``
 picks bfloat16 where the hardware has bf16 dot products (AVX-512 bf16 or AMX on x86, CUDA with bf16),
 else fp32 (many laptops: every network then runs in fp32).
+
+Under torchrun (LOCAL_RANK set), 'auto' and 'cuda' mean the GPU of the process's local rank, so the ranks of
+one machine do not share GPU 0.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -14,6 +19,9 @@ from .errors import OptionError
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """'auto' -> CUDA if available, then Apple MPS, then CPU; anything else is checked and returned."""
+    local_rank = os.environ.get("LOCAL_RANK", "")
+    if (device is None or str(device) in ("auto", "cuda")) and torch.cuda.is_available() and local_rank.isdigit():
+        return torch.device("cuda", int(local_rank) % torch.cuda.device_count())  # one GPU per local rank
     if device is None or str(device) == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

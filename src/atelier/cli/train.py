@@ -6,12 +6,17 @@
 Writes MODEL (a .safetensors network with its model card), MODEL's checkpoint beside it (resumable with
 ``--resume``) and, every ``--preview-every`` steps, MODEL.preview.png: the first training photo stylised by
 the current network (written atomically, so a viewer never sees half a file).
+
+Under ``torchrun --nproc-per-node N -m atelier train ...`` the library trains on N processes (the engine's
+``distributed`` module); here only rank 0 (torchrun's RANK) reports: the other ranks print nothing but
+errors.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -70,6 +75,11 @@ def preview_path(output) -> Path:
     return output.with_name(output.name.removesuffix(".safetensors") + ".preview.png")
 
 
+def _reports() -> bool:
+    """False on the ranks other than 0 of a torchrun training: rank 0 reports for all."""
+    return os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1"
+
+
 def _inside(path: Path, folder: Path) -> bool:
     try:
         return path.resolve().is_relative_to(folder.resolve())
@@ -93,7 +103,7 @@ def main(command: str, argv: list[str]) -> int:
                 f"Refusing to write the model and its preview inside the training folder '{folder}' (the "
                 "preview would become a training photo); choose an output elsewhere."
             )
-    listener = _Listener(preview, show=not args.quiet)
+    listener = _Listener(preview, show=not args.quiet and _reports())
     try:
         summary = atelier.train(args.method, getattr(args, "style", None), args.data, output, resume=args.resume,
                                 overwrite=args.overwrite, device=args.device, callback=listener, **options)
@@ -101,10 +111,13 @@ def main(command: str, argv: list[str]) -> int:
         listener.close()
         now = "" if err.partial is None else (f" To write the model as it is now, run the same command with "
                                               f"--resume --steps {err.partial.steps}.")
-        print(f"atelier: {err}{now}", file=sys.stderr)
+        if _reports():
+            print(f"atelier: {err}{now}", file=sys.stderr)
         return 130
     finally:
         listener.close()
+    if not _reports():
+        return 0
     took = f"{summary['seconds'] / 60:.1f} min" if summary["seconds"] >= 120 else f"{summary['seconds']:.0f} s"
     print(f"Wrote {summary['output']} ({summary['steps']} steps, {took} this session); checkpoint "
           f"{summary['checkpoint']}" + (f"; preview {preview}" if preview.exists() else ""))

@@ -12,6 +12,10 @@ One file holds the tensors and, in the safetensors header's string metadata, a J
   ``optimizer/...``, the rest in JSON), the step, the RNG states and the training config, so that a killed
   run resumes where its last checkpoint left it.
 
+In a training of several processes (``engine.distributed``) only rank 0 writes: the ranks hold the same
+weights, and the other ranks' ``save_model``/``save_checkpoint`` return the path without writing, so a
+trainer needs no rank test of its own.
+
 Files are written atomically (temp file + rename): a run killed while saving leaves the previous file. Old
 format versions keep loading: every version this code ever wrote is listed in ``READABLE_VERSIONS`` and a
 version-1 file is kept as a test fixture.
@@ -29,6 +33,7 @@ import torch
 
 from ..errors import WeightsError
 from ..io import atomic_write
+from . import distributed
 
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
@@ -71,7 +76,9 @@ def read(path) -> tuple[dict[str, torch.Tensor], dict]:
 
 def save_model(path, state: dict[str, torch.Tensor], *, method: str, arch: dict, config: dict | None = None,
                card: dict | None = None, dtype: torch.dtype = torch.float16) -> Path:
-    """Write a finished network: weights (fp16 by default; non-float buffers unchanged) + header."""
+    """Write a finished network: weights (fp16 by default; non-float buffers unchanged) + header (rank 0 only)."""
+    if not distributed.is_main():
+        return Path(path)
     tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     header = {"format_version": FORMAT_VERSION, "kind": "model", "method": method, "arch": arch,
               "config": config or {}, "card": card or {}, "dtype": str(dtype).removeprefix("torch.")}
@@ -116,7 +123,10 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict) -> dict:
 def save_checkpoint(path, *, method: str, arch: dict, config: dict, step: int, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None, generator: torch.Generator | None = None,
                     extra: dict | None = None) -> Path:
-    """Everything a run needs to continue: fp32 weights, optimizer state, step, RNG state, config."""
+    """Everything a run needs to continue: fp32 weights, optimizer state, step, RNG state, config (rank 0
+    only). Nothing in it depends on the number of ranks: a run resumes with any number."""
+    if not distributed.is_main():
+        return Path(path)
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     header: dict[str, Any] = {"format_version": FORMAT_VERSION, "kind": "checkpoint", "method": method,
                               "arch": arch, "config": config, "step": step, "extra": extra or {}}

@@ -13,9 +13,16 @@ squashing, so photos keep their aspect ratio):
   simply an S x S square of the photo resized to short side S;
 * it is flipped left-right with probability 1/2.
 
-Every random draw comes from the ``torch.Generator`` passed in, so the same seed gives the same batches.
-The stream's position (the epoch's order and the place in it) is ``state_dict()`` so a resumed training
-run continues with exactly the batches the uninterrupted run would have seen.
+The stream is a function of the seed and of a global sample counter k = 0, 1, 2, ... (step t's batch of B
+photos is samples tB ... tB + B - 1): sample k is position k mod n of epoch k div n, whose order is a
+permutation drawn from a generator seeded by (seed, stream key, epoch), and its crop and flip are drawn from
+a generator seeded by (seed, stream key, k). So the same seed gives the same batches, the stream's whole
+state is k (``state_dict()``: a resumed run continues with exactly the batches the uninterrupted run would
+have seen), and nothing depends on how many processes share the work: with R ranks (torchrun;
+``engine.distributed``) rank r of step t takes samples tB + rB/R ... tB + (r+1)B/R - 1 of the same global
+batch, so the R ranks together see exactly the batch one process would (B must be a multiple of R), and a
+checkpoint made with R ranks resumes with any other number. (Before 2026-12 the stream drew from one
+generator in sequence; such a checkpoint resumes with a fresh epoch, see ``BatchStream.load_state_dict``.)
 
 Decoding cost (2 cores): decoding a 12-megapixel JPEG takes ~0.1-0.2 s, which would dominate a ~0.5 s
 training step. The first decode of a photo is therefore cached, already downsized to short side
@@ -23,11 +30,14 @@ training step. The first decode of a photo is therefore cached, already downsize
 about 4000 photos at 256 px; 0 disables it). The cached copy is exactly what an uncached read computes, so
 caching never changes the batches. Decoding runs in the training thread, without prefetching: on 2 cores a
 background decoder would take its time from the training step's compute threads anyway. Unreadable or corrupt files are skipped with one warning each (then
-dropped for the rest of the run); a folder with no usable image is an :class:`~atelier.errors.InputError`.
+dropped for the rest of the run: the sample takes the next photo of the epoch's order instead, which
+does not depend on the rank that found the file bad); a folder with no usable image is an
+:class:`~atelier.errors.InputError`. Each rank decodes and caches only the photos of its own samples.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -38,6 +48,7 @@ import torch.nn.functional as F
 
 from .. import io
 from ..errors import InputError, OptionError
+from . import distributed
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +88,10 @@ class ImageFolderData:
         self.folders = [Path(f).expanduser() for f in folders]
         self.files: list[Path] = []
         self.first: Path | None = None  # the first usable photo (the trainers' preview)
+        listing = hashlib.blake2b(digest_size=8)  # the names under each folder: the same on every machine
         for folder in self.folders:
             files = list_images(folder)
+            listing.update("\n".join(["", *(f.relative_to(folder).as_posix() for f in files)]).encode())
             # Check each folder has at least one usable photo now, not after minutes of training.
             usable = next((f for f in files if self._load(f) is not None), None)
             if usable is None:
@@ -86,9 +99,8 @@ class ImageFolderData:
                 raise InputError(f"Data folder '{folder}' has {what} ({', '.join(io.READ_EXTENSIONS)}).")
             self.first = self.first or usable
             self.files.extend(files)
-        # Epoch state: the order of this epoch (indices into self.files) and the next place in it.
-        self._order: list[int] = []
-        self._pos = 0
+        self.listing = listing.hexdigest()
+        self._orders: dict[tuple, list[int]] = {}  # (seed, key, epoch) -> that epoch's order (the last two)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -146,63 +158,82 @@ class ImageFolderData:
 
     # --------------------------------------------------------------------------------------- the stream
 
-    def _next_index(self, g: torch.Generator) -> int:
-        if self._pos >= len(self._order):
-            self._order = torch.randperm(len(self.files), generator=g).tolist()
-            self._pos = 0
-        self._pos += 1
-        return self._order[self._pos - 1]
+    def _order(self, seed: int, key: str, epoch: int) -> list[int]:
+        """Epoch ``epoch``'s order of the files (indices into ``self.files``) for stream ``key``."""
+        name = (seed, key, epoch)
+        if name not in self._orders:
+            g = torch.Generator().manual_seed(_seed(seed, key, "order", epoch))
+            self._orders = {k: v for k, v in self._orders.items() if k[2] == epoch - 1}  # a batch may span two
+            self._orders[name] = torch.randperm(len(self.files), generator=g).tolist()
+        return self._orders[name]
 
-    def next_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-        """(B,3,S,S) float32: the next ``batch_size`` photos of the shuffled stream, each randomly cropped."""
-        items = []
-        while len(items) < batch_size:
-            img = self._load(self.files[self._next_index(generator)])
-            if img is None:
-                if len(self._bad) == len(self.files):
-                    raise InputError("None of the training images can be read any more.")
-                continue
-            items.append(self._crop(img, generator))
-        return torch.stack(items)
+    def sample(self, k: int, seed: int, key: str = "photos") -> torch.Tensor:
+        """(3,S,S) float32: global sample ``k`` of stream ``key`` (see the module doc)."""
+        n = len(self.files)
+        epoch, pos = divmod(k, n)
+        order = self._order(seed, key, epoch)
+        for offset in range(n):  # an unreadable photo: the next of the epoch's order instead
+            img = self._load(self.files[order[(pos + offset) % n]])
+            if img is not None:
+                return self._crop(img, torch.Generator().manual_seed(_seed(seed, key, "crop", k)))
+        raise InputError("None of the training images can be read any more.")
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> BatchStream:
-        """An endless iterator of (B,3,S,S) batches drawn with ``generator``; resumable (``state_dict``)."""
+    def batches(self, batch_size: int, seed: int, *, key: str = "photos", rank: int | None = None,
+                world: int | None = None) -> BatchStream:
+        """An endless iterator of this rank's share of global batches of ``batch_size`` (B,3,S,S) crops;
+        resumable (``state_dict``). ``rank``/``world``: default the training's (``engine.distributed``);
+        ``key`` names the stream, so two streams of one seed (photos, paintings) draw differently."""
         if batch_size < 1:
             raise OptionError(f"The batch size must be at least 1, not {batch_size}.")
-        return BatchStream(self, batch_size, generator)
+        rank = distributed.rank() if rank is None else rank
+        world = distributed.world_size() if world is None else world
+        if batch_size % world:
+            raise OptionError(f"The batch size {batch_size} cannot be split evenly over {world} training "
+                              f"processes: it is the batch of the whole step, so give a multiple of {world}.")
+        return BatchStream(self, batch_size, int(seed), key, rank, world)
 
-    def state_dict(self) -> dict:
-        return {"order": list(self._order), "pos": self._pos, "files": len(self.files)}
 
-    def load_state_dict(self, state: dict) -> None:
-        if state.get("files") != len(self.files):
-            # The folders changed since the checkpoint: start a fresh epoch (still seeded by the generator).
-            logger.warning("The training folders hold %d images, the checkpoint was made with %s; the image "
-                           "order restarts with a new epoch.", len(self.files), state.get("files"))
-            self._order, self._pos = [], 0
-            return
-        self._order, self._pos = list(state["order"]), int(state["pos"])
+def _seed(*parts) -> int:
+    """A 63-bit generator seed from ints and strings (the same on every machine and Python run)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 class BatchStream(Iterator[torch.Tensor]):
-    """``next(stream)`` -> (B,3,S,S); ``state_dict``/``load_state_dict`` save the place in the stream (the
-    generator's own state is saved by the trainer's checkpoint)."""
+    """``next(stream)`` -> this rank's (B/R,3,S,S) share of the next global batch of B crops (all of it in one
+    process). The state is the global counter of samples, the same on every rank."""
 
-    def __init__(self, data: ImageFolderData, batch_size: int, generator: torch.Generator):
-        self.data, self.batch_size, self.generator = data, batch_size, generator
+    def __init__(self, data: ImageFolderData, batch_size: int, seed: int, key: str, rank: int, world: int):
+        self.data, self.batch_size, self.seed, self.key = data, batch_size, seed, key
+        self.local = batch_size // world  # this rank's share
+        self.offset = rank * self.local  # its place in the global batch
+        self.next = 0  # global index of the first sample of the next batch
 
     def __next__(self) -> torch.Tensor:
-        return self.data.next_batch(self.batch_size, self.generator)
+        first = self.next + self.offset
+        batch = torch.stack([self.data.sample(first + j, self.seed, self.key) for j in range(self.local)])
+        self.next += self.batch_size
+        return batch
 
     def state_dict(self) -> dict:
-        return self.data.state_dict()
+        return {"next": self.next, "files": len(self.data.files), "listing": self.data.listing}
 
     def load_state_dict(self, state: dict) -> None:
-        self.data.load_state_dict(state)
+        if "next" not in state:
+            # Written before 2026-12 (an epoch order and a place in it, drawn from one generator): the run
+            # continues with a fresh epoch of the new stream, statistically the same as any other.
+            logger.warning("The checkpoint's image order is of an earlier atelier; training continues with a "
+                           "new epoch.")
+            self.next = 0
+            return
+        if state.get("files") != len(self.data.files) or state.get("listing", self.data.listing) != self.data.listing:
+            logger.warning("The training folders hold %d images, the checkpoint was made with %s (or other "
+                           "names); the image order changes from here.", len(self.data.files), state.get("files"))
+        self.next = int(state["next"])
 
 
 class PairedStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
-    """Two streams drawn in turn with one generator: ``next(stream)`` -> (content batch, style batch), e.g.
+    """Two streams (of one seed, different keys): ``next(stream)`` -> (content batch, style batch), e.g.
     photos and paintings for arbitrary-style training (AdaIN, SANet). ``state_dict`` holds both positions,
     so a resumed run continues with exactly the pairs the uninterrupted run would have seen."""
 

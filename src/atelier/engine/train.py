@@ -16,6 +16,17 @@ are done or the ``minutes`` budget would be exceeded by the next step, emitting 
 * Ctrl-C: the step in progress is abandoned (or, if the optimizer was already updating the weights,
   finished first, so weights and optimizer state never disagree), the checkpoint of the last completed step
   is written, and :class:`~atelier.errors.Interrupted` is raised with the :class:`TrainResult` as ``partial``.
+
+Several processes (``torchrun``; ``engine.distributed``): the loop joins the launch's process group and runs
+``step_fn`` through DistributedDataParallel, so the gradients are averaged over the ranks, each of which
+computed the loss of its share of the batch (``engine.data`` splits the global batch). Rank 0 alone emits
+events (progress, previews), logs and writes checkpoints; the others compute the same steps silently. The
+ranks agree before every step (one all-reduce of a few flags) on stopping: the time budget as any rank's
+clock sees it, and Ctrl-C/SIGTERM received by any rank, which there only raise a flag, so the step in
+progress is finished everywhere and all ranks stop after the same step; a non-finite loss on any rank
+stops all of them before the backward pass. The checkpoint holds nothing that depends on the number of
+ranks (unwrapped weights, optimizer state, step, the data stream's global position), so a run can resume
+with another number of processes, or in one.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import torch
 from ..errors import Interrupted, OptionError
 from ..events import Callback, Done, Progress, Stage, emit
 from . import checkpoint as ckpt
+from . import distributed
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +113,28 @@ def train(
     ``checkpoint_info``: ``method``, ``arch`` and ``config`` (JSON) written into every checkpoint.
     ``size``: the (H, W) of the training crops, for the Stage event.
     """
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    with distributed.process_group(device) as shared:
+        return _train(model=model, optimizer=optimizer, step_fn=step_fn, batches=batches, steps=steps,
+                      minutes=minutes, generator=generator, checkpoint_path=checkpoint_path,
+                      checkpoint_every=checkpoint_every, checkpoint_info=checkpoint_info, resume=resume,
+                      preview_fn=preview_fn, preview_every=preview_every, callback=callback,
+                      stage_name=stage_name, size=size, shared=shared, device=device)
+
+
+def _train(*, model, optimizer, step_fn, batches, steps, minutes, generator, checkpoint_path, checkpoint_every,
+           checkpoint_info, resume, preview_fn, preview_every, callback, stage_name, size, shared: bool,
+           device) -> TrainResult:
+    """:func:`train` inside the process group (``shared``: this process trains with others)."""
     if not steps and not minutes:
         raise OptionError("Training needs a number of steps or a time budget in minutes (or both).")
     if (steps is not None and steps < 0) or minutes < 0 or checkpoint_every < 0 or preview_every < 0:
         raise OptionError("Steps, minutes, checkpoint and preview intervals must be 0 or more.")
     info = dict(checkpoint_info or {})
     path = None if checkpoint_path is None else Path(checkpoint_path)
+    main = distributed.is_main()  # rank 0 (or the only process): events, logs, checkpoints
+    if not main:
+        callback, preview_every = None, 0
     step = 0
     earlier_seconds = 0.0  # training time of the sessions before a resume
     if resume:
@@ -119,10 +147,21 @@ def train(
         data_state = header.get("extra", {}).get("data")
         if data_state is not None and hasattr(batches, "load_state_dict"):
             batches.load_state_dict(data_state)
-        logger.info("Resumed from %s at step %d.", path, step)
+        if main:
+            logger.info("Resumed from %s at step %d.", path, step)
+    if shared:
+        # Ranks that disagree here would wait for each other forever (different steps or data streams: an
+        # old copy of the checkpoint, another data folder on one machine).
+        position = batches.state_dict() if hasattr(batches, "state_dict") else None
+        if not distributed.same_on_all_ranks([step, position]):
+            raise OptionError("The training processes do not agree on the step or the training images: every "
+                              "machine needs the same data folders and the same checkpoint.")
+        run_step = distributed.data_parallel_step(model, step_fn, device)
+    else:
+        run_step = step_fn
 
     def save(at_step: int) -> None:
-        if path is None:
+        if path is None or not main:
             return
         extra = {"seconds": round(earlier_seconds + time.perf_counter() - start, 3)}
         if hasattr(batches, "state_dict"):
@@ -171,48 +210,66 @@ def train(
     stopped_by = "steps"
     snapshot = None  # RNG and stream states before the step in progress; None once it has been applied
     model.train()
+    # With other ranks, signals only raise a flag (see engine.distributed.signals_as_flag); alone, Ctrl-C
+    # raises KeyboardInterrupt where it arrives and the weight update holds it back (_defer_sigint).
+    signals = distributed.signals_as_flag() if shared else contextlib.nullcontext([])
+    update_guard = contextlib.nullcontext if shared else _defer_sigint
     try:
-        while True:
-            if steps and step >= steps:
-                break
-            elapsed = time.perf_counter() - start
-            if budget and (elapsed >= budget or (step_time is not None and elapsed + step_time > budget)):
-                stopped_by = "time"
-                break
-            # Where the run stands if this step does not finish (Ctrl-C): restored before saving.
-            snapshot = (None if generator is None else generator.get_state(), torch.get_rng_state(),
-                        batches.state_dict() if hasattr(batches, "state_dict") else None)
-            t0 = time.perf_counter()
-            batch = next(batches)
-            optimizer.zero_grad(set_to_none=True)
-            terms = step_fn(batch)
-            total = terms["total"]
-            if not torch.isfinite(total.detach()).all():
-                undo_unfinished_step()
-                save(step)  # the weights of the last good step (the bad step was not applied)
-                raise OptionError(f"The training loss became {float(total.detach())} at step {step + 1}; try a "
-                                  f"smaller learning rate (--lr) (checkpoint of step {step} kept).")
-            total.backward()
-            with _defer_sigint():
-                optimizer.step()
-                step += 1
-                snapshot = None
-            dt = time.perf_counter() - t0
-            # The first step pays one-off costs (allocations, kernel selection): let later steps dominate.
-            step_time = dt if step_time is None else 0.8 * step_time + 0.2 * dt
-            losses = {k: float(v.detach()) for k, v in terms.items()}
-            history.append(losses["total"])
-            image = None
-            if preview_fn is not None and preview_every and step % preview_every == 0:
-                was_training = model.training
-                model.eval()
-                with torch.no_grad():
-                    image = preview_fn().detach()
-                model.train(was_training)
-            emit(callback, Progress(stage=stage_name, iteration=step, total_iterations=total_planned(),
-                                    losses=losses, elapsed=time.perf_counter() - start, eta=eta(), image=image))
-            if checkpoint_every and step % checkpoint_every == 0:
-                save(step)
+        with signals as caught:
+            while True:
+                if steps and step >= steps:
+                    break
+                elapsed = time.perf_counter() - start
+                out_of_time = bool(budget) and (elapsed >= budget or (step_time is not None
+                                                                      and elapsed + step_time > budget))
+                out_of_time, signalled = distributed.any_rank(out_of_time, bool(caught)) if shared else (
+                    out_of_time, False)
+                if signalled:
+                    raise KeyboardInterrupt
+                if out_of_time:
+                    stopped_by = "time"
+                    break
+                # Where the run stands if this step does not finish (Ctrl-C): restored before saving.
+                snapshot = (None if generator is None else generator.get_state(), torch.get_rng_state(),
+                            batches.state_dict() if hasattr(batches, "state_dict") else None)
+                t0 = time.perf_counter()
+                batch = next(batches)
+                optimizer.zero_grad(set_to_none=True)
+                terms = run_step(batch)
+                total = terms["total"]
+                finite = bool(torch.isfinite(total.detach()).all())
+                if shared:
+                    finite = not distributed.any_rank(not finite)[0]
+                if not finite:
+                    undo_unfinished_step()
+                    save(step)  # the weights of the last good step (the bad step was not applied)
+                    became = "not finite on one of the ranks" if shared else float(total.detach())
+                    raise OptionError(f"The training loss became {became} at step {step + 1}; try a smaller "
+                                      f"learning rate (--lr) (checkpoint of step {step} kept).")
+                total.backward()  # with other ranks: the gradients are averaged over them here
+                with update_guard():
+                    optimizer.step()
+                    step += 1
+                    snapshot = None
+                dt = time.perf_counter() - t0
+                # The first step pays one-off costs (allocations, kernel selection): let later steps dominate.
+                step_time = dt if step_time is None else 0.8 * step_time + 0.2 * dt
+                losses = {k: float(v.detach()) for k, v in terms.items()}
+                if shared:  # the whole batch's losses (each rank's are the means over its equal share)
+                    losses = dict(zip(losses, distributed.mean_over_ranks(list(losses.values()))))
+                history.append(losses["total"])
+                image = None
+                if preview_fn is not None and preview_every and step % preview_every == 0:
+                    was_training = model.training
+                    model.eval()
+                    with torch.no_grad():
+                        image = preview_fn().detach()
+                    model.train(was_training)
+                emit(callback, Progress(stage=stage_name, iteration=step, total_iterations=total_planned(),
+                                        losses=losses, elapsed=time.perf_counter() - start, eta=eta(),
+                                        image=image))
+                if checkpoint_every and step % checkpoint_every == 0:
+                    save(step)
     except KeyboardInterrupt:
         undo_unfinished_step()
         save(step)
@@ -225,7 +282,7 @@ def train(
     if step > start_step or not (path and path.is_file()):
         save(step)
     emit(callback, Done(iterations=step, elapsed=seconds, losses=losses))
-    if step > start_step:
+    if step > start_step and main:
         logger.info("Trained %d steps in %.1f s (%.3f s/step).", step - start_step, seconds,
                     seconds / (step - start_step))
     return TrainResult(step, step - start_step, seconds, earlier_seconds + seconds, losses, stopped_by, history)

@@ -127,11 +127,12 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
         net = build(arch_of(cfg) if arch_of else decoder_arch(cfg.arch, cfg.upsample)).to(dev)
     init = None if resume or not cfg.init else load_init(net, Path(cfg.init).expanduser(), method)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    generator = torch.Generator().manual_seed(cfg.seed)  # crops, flips, epoch orders of both streams
-    batches = photos.batches(cfg.batch_size, generator)
+    # Crops, flips and epoch orders of both streams come from the seed and the sample's number
+    # (engine.data): this rank's share of each global batch of cfg.batch_size.
+    batches = photos.batches(cfg.batch_size, cfg.seed, key="photos")
     preview_pair = (photos.load_full().to(dev),)
     if paired:
-        batches = PairedStream(batches, paintings.batches(cfg.batch_size, generator))
+        batches = PairedStream(batches, paintings.batches(cfg.batch_size, cfg.seed, key="paintings"))
         preview_pair += (paintings.load_full().to(dev),)
     step = make_step(net, vgg, cfg)
     preview = make_preview(net, vgg)
@@ -146,7 +147,7 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
                 len(photos), f" and {len(paintings)} paintings" if paired else "", str(dtype).removeprefix("torch."))
     result = run_training(
         model=net, optimizer=optimizer, step_fn=step_fn, batches=batches, steps=cfg.steps or None,
-        minutes=cfg.minutes, generator=generator, checkpoint_path=ckpt_file, checkpoint_every=cfg.checkpoint_every,
+        minutes=cfg.minutes, checkpoint_path=ckpt_file, checkpoint_every=cfg.checkpoint_every,
         checkpoint_info={"method": method, "arch": net.arch, "config": config_dict}, resume=resume,
         preview_fn=lambda: preview(*preview_pair), preview_every=cfg.preview_every, callback=callback,
         size=(cfg.size, cfg.size),

@@ -51,7 +51,8 @@ class DecoderTrainConfig(Config):
                     minimum=0)
     minutes: float = _f(0.0, "Time budget of this session in minutes: stop cleanly before the step that would "
                         "exceed it (0 = no budget; with both, whichever comes first).", minimum=0)
-    batch_size: int = _f(4, "Photo-painting pairs per training step.", "Huang 2017 §6.2 (8)", minimum=1)
+    batch_size: int = _f(4, "Photo-painting pairs per training step, over all processes of a torchrun training (each "
+                         "takes an equal share).", "Huang 2017 §6.2 (8)", minimum=1)
     lr: float = _f(1e-4, "Adam learning rate.", "Huang 2017 §6.2", above=0)
     lr_decay: float = _f(5e-5, "Learning-rate decay: the rate at step t is lr / (1 + lr_decay * t).",
                          "pytorch-AdaIN reference training script", minimum=0)

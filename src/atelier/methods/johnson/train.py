@@ -96,8 +96,9 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
         torch.manual_seed(cfg.seed)
         net = TransformerNet.from_arch(_arch(cfg)).to(dev)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    generator = torch.Generator().manual_seed(cfg.seed)  # crops, flips and epoch order (CPU side)
-    batches = photos.batches(cfg.batch_size, generator)
+    # Crops, flips and epoch orders come from the seed and the sample's number (engine.data): this rank's
+    # share of each global batch of cfg.batch_size.
+    batches = photos.batches(cfg.batch_size, cfg.seed)
     preview_photo = photos.load_full().to(dev)  # (1,3,h,w): the first usable photo, short side = size
 
     def step_fn(batch: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -109,7 +110,7 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
                 sum(p.numel() for p in net.parameters()), len(photos), str(dtype).removeprefix("torch."))
     result = run_training(
         model=net, optimizer=optimizer, step_fn=step_fn, batches=batches, steps=cfg.steps or None,
-        minutes=cfg.minutes, generator=generator, checkpoint_path=ckpt_file,
+        minutes=cfg.minutes, checkpoint_path=ckpt_file,
         checkpoint_every=cfg.checkpoint_every,
         checkpoint_info={"method": METHOD, "arch": net.arch, "config": config_dict}, resume=resume,
         preview_fn=lambda: net(preview_photo), preview_every=cfg.preview_every, callback=callback,

@@ -43,7 +43,8 @@ class JohnsonTrainConfig(Config):
                     minimum=0)
     minutes: float = _f(0.0, "Time budget of this session in minutes: stop cleanly before the step that would "
                         "exceed it (0 = no budget; with both, whichever comes first).", minimum=0)
-    batch_size: int = _f(4, "Photos per training step.", "Johnson 2016 §4.1", minimum=1)
+    batch_size: int = _f(4, "Photos per training step, over all processes of a torchrun training (each "
+                         "takes an equal share).", "Johnson 2016 §4.1", minimum=1)
     lr: float = _f(1e-3, "Adam learning rate.", "Johnson 2016 §4.1", above=0)
     style_strength: float = _f(1.0, "How strongly the style is imposed; 1 is the default, 2 twice as strong.",
                                "Johnson 2016 eq. 6 (lambda_s)", minimum=0)

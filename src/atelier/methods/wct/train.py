@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...engine.distributed import global_mean
 from ...events import Callback
 from ..arbitrary_train import train_arbitrary
 from .model import LAYERS, WCTNet, decoder_arch
@@ -29,8 +30,10 @@ METHOD = "wct"
 
 
 def relative_error(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """||y - target||^2 / ||target||^2 (means over the batch's elements)."""
-    return F.mse_loss(y, target) / target.pow(2).mean().clamp_min(1e-8)
+    """||y - target||^2 / ||target||^2 (means over the batch's elements). The denominator is the whole
+    global batch's (``global_mean``: over the ranks of a torchrun training, each with a share of it), so the
+    averaged gradients of the ranks are those of one process on the whole batch."""
+    return F.mse_loss(y, target) / global_mean(target.pow(2).mean()).clamp_min(1e-8)
 
 
 def make_step(net: WCTNet, vgg, cfg: WCTTrainConfig):

@@ -38,7 +38,8 @@ class WCTTrainConfig(Config):
                     "further); 0 = no step limit (then give --minutes).", minimum=0)
     minutes: float = _f(0.0, "Time budget of this session in minutes: stop cleanly before the step that would "
                         "exceed it (0 = no budget; with both, whichever comes first).", minimum=0)
-    batch_size: int = _f(4, "Photos per training step.", minimum=1)
+    batch_size: int = _f(4, "Photos per training step, over all processes of a torchrun training (each "
+                         "takes an equal share).", minimum=1)
     lr: float = _f(1e-4, "Adam learning rate.", above=0)
     lr_decay: float = _f(5e-5, "Learning-rate decay: the rate at step t is lr / (1 + lr_decay * t).", minimum=0)
     pixel_weight: float = _f(1.0, "Weight of the pixel reconstruction loss (squared error relative to the "
