@@ -80,7 +80,8 @@ def test_methods_options_come_from_the_configs(client):
     assert set(methods) == set(atelier.list_methods())
     gatys = {o["name"]: o for o in methods["gatys"]["options"]}
     fields = {f.name: f for f in dataclasses.fields(atelier.method_spec("gatys").config_class)}
-    assert set(gatys) == set(fields)
+    assert set(gatys) == set(fields) | {"work_size"}  # and the run option --work-size (gatys has a size)
+    assert gatys["work_size"]["default"] == 0 and gatys["work_size"]["zero"] == "off"
     assert gatys["size"]["default"] == 512 and gatys["size"]["type"] == "integer"
     assert gatys["size"]["help"] == fields["size"].metadata["help"]
     assert gatys["preserve_color"]["choices"] == ["none", "luminance", "histogram"]
@@ -114,7 +115,7 @@ def test_video_options_come_from_the_video_config(client):
 
     info = client.get("/api/info").json()
     video = {o["name"]: o for o in info["video_options"]}
-    assert set(video) == {f.name for f in dataclasses.fields(VideoConfig) if f.metadata.get("web")}
+    assert set(video) == {f.name for f in dataclasses.fields(VideoConfig) if f.metadata.get("web")} | {"style_at"}
     cap = info["limits"]["max_frames"]
     assert video["max_frames"]["default"] == cap == video["max_frames"]["maximum"]
     assert video["max_frames"]["range"] == f"between 1 and {cap}"
@@ -135,14 +136,16 @@ def test_video_options_are_typed_and_capped(raw, expected):
     ({"max_frames": 301}, "max_frames must be between 1 and 300 on this server, not 301."),
     ({"max_frames": 0}, "--max-frames must be at least 1, not 0."),
     ({"temporal_weight": -1}, "--temporal-weight must be 0 or more, not -1."),
-    ({"crf": 10}, "Unknown option(s) crf for a video job; valid: temporal_weight, max_frames."),
+    ({"crf": 10}, "Unknown option(s) crf for a video job; valid: temporal_weight, max_frames, style_at."),
+    ({"style_at": "0=1, 2=3"}, "style_at names painting 3, but 2 painting(s) were uploaded."),
+    ({"style_at": "0=1, 2"}, "style_at takes TIME=STYLE pairs"),
     ([1], "Options must be a JSON object"),
 ])
 def test_bad_video_options(raw, expected):
     from atelier.web.schema import OptionsError, resolve_video_options
 
     with pytest.raises(OptionsError) as err:
-        resolve_video_options(raw, 300)
+        resolve_video_options(raw, 300, n_styles=2)
     assert str(err.value).startswith(expected)
 
 
@@ -461,6 +464,40 @@ def test_video_job_runs_through_the_video_api(client, tmp_path):
     with av.open(io.BytesIO(res.content)) as got:
         assert sum(1 for _ in got.decode(video=0)) == 2
     assert client.get(final["sidecar"]).json()["video"]["temporal_weight"] == 0.5
+
+
+def test_video_job_with_keyframed_styles(client, tmp_path):
+    """Two uploaded paintings and style_at '0=1, 0.1=2': the style changes along the clip; the sidecar
+    records the keyframes; a painting number beyond the uploads is refused before the job exists."""
+    info = client.get("/api/info").json()
+    if not info["video"]:
+        pytest.skip(f"video jobs unavailable here: {info['video_reason']}")
+    clip = tmp_path / "frames"
+    clip.mkdir()
+    import av
+
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(3):
+            rgb = np.full((32, 32, 3), 60 + 40 * i, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    files = [("content", ("clip.mp4", path.read_bytes(), "video/mp4")), ("style", ("a.png", png(), "image/png")),
+             ("style", ("b.png", png(), "image/png"))]
+    data = {"kind": "video", "options": json.dumps({**TINY, "iterations": 1}),
+            "video_options": json.dumps({"max_frames": 3, "style_at": "0=1, 0.1=2"})}
+    r = client.post("/api/jobs", files=files, data=data)
+    assert r.status_code == 201, r.text
+    final = read_events(client, r.json()["id"])[-1][1]
+    assert final["state"] == "done", final["error"]
+    keyframes = client.get(final["sidecar"]).json()["inputs"]["style_at"]
+    assert [k[0] for k in keyframes] == [0.0, 0.1]
+    bad = client.post("/api/jobs", files=files, data={**data, "video_options": json.dumps({"style_at": "0=starry"})})
+    assert bad.status_code == 422 and "numbers of uploaded paintings" in bad.json()["detail"]
 
 
 def test_video_uploads_are_checked(client):

@@ -128,7 +128,8 @@ def _check_options(method: str, options: str, video_options: str, texture_option
         opts, prepared = prepare_options(method, json.loads(options or "{}"), n_styles=n_styles,
                                          max_size=limits.max_size, video=video, texture=topts or None,
                                          n_masks=n_masks)
-        vopts = resolve_video_options(json.loads(video_options or "{}"), limits.max_frames) if video else {}
+        vopts = resolve_video_options(json.loads(video_options or "{}"), limits.max_frames, n_styles,
+                                      method) if video else {}
     except json.JSONDecodeError:
         raise http_error(422, JSON_EXAMPLE) from None
     except OptionsError as err:

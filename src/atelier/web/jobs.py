@@ -403,10 +403,20 @@ class JobStore:
             raise atelier.errors.OptionError(reason)
         content, styles = self._input_paths(job)
         out = job.dir / "result.mp4"
+        vopts, options, keyed = dict(job.video_options), dict(job.options), {}
+        if vopts.get("style_at"):  # keyframes: uploaded paintings by number, or models by name
+            from atelier.video.keyframes import split_web_style_at
+
+            pairs = split_web_style_at(vopts.pop("style_at"), len(styles))
+            keyed = {"style_at": [(t, styles[r] if isinstance(r, int) else r) for t, r in pairs]}
+            styles = []
+            if any(isinstance(r, str) for _, r in pairs):
+                options.pop("model", None)  # the keyframes' models replace the form's one
+        vopts.pop("style_at", None)
         try:
             result = atelier.stylize_video(content, out, styles or None, method=job.method, seed=job.seed,
-                                           callback=self._callback(job), overwrite=True, **job.video_options,
-                                           **job.options)
+                                           callback=self._callback(job), overwrite=True, **keyed, **vopts,
+                                           **options)
         except BaseException:
             shutil.rmtree(out.with_name(out.name + ".frames"), ignore_errors=True)  # the pipeline's work folder
             raise

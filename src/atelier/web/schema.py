@@ -73,6 +73,8 @@ def method_schema(name: str) -> dict[str, Any]:
     options = config_schema(spec.config_class)
     if atelier.refinable(spec.capabilities):  # a run option, not the method's: atelier.prepare(refine=N)
         options += config_schema(atelier.RefineOptions)
+    if any(f.name == "size" for f in dataclasses.fields(spec.config_class)):  # atelier.prepare(work_size=N)
+        options += config_schema(atelier.WorkSizeOptions)
     for opt in options:
         if opt["name"] == "model":
             opt.update(choices=model_names(name), help=MODEL_HELP)
@@ -81,9 +83,11 @@ def method_schema(name: str) -> dict[str, Any]:
 
 
 def video_schema(max_frames: int) -> list[dict[str, Any]]:
-    """The options of a video job beyond the method's: the ``web`` fields of the video config, with
-    ``max_frames`` capped by this server."""
-    options = config_schema(atelier.VideoConfig, lambda f: bool(f.metadata.get("web")))
+    """The options of a video job beyond the method's: the ``web`` fields of the video config and the
+    keyframed styles, with ``max_frames`` capped by this server."""
+    from atelier.video.keyframes import WebKeyframes
+
+    options = config_schema(atelier.VideoConfig, lambda f: bool(f.metadata.get("web"))) + config_schema(WebKeyframes)
     for opt in options:
         if opt["name"] == "max_frames":
             opt.update(default=max_frames, nullable=False, maximum=max_frames,
@@ -172,10 +176,14 @@ def _check_model(method: str, schema: dict[str, dict], options: dict) -> None:
 
 def prepare_run(method: str, options: dict, *, n_styles: int, video: bool = False, texture: bool = False,
                 tileable: bool = False, n_masks: int | None = None) -> atelier.Prepared:
-    """``atelier.prepare`` of a job's typed options: the method's, and the run option ``refine``."""
-    method_options = {k: v for k, v in options.items() if k != "refine"}
+    """``atelier.prepare`` of a job's typed options: the method's, and the run options ``refine`` and
+    ``work_size`` (a video's default work size when not given)."""
+    from atelier.worksize import VIDEO_WORK_SIZE
+
+    method_options = {k: v for k, v in options.items() if k not in ("refine", "work_size")}
+    work_size = options.get("work_size", VIDEO_WORK_SIZE if video else 0)
     return atelier.prepare(method, method_options, n_styles=n_styles, video=video, refine=options.get("refine", 0),
-                           texture=texture, tileable=tileable, n_masks=n_masks)
+                           texture=texture, tileable=tileable, n_masks=n_masks, work_size=work_size)
 
 
 def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int, video: bool = False,
@@ -226,14 +234,20 @@ def resolve_options(method: str, raw: Any, *, n_styles: int, max_size: int, vide
     return prepare_options(method, raw, n_styles=n_styles, max_size=max_size, video=video)[0]
 
 
-def resolve_video_options(raw: Any, max_frames: int) -> dict[str, Any]:
-    """The video options given, with ``max_frames`` (at most this server's limit) always set."""
+def resolve_video_options(raw: Any, max_frames: int, n_styles: int = 0, method: str | None = None) -> dict[str, Any]:
+    """The video options given, with ``max_frames`` (at most this server's limit) always set; ``style_at``
+    checked against the ``n_styles`` uploaded paintings and what ``method`` takes."""
+    from atelier.video.keyframes import split_web_style_at
+
     schema = {o["name"]: o for o in video_schema(max_frames)}
     out = {"max_frames": max_frames, **coerce_options(schema, raw, "a video job")}
     if out["max_frames"] > max_frames:
         raise OptionsError(f"max_frames must be between 1 and {max_frames} on this server, not {out['max_frames']}.")
     try:
-        make_config(atelier.VideoConfig, out)  # fields and the start/end order, checked when made
+        make_config(atelier.VideoConfig, {k: v for k, v in out.items() if k != "style_at"})  # fields, start/end
+        if out.get("style_at"):
+            paintings = None if method is None else atelier.method_spec(method).capabilities.needs_style
+            split_web_style_at(out["style_at"], n_styles, paintings)
     except atelier.errors.AtelierError as err:
         raise OptionsError(str(err)) from None
     return out
