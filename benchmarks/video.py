@@ -225,6 +225,63 @@ def throughput_variants(args, size) -> list[dict]:
     return out
 
 
+def transition(args) -> list[dict]:
+    """A style transition along vtest (60 frames, 384 px, 25 frames/s): keyframes at frame 10 (starry_night)
+    and frame 40 (the_scream), for adain (feature statistics) and johnson (output blending of the two bundled
+    models). Style distance (style_swd) to each painting every 5th frame, and the warping error over the
+    transition's frames against the same frames stylised with one style. Writes the strip
+    docs/video_transition.jpg (adain: frames 0, 15, 25, 35, 50)."""
+    import atelier
+    from atelier.metrics import evaluate, warping_error
+
+    second = SHARED / "styles" / "the_scream.jpg"
+    t0, t1 = 10 / 25, 40 / 25
+    runs = {"adain": ({"method": "adain", "size": args.size}, [(t0, STYLE), (t1, second)], STYLE),
+            "johnson": ({"size": args.size}, [(t0, "starry_night"), (t1, "the_scream")], None)}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in"
+        src.mkdir()
+        for i, f in enumerate(frames_of(CLIPS["vtest"], 60)):
+            os.symlink(f, src / f"frame_{i:04d}{f.suffix}")
+        ins = sorted(src.iterdir())
+        for name, (options, keys, single) in runs.items():
+            out = Path(tmp) / f"keyed-{name}"
+            res = atelier.stylize_video(src, out, style_at=keys, fps=25, precision="fp32", **options)
+            outs = sorted(res.output.glob("frame_*.png"))
+            one = atelier.stylize_video(src, Path(tmp) / f"one-{name}", single, fps=25, precision="fp32",
+                                        **({**options, "model": "starry_night"} if single is None else options))
+            ones = sorted(one.output.glob("frame_*.png"))
+            sample = list(range(0, len(outs), 5))
+            d1 = [evaluate(outs[i], style=STYLE)["style_swd"] for i in sample]
+            d2 = [evaluate(outs[i], style=second)["style_swd"] for i in sample]
+            span = slice(10, 41)
+            row = {"method": name, "frames": len(outs), "sample": sample, "swd_to_first": d1, "swd_to_second": d2,
+                   "warping_error_transition": warping_error(outs[span], ins[span]),
+                   "warping_error_one_style": warping_error(ones[span], ins[span])}
+            inside = [k for k, i in enumerate(sample) if 10 <= i <= 40]
+            row["first_rises"] = all(b >= a for a, b in zip([d1[k] for k in inside], [d1[k] for k in inside[1:]]))
+            row["second_falls"] = all(b <= a for a, b in zip([d2[k] for k in inside], [d2[k] for k in inside[1:]]))
+            rows.append(row)
+            print(f"transition {name}: {row}", file=sys.stderr, flush=True)
+            if name == "adain":
+                write_strip([outs[i] for i in (0, 15, 25, 35, 50)], HERE.parent / "docs" / "video_transition.jpg")
+    return rows
+
+
+def write_strip(paths: list[Path], out: Path, height: int = 200) -> None:
+    from PIL import Image
+
+    ims = [Image.open(p).convert("RGB") for p in paths]
+    ims = [im.resize((round(im.width * height / im.height), height), Image.LANCZOS) for im in ims]
+    strip = Image.new("RGB", (sum(im.width for im in ims) + 4 * (len(ims) - 1), height), "white")
+    x = 0
+    for im in ims:
+        strip.paste(im, (x, 0))
+        x += im.width + 4
+    strip.save(out, quality=88)
+
+
 def work_size_quality(args) -> list[dict]:
     """Style distance and warping error of --work-size against the full-size pipeline, same clip and model:
     sintel (1024x436, its own size) and vtest at 1280x720 (frame folders, temporal weight 1)."""
@@ -274,9 +331,9 @@ def parts(clip: Path, model: str, work_sizes=()) -> dict:
 
     from atelier import find_model
     from atelier.methods.johnson.method import load_network
+    from atelier.video.blend import BLEND_SCALE, blend
     from atelier.video.flow import FlowEstimator, reliability_array, remap
     from atelier.video.io import Mp4Writer, open_video, write_frame
-    from atelier.video.pipeline import BLEND_SCALE, blend
 
     frames = list(open_video(clip).frames(0, 8))
     a, b = frames[0], frames[1]
@@ -340,7 +397,7 @@ def parts(clip: Path, model: str, work_sizes=()) -> dict:
     return out
 
 
-PARTS = ("stability", "work_size", "throughput")
+PARTS = ("stability", "work_size", "transition", "throughput")
 
 
 def cpu_model() -> str:
@@ -392,6 +449,19 @@ def write_report(result: dict, out_dir: Path) -> None:
                          f"{100 * r['style_swd_change']:+.1f} % | {r['content']:.3f} | {100 * r['content_change']:+.1f} % | "
                          f"{r['seconds']} |")
         lines.append("")
+    if result.get("transition"):
+        lines += ["### A style transition (vtest, 384 px; starry_night until frame 10, the_scream from frame 40)", "",
+                  "| method | frame | " + " | ".join(str(i) for i in result["transition"][0]["sample"]) + " |",
+                  "|---|---|" + "---:|" * len(result["transition"][0]["sample"])]
+        for r in result["transition"]:
+            lines.append(f"| {r['method']} | style_swd to starry_night | " + " | ".join(f"{v:.3f}" for v in r["swd_to_first"]) + " |")
+            lines.append(f"| {r['method']} | style_swd to the_scream | " + " | ".join(f"{v:.3f}" for v in r["swd_to_second"]) + " |")
+        lines += ["", ("| method | distance to the first rises over frames 10-40 | to the second falls | warping error, "
+                  "frames 10-40: transition | one style |"), "|---|---|---|---:|---:|"]
+        for r in result["transition"]:
+            lines.append(f"| {r['method']} | {'yes' if r['first_rises'] else 'no'} | {'yes' if r['second_falls'] else 'no'} | "
+                         f"{r['warping_error_transition']:.5f} | {r['warping_error_one_style']:.5f} |")
+        lines.append("")
     if result.get("throughput"):
         lines += ["### Throughput end to end (decode, stylise, encode, audio), compact johnson model", "",
                   ("| size | precision | work size | frames | median frames/s | frame loop (frames/s) | whole call "
@@ -429,7 +499,7 @@ def main(argv=None) -> int:
     p.add_argument("--work-sizes", type=int, nargs="*", default=[640, 480, 384],
                    help="--work-size values compared with the full-size pipeline.")
     p.add_argument("--quality-frames", type=int, default=40, help="Frames per clip of the work-size quality rows.")
-    p.add_argument("--only", choices=("stability", "throughput", "work_size"))
+    p.add_argument("--only", choices=PARTS)
     p.add_argument("--rows", nargs="*", metavar="CLIP/METHOD", help="Stability: run only these rows (e.g. "
                    "tree/gatys) and keep the others from the previous results.")
     p.add_argument("--out", type=Path, default=HERE / "results")
@@ -462,6 +532,9 @@ def main(argv=None) -> int:
         write_report(result, args.out)
     if args.only in (None, "work_size"):
         result["work_size"] = work_size_quality(args)
+        write_report(result, args.out)
+    if args.only in (None, "transition"):
+        result["transition"] = transition(args)
         write_report(result, args.out)
     if args.only in (None, "throughput"):
         result["throughput"] = throughput(args)

@@ -6,6 +6,8 @@ Clips are folders of small frames made here; johnson networks are random (seeded
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -47,7 +49,7 @@ def test_schedule_holds_then_eases_between_keyframes():
     (i, wa), (j, wb) = s.at(1.5)
     assert (i, j) == (0, 1) and wa == pytest.approx(0.5) and wb == pytest.approx(0.5)
     ws = [dict(s.at(t)).get(1, 0.0) for t in np.linspace(1.0, 2.0, 11)]
-    assert all(b > a for a, b in zip(ws[:-1], ws[1:], strict=True))  # rises monotonically
+    assert all(b > a for a, b in itertools.pairwise(ws))  # rises monotonically
     assert ws[1] < 0.1 and ws[-2] > 0.9  # eases in and out (smoothstep, not linear)
 
 
@@ -71,7 +73,7 @@ def test_a_painting_transition_moves_the_colours_monotonically(tmp_path):
                                 style_at=[(0.2, red), (0.7, blue)])
     rb = [float((f[..., 0] - f[..., 2]).mean()) for f in _frames(res.output)]
     assert rb[0] > 0.2 and rb[-1] < -0.2
-    assert all(b < a for a, b in zip(rb[2:8], rb[3:9], strict=True))  # frames 2..8 span the transition
+    assert all(b < a for a, b in itertools.pairwise(rb[2:9]))  # frames 2..8 span the transition
     assert res.info["inputs"]["style_at"][0][0] == 0.2
 
 

@@ -274,7 +274,7 @@ def test_odd_sizes_crop_the_last_row_and_column_for_mp4(tmp_path, model):
 
 
 def test_blend_follows_its_formula():
-    from atelier.video.pipeline import blend
+    from atelier.video.blend import blend
 
     rng = np.random.default_rng(0)
     new = rng.random((40, 56, 3), dtype=np.float32)

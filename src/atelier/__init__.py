@@ -62,6 +62,9 @@ _LAZY = {
     "RefineOptions": "atelier.refine",
     "refinable": "atelier.refine",
     "WorkSizeOptions": "atelier.worksize",
+    "estimate_video": "atelier.video.estimate",
+    "parse_style_at": "atelier.video.keyframes",
+    "style_at_method": "atelier.video.keyframes",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
@@ -71,7 +74,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "user_models_dir", "export_onnx",
     "train", "list_trainers", "trainer_spec", "atelier_home", "stylize_video", "VideoResult", "VideoConfig",
-    "RefineOptions", "refinable", "WorkSizeOptions",
+    "RefineOptions", "refinable", "WorkSizeOptions", "estimate_video", "parse_style_at", "style_at_method",
 ]
 
 

@@ -35,6 +35,7 @@ class WorkSizeOptions(Config):
     """The run option ``work_size`` as a declared field: the CLI's and the web form's entry."""
 
     HELP: ClassVar[str] = HELP
+    VIDEO: ClassVar[int] = VIDEO_WORK_SIZE  # the default of videos
     work_size: int = option(0, HELP, minimum=16, zero="off", metavar="PX")
 
 

@@ -13,8 +13,6 @@ import sys
 
 import atelier
 from atelier.options import make_config
-from atelier.video.keyframes import parse_style_at, resolve
-from atelier.worksize import VIDEO_WORK_SIZE
 
 from .common import LazyPrinter, Parser, add_config_options, parse_int, parse_method_args
 
@@ -51,7 +49,7 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=parse_int, default=0, help="Random seed (frame k uses seed + k).")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     p.add_argument("--work-size", type=parse_int, default=None, metavar="PX",
-                   help=f"{atelier.WorkSizeOptions.HELP} (default for videos: {VIDEO_WORK_SIZE or 'off'})")
+                   help=f"{atelier.WorkSizeOptions.HELP} (default for videos: {atelier.WorkSizeOptions.VIDEO or 'off'})")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output and start again.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--dry-run", action="store_true", help="Print the estimated frames per second and total time "
@@ -71,7 +69,7 @@ def _keyframe_method(argv: list[str]) -> list[str]:
     known, _ = pre.parse_known_args(argv)
     if not known.style_at or known.method or known.model:
         return argv
-    method, _, _ = resolve(None, {}, parse_style_at(known.style_at))
+    method = atelier.style_at_method(known.style_at)
     return argv if method is None else ["--method", method, *argv]
 
 
@@ -105,9 +103,7 @@ def main(command: str, argv: list[str]) -> int:
 
 
 def _dry_run(args, video, options: dict) -> int:
-    from atelier.video.estimate import estimate_video
-
-    est = estimate_video(args.input, getattr(args, "style", None), style_at=args.style_at, method=args.method,
+    est = atelier.estimate_video(args.input, getattr(args, "style", None), style_at=args.style_at, method=args.method,
                          masks=getattr(args, "mask", None), seed=args.seed, device=args.device, video=video,
                          work_size=args.work_size, **options)
     size = "x".join(map(str, est["size"]))

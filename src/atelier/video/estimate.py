@@ -1,6 +1,6 @@
 """``atelier video --dry-run``: the frames per second and the total time of a video job, before it starts.
 
-A short calibration runs the job's own per-frame step (:class:`~.pipeline._FrameStylizer`: the method at
+A short calibration runs the job's own per-frame step (:class:`~.pipeline.FrameStylizer`: the method at
 the work size, the flow, the blend, the upsampling) on the first frames of the range, and times what the
 background writer does per frame (PNG for the resume state, H.264). With ``--compile auto`` a long job runs
 eagerly until its network time reaches :data:`~atelier.engine.compiled.AUTO_AFTER_SECONDS`, then compiles
@@ -21,7 +21,7 @@ import numpy as np
 from ..engine.compiled import AUTO_AFTER_SECONDS
 from .config import VideoConfig
 from .io import open_video
-from .pipeline import _frame_range, _FrameStylizer, prepare_video
+from .pipeline import FrameStylizer, frame_range, prepare_video
 
 CALIBRATION_FRAMES = 4  # timed frames (after one untimed warm-up frame, which also loads the model)
 
@@ -37,13 +37,13 @@ def estimate_video(input, style=None, *, style_at=None, method: str | None = Non
     video, prepared, styles, keyed = prepare_video(style, style_at, method, masks, options, video)
     source = open_video(Path(input).expanduser(), fps=video.fps)
     try:
-        first, stop = _frame_range(source.info, video, Path(input))
+        first, stop = frame_range(source.info, video, Path(input))
         total = None if stop is None else stop - first
         sample = list(source.frames(first, first + 1 + frames))
     finally:
         source.close()
     plan = SimpleNamespace(info=source.info, first=first)  # what the per-frame step reads of a plan
-    step = _FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed), keyed=keyed)
+    step = FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed), keyed=keyed)
     prev, u8 = _run(step, sample[:1], None)  # warm-up: the model loads, caches fill
     t_ready = time.perf_counter()
     eager, (prev, u8) = _timed(step, sample[1:], prev)

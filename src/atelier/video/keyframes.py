@@ -21,41 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OptionError
-from ..options import Config, option
 from .config import parse_time
-
-
-@dataclass
-class WebKeyframes(Config):
-    """The web form's entry for keyframed styles (the CLI repeats --style-at instead)."""
-
-    style_at: str | None = option(
-        None, "Styles over time: TIME=STYLE pairs separated by commas, STYLE the number of an uploaded painting "
-        "(1, 2, ...) or, for johnson, a model's name (e.g. '0=1, 4=2'); between keyframes the style changes "
-        "smoothly. Empty: one style for the whole video.", metavar="TIME=STYLE,...", web=True)
-
-
-def split_web_style_at(text: str, n_paintings: int, paintings: bool | None = None) -> list[tuple[str, int | str]]:
-    """'0=1, 4=2' -> [(time text, painting index 0-based or model name)], checked against the uploads and,
-    if ``paintings`` is given, against what the method takes (paintings, or models)."""
-    out = []
-    for item in (p.strip() for p in text.split(",") if p.strip()):
-        if "=" not in item:
-            raise OptionError(f"style_at takes TIME=STYLE pairs separated by commas, not {item!r}.")
-        time, ref = (x.strip() for x in item.split("=", 1))
-        parse_time(time)
-        if ref.isdigit():
-            if not 1 <= int(ref) <= n_paintings:
-                raise OptionError(f"style_at names painting {ref}, but {n_paintings} painting(s) were uploaded.")
-            out.append((time, int(ref) - 1))
-        else:
-            out.append((time, ref))
-    if not out:
-        raise OptionError("style_at needs at least one TIME=STYLE pair.")
-    if paintings is not None and any(isinstance(r, int) != paintings for _, r in out):
-        raise OptionError("style_at: this method takes " + ("the numbers of uploaded paintings (1, 2, ...)." if
-                                                            paintings else "models' names, not paintings."))
-    return out
 
 
 @dataclass(frozen=True)
@@ -154,6 +120,12 @@ def resolve(method: str | None, options: dict, keyframes: list[Keyframe]) -> tup
     if len(kinds) > 1 or (method is not None and kinds != {method}):
         raise OptionError(f"The keyframes' models must all run on one method ({', '.join(f'{s}: {m}' for s, m in owners.items())}).")
     return kinds.pop(), {**options, "model": first}, "models"
+
+
+def style_at_method(items) -> str | None:
+    """The method keyframes choose when neither a method nor a model is given (models: the method that
+    runs them; paintings: None, the default method), as ``--model`` does."""
+    return resolve(None, {}, parse_style_at(items))[0]
 
 
 class KeyframedStylizer:

@@ -23,8 +23,8 @@ How :func:`stylize_video` runs, in order: the options are split (:func:`.config.
 :class:`~.config.VideoConfig`, checked when made, and the method's, checked once by
 :func:`atelier.api.prepare`); :func:`plan_frames` opens the source and decides the frame range, the output
 and the work folder (:class:`FramePlan`); :func:`_render` runs :func:`_frame_loop`, which stylises each
-frame with a :class:`_FrameStylizer` (the method plus the temporal step) and hands it to a background
-:class:`_Sink`; :func:`_sidecar` and :func:`_write_outputs` record what was done.
+frame with a :class:`FrameStylizer` (the method plus the temporal step) and hands it to a background
+:class:`Sink`; :func:`_sidecar` and :func:`_write_outputs` record what was done.
 """
 
 from __future__ import annotations
@@ -32,14 +32,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import queue
 import re
 import shutil
-import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +52,8 @@ from ..methods import TemporalGuide, get_method
 from ..ops.masks import fit_masks
 from ..ops.upsampling import detail_upsample
 from ..worksize import VIDEO_WORK_SIZE
+from .background import Sink, prefetch, store_frame
+from .blend import BLEND_SCALE, blend
 from .config import VideoConfig, parse_time, split_options
 from .flow import FlowEstimator, remap
 from .io import (
@@ -69,7 +66,6 @@ from .io import (
     even_size,
     open_video,
     read_frame,
-    write_frame,
 )
 from .keyframes import KeyframedStylizer, StyleSchedule, parse_style_at, resolve
 
@@ -124,7 +120,7 @@ def stylize_video(
     plan = plan_frames(input, output, prepared, video, styles, masks, seed=int(seed), resume=resume,
                        overwrite=overwrite, keyed=keyed)
     try:
-        stylize = _FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed), keyed=keyed)
+        stylize = FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed), keyed=keyed)
         tally = _render(plan, stylize, video.crf, callback)
     finally:
         plan.source.close()
@@ -197,7 +193,7 @@ def plan_frames(input, output, prepared: Prepared, video: VideoConfig, styles: l
     src_path = Path(input).expanduser()
     source = open_video(src_path, fps=video.fps)
     try:
-        first, stop = _frame_range(source.info, video, src_path)
+        first, stop = frame_range(source.info, video, src_path)
         out = Path(output).expanduser()
         to_mp4, work = _output_paths(out, src_path, overwrite=overwrite)
         settings = {  # the keys of the JSON state: a resumed job must match every one
@@ -221,7 +217,7 @@ def plan_frames(input, output, prepared: Prepared, video: VideoConfig, styles: l
     return FramePlan(source, src_path, first, stop, out, to_mp4, work, settings, done)
 
 
-def _frame_range(vinfo: VideoInfo, video: VideoConfig, src_path: Path) -> tuple[int, int | None]:
+def frame_range(vinfo: VideoInfo, video: VideoConfig, src_path: Path) -> tuple[int, int | None]:
     """(first, stop) frame indices from --start/--end/--max-frames, within the source's frames."""
     t0, t1 = parse_time(video.start), parse_time(video.end)  # their order is checked by VideoConfig
     first = round((t0 or 0.0) * vinfo.fps)
@@ -316,7 +312,7 @@ def _describe(source) -> str | None:
 # ------------------------------------------------------------------------------------------- frame loop
 
 
-class _FrameStylizer:
+class FrameStylizer:
     """The method with its inputs loaded once, and the temporal step between frames (Ruder et al.).
 
     With a work size (:mod:`atelier.worksize`) the method, the flow and the blend all run at the work size,
@@ -355,7 +351,7 @@ class _FrameStylizer:
             cur = _resize_u8(seen, prev_out.shape[:2])
             backward, reliable = self.flows.backward_reliable(cur, prev_in)  # t -> t-1 (h,w,2), c (h,w)
             # (h,w,3) previous output seen from frame t. Bicubic: the chain resamples every frame, and
-            # bilinear's blur accumulates (measured: benchmarks/results/code_notes.md, _FrameStylizer).
+            # bilinear's blur accumulates (measured: benchmarks/results/code_notes.md, FrameStylizer).
             warped = remap(prev_out, backward, cubic=True)
             if self.mode == "loss":
                 guide = TemporalGuide(_to_tensor(warped, self.device), _to_tensor(reliable, self.device),
@@ -401,11 +397,11 @@ class _Tally:
     audio: str | None = None  # the MP4 writer's audio mode ("copied", "transcoded to aac", ...)
 
 
-def _render(plan: FramePlan, stylize: _FrameStylizer, crf: int, callback) -> _Tally:
+def _render(plan: FramePlan, stylize: FrameStylizer, crf: int, callback) -> _Tally:
     """Run the frame loop: an MP4 goes into a temporary file renamed when complete. On Ctrl-C the frames
     already made are stored, and Interrupted says how to continue."""
     tally = _Tally()
-    sink = _Sink()
+    sink = Sink()
 
     def loop(mp4: Path | None) -> None:
         _frame_loop(plan, stylize, sink, mp4, crf, tally, callback)
@@ -424,7 +420,7 @@ def _render(plan: FramePlan, stylize: _FrameStylizer, crf: int, callback) -> _Ta
     return tally
 
 
-def _frame_loop(plan: FramePlan, stylize: _FrameStylizer, sink: _Sink, mp4: Path | None, crf: int,
+def _frame_loop(plan: FramePlan, stylize: FrameStylizer, sink: Sink, mp4: Path | None, crf: int,
                 tally: _Tally, callback) -> None:
     """Every frame of the plan in order: read back if an earlier run finished it, else stylised; each goes
     to ``sink`` to be stored as PNG (resume state) and/or encoded into ``mp4``."""
@@ -432,7 +428,7 @@ def _frame_loop(plan: FramePlan, stylize: _FrameStylizer, sink: _Sink, mp4: Path
     prev = None  # the temporal chain: (input frame at the output size, uint8; output, float32 [0,1])
     t_loop = time.perf_counter()
     emit(callback, Stage("video", 0, 1, (plan.info.height, plan.info.width), plan.total or 0))
-    for k, rgb in enumerate(_prefetch(plan.source.frames(plan.first, plan.stop))):
+    for k, rgb in enumerate(prefetch(plan.source.frames(plan.first, plan.stop))):
         path_k = plan.work / FRAME_NAME.format(k)
         resumed = k < plan.done
         if resumed:  # finished in an earlier run: never recomputed
@@ -444,7 +440,7 @@ def _frame_loop(plan: FramePlan, stylize: _FrameStylizer, sink: _Sink, mp4: Path
             u8, out_f, reliable = stylize(rgb, k, prev)
         if mp4 is not None:
             writer = writer or _open_writer(plan, mp4, u8.shape[:2], crf)
-        sink.submit(_store, path_k, u8, writer)
+        sink.submit(store_frame, path_k, u8, writer)
         if not resumed or k == plan.done - 1:
             prev = stylize.chain(rgb, u8)
         tally.frames, tally.size = k + 1, u8.shape[:2]
@@ -498,7 +494,7 @@ def _resize_u8(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- outputs
 
 
-def _sidecar(plan: FramePlan, stylize: _FrameStylizer, tally: _Tally, *, seed: int, t_start: float) -> dict:
+def _sidecar(plan: FramePlan, stylize: FrameStylizer, tally: _Tally, *, seed: int, t_start: float) -> dict:
     """What the output's JSON sidecar (or a frame folder's finished state) records."""
     h, w = tally.size
     s = plan.settings
@@ -546,152 +542,3 @@ def _write_outputs(plan: FramePlan, info: dict, *, keep_frames: bool) -> None:
     else:
         io.write_json(plan.work / STATE_NAME, {"version": STATE_VERSION, "settings": plan.settings,
                                                "finished": True, "info": info})
-
-
-# ------------------------------------------------------------------------------------------------ blend
-
-
-# Detail-preserving blend: the band of details finer than a Gaussian of this many pixels keeps the local
-# energy it has in the method's own output, up to this gain (see blend()).
-DETAIL_SIGMA = 2.0
-MAX_DETAIL_GAIN = 2.0
-# The blend's w at --temporal-weight 1, as gatys's BASE_TEMPORAL_WEIGHT is its loss weight: about half the
-# warping error off for a few per cent of style distance (measured: benchmarks/results/code_notes.md,
-# blend).
-BLEND_SCALE = 2.0
-
-
-def blend(new: np.ndarray, warped: np.ndarray, reliable: np.ndarray, weight: float) -> np.ndarray:
-    """Blend the warped previous output into the method's new one: (H,W,3) float32 in [0,1].
-
-    out = (new + w c warped) / (1 + w c), the per-pixel minimiser of ||out - new||^2 + w c ||out - warped||^2
-    (Ruder et al.'s temporal loss applied to a method that cannot take it), with the detail band given its
-    contrast back (below). ``reliable`` c (H,W) is 0 where the warp is not trusted: the new frame is kept
-    there. ``weight``: the blend's w (BLEND_SCALE x --temporal-weight).
-    """
-    # OpenCV's vectorised calls, not numpy expressions or torch: faster, and no OpenMP threads competing with
-    # the background writer for the cores (measured: benchmarks/results/code_notes.md, blend).
-    import cv2
-
-    def blur(x):
-        return cv2.GaussianBlur(x, (0, 0), DETAIL_SIGMA)
-
-    a = reliable * np.float32(weight / (1 + weight))  # (H,W)
-    # blendLinear divides by its weights' sum (+1e-5), so both mixes are written with weights summing to 1
-    # (results within 2e-5 of the plain expressions).
-    out = cv2.blendLinear(warped, new, a, 1 - a)  # new + a (warped - new)
-    low = blur(out)
-    detail = cv2.subtract(out, low)
-    detail_new = cv2.subtract(new, blur(new))
-    # Deviation from the plain blend: averaging two frames whose fine strokes differ (the flicker) also lowers
-    # the strokes' contrast (measured on ../shared/data/video/sintel with a trained johnson model: plain
-    # blending at w = 1 moved the style distance by +32 %). So the detail band (out minus its Gaussian blur)
-    # is rescaled to the local energy the new frame has there, gain in [1, MAX_DETAIL_GAIN]: stable where
-    # the frames agree (gain 1), and strokes keep their contrast where they did not.
-    # (H,W) local detail energies: the squares summed over the channels, blurred
-    energy_new = blur(cv2.transform(cv2.multiply(detail_new, detail_new, dst=detail_new), _ONES))
-    energy_out = blur(cv2.transform(cv2.multiply(detail, detail, dst=detail), _ONES))
-    energy_out += 1e-8
-    gain = cv2.divide(energy_new, energy_out, dst=energy_new)
-    np.sqrt(np.clip(gain, 1.0, MAX_DETAIL_GAIN**2, out=gain), out=gain)
-    # low + gain (out - low) = gain out + (1 - gain) low
-    res = cv2.blendLinear(out, low, gain, 1 - gain)
-    return np.clip(res, 0.0, 1.0, out=res)
-
-
-_ONES = np.ones((1, 3), np.float32)  # cv2.transform's (1,3) matrix: the sum of the three channels
-
-
-# -------------------------------------------------------------------------- background reading, writing
-
-
-def _store(path: Path | None, u8: np.ndarray, writer: Mp4Writer | None) -> None:
-    """Write a finished frame (resume state) and/or feed it to the MP4 encoder."""
-    if path is not None:
-        write_frame(path, u8)
-    if writer is not None:
-        writer.write(_even(u8))
-
-
-def _even(u8: np.ndarray) -> np.ndarray:
-    """Crop the last row/column of an odd-sized frame (H.264's yuv420p needs even sides)."""
-    h, w = even_size(*u8.shape[:2])
-    return u8[:h, :w]
-
-
-def _lower_priority() -> None:
-    """Run the calling thread at the lowest priority (Linux: per thread). The frame loop's network keeps
-    every core busy in short parallel bursts; a background write that takes a core from it stalls the whole
-    burst (measured: benchmarks/results/code_notes.md, _lower_priority). At the lowest priority the writes
-    fill the gaps between bursts instead (the single-threaded flow and blend)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):  # not Linux, or not permitted: normal priority
-        pass
-
-
-class _Sink:
-    """Runs :func:`_store` calls in order on one background thread, so PNG compression and H.264 encoding
-    (both release the GIL) overlap with the next frame's flow and network; at most ``depth`` wait."""
-
-    def __init__(self, depth: int = 2):
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-video-out",
-                                       initializer=_lower_priority)
-        self.pending: deque = deque()
-        self.depth = depth
-
-    def submit(self, fn, *args) -> None:
-        self.pending.append(self.pool.submit(fn, *args))
-        while len(self.pending) > self.depth:
-            self.pending.popleft().result()  # re-raises a failed write here
-
-    def drain(self) -> None:
-        while self.pending:
-            self.pending.popleft().result()
-
-    def close(self) -> None:
-        try:
-            for f in self.pending:
-                f.exception()  # wait; an error was already raised by drain() or is moot after another
-        finally:
-            self.pool.shutdown(wait=True)
-
-
-def _prefetch(frames, depth: int = 2):
-    """Decode ahead on a background thread (FFmpeg decoding releases the GIL); same items, same order."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def run():
-        try:
-            for item in frames:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(end)
-        except BaseException as err:  # handed to the consumer  # noqa: BLE001
-            q.put(err)
-        finally:
-            close = getattr(frames, "close", None)
-            if close is not None and stop.is_set():
-                close()
-
-    thread = threading.Thread(target=run, name="atelier-video-in", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is end:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)

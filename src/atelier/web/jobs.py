@@ -405,7 +405,7 @@ class JobStore:
         out = job.dir / "result.mp4"
         vopts, options, keyed = dict(job.video_options), dict(job.options), {}
         if vopts.get("style_at"):  # keyframes: uploaded paintings by number, or models by name
-            from atelier.video.keyframes import split_web_style_at
+            from .schema import split_web_style_at
 
             pairs = split_web_style_at(vopts.pop("style_at"), len(styles))
             keyed = {"style_at": [(t, styles[r] if isinstance(r, int) else r) for t, r in pairs]}

@@ -17,7 +17,7 @@ import typing
 from typing import Any
 
 import atelier
-from atelier.options import default_of, describe_range, field_type, make_config
+from atelier.options import Config, default_of, describe_range, field_type, make_config, option
 
 RANGE_KEYS = ("minimum", "maximum", "above", "multiple_of", "zero")
 _TYPE_NAMES = {int: "integer", float: "number", str: "string", bool: "boolean"}
@@ -82,11 +82,42 @@ def method_schema(name: str) -> dict[str, Any]:
             "options": options}
 
 
+@dataclasses.dataclass
+class WebKeyframes(Config):
+    """The web form's entry for keyframed styles (the CLI repeats --style-at instead)."""
+
+    style_at: str | None = option(
+        None, "Styles over time: TIME=STYLE pairs separated by commas, STYLE the number of an uploaded painting "
+        "(1, 2, ...) or, for johnson, a model's name (e.g. '0=1, 4=2'); between keyframes the style changes "
+        "smoothly. Empty: one style for the whole video.", metavar="TIME=STYLE,...", web=True)
+
+
+def split_web_style_at(text: str, n_paintings: int, paintings: bool | None = None) -> list[tuple[str, int | str]]:
+    """'0=1, 4=2' -> [(time text, painting index 0-based or model name)], checked against the uploads and,
+    if ``paintings`` is given, against what the method takes (paintings, or models)."""
+    out = []
+    for item in (p.strip() for p in text.split(",") if p.strip()):
+        if "=" not in item:
+            raise atelier.errors.OptionError(f"style_at takes TIME=STYLE pairs separated by commas, not {item!r}.")
+        time, ref = (x.strip() for x in item.split("=", 1))
+        atelier.parse_style_at([f"{time}=x"])  # the time checked as --style-at checks it
+        if ref.isdigit():
+            if not 1 <= int(ref) <= n_paintings:
+                raise atelier.errors.OptionError(f"style_at names painting {ref}, but {n_paintings} painting(s) were uploaded.")
+            out.append((time, int(ref) - 1))
+        else:
+            out.append((time, ref))
+    if not out:
+        raise atelier.errors.OptionError("style_at needs at least one TIME=STYLE pair.")
+    if paintings is not None and any(isinstance(r, int) != paintings for _, r in out):
+        raise atelier.errors.OptionError("style_at: this method takes " + ("the numbers of uploaded paintings (1, 2, ...)." if
+                                                            paintings else "models' names, not paintings."))
+    return out
+
+
 def video_schema(max_frames: int) -> list[dict[str, Any]]:
     """The options of a video job beyond the method's: the ``web`` fields of the video config and the
     keyframed styles, with ``max_frames`` capped by this server."""
-    from atelier.video.keyframes import WebKeyframes
-
     options = config_schema(atelier.VideoConfig, lambda f: bool(f.metadata.get("web"))) + config_schema(WebKeyframes)
     for opt in options:
         if opt["name"] == "max_frames":
@@ -178,10 +209,8 @@ def prepare_run(method: str, options: dict, *, n_styles: int, video: bool = Fals
                 tileable: bool = False, n_masks: int | None = None) -> atelier.Prepared:
     """``atelier.prepare`` of a job's typed options: the method's, and the run options ``refine`` and
     ``work_size`` (a video's default work size when not given)."""
-    from atelier.worksize import VIDEO_WORK_SIZE
-
     method_options = {k: v for k, v in options.items() if k not in ("refine", "work_size")}
-    work_size = options.get("work_size", VIDEO_WORK_SIZE if video else 0)
+    work_size = options.get("work_size", atelier.WorkSizeOptions.VIDEO if video else 0)
     return atelier.prepare(method, method_options, n_styles=n_styles, video=video, refine=options.get("refine", 0),
                            texture=texture, tileable=tileable, n_masks=n_masks, work_size=work_size)
 
@@ -237,8 +266,6 @@ def resolve_options(method: str, raw: Any, *, n_styles: int, max_size: int, vide
 def resolve_video_options(raw: Any, max_frames: int, n_styles: int = 0, method: str | None = None) -> dict[str, Any]:
     """The video options given, with ``max_frames`` (at most this server's limit) always set; ``style_at``
     checked against the ``n_styles`` uploaded paintings and what ``method`` takes."""
-    from atelier.video.keyframes import split_web_style_at
-
     schema = {o["name"]: o for o in video_schema(max_frames)}
     out = {"max_frames": max_frames, **coerce_options(schema, raw, "a video job")}
     if out["max_frames"] > max_frames:
