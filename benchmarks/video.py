@@ -196,6 +196,7 @@ def throughput(args) -> list[dict]:
             clip = make_clip(Path(tmp) / f"clip{size[1]}.mp4", args.throughput_frames, size=size)
             for v in throughput_variants(args, size):
                 out = Path(tmp) / "out.mp4"
+                est = atelier.estimate_video(clip, model=str(args.compact_model), **v)  # as --dry-run
                 clock = FrameClock()
                 t0 = time.perf_counter()
                 res = atelier.stylize_video(clip, out, model=str(args.compact_model), overwrite=True,
@@ -204,7 +205,9 @@ def throughput(args) -> list[dict]:
                 rows.append({"size": list(size), "options": v, "frames": res.frames, "audio": res.info["video"]["audio"],
                              "median_frames_per_second": clock.median_rate(),
                              "loop_frames_per_second": res.info["timings"]["frames_per_second"],
-                             "end_to_end_frames_per_second": res.frames / total, "total_seconds": round(total, 2)})
+                             "end_to_end_frames_per_second": res.frames / total, "total_seconds": round(total, 2),
+                             "dry_run_seconds": round(est["seconds"], 2),
+                             "dry_run_error": est["seconds"] / total - 1})
                 print(f"throughput {size} {v}: {rows[-1]}", file=sys.stderr, flush=True)
         rows.append({"parts_ms": parts(Path(tmp) / "clip720.mp4", args.compact_model, args.work_sizes)})
     return rows
@@ -386,6 +389,9 @@ def parts(clip: Path, model: str, work_sizes=()) -> dict:
         out[f"detail_upsample_{ws}_to_720"] = timed(lambda lowf=lowf, fullf=fullf: detail_upsample(lowf, lowf, fullf))
         out[f"resize_to_{ws}"] = timed(lambda w=w, h=h: cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA))
     with tempfile.TemporaryDirectory() as tmp:
+        from atelier.video.io import write_raw_frame
+
+        out["raw_write"] = timed(lambda: write_raw_frame(Path(tmp) / "f.npy", a))
         out["png_write"] = timed(lambda: write_frame(Path(tmp) / "f.png", a))
         w = Mp4Writer(Path(tmp) / "x.mp4", 1280, 720, 30)
         t0 = time.perf_counter()
@@ -465,7 +471,8 @@ def write_report(result: dict, out_dir: Path) -> None:
     if result.get("throughput"):
         lines += ["### Throughput end to end (decode, stylise, encode, audio), compact johnson model", "",
                   ("| size | precision | work size | frames | median frames/s | frame loop (frames/s) | whole call "
-                   "incl. start-up and compile (frames/s) | audio |"), "|---|---|---:|---:|---:|---:|---:|---|"]
+                   "incl. start-up and compile (frames/s) | --dry-run's total against the run | audio |"),
+                  "|---|---|---:|---:|---:|---:|---:|---:|---|"]
         for r in result["throughput"]:
             if "parts_ms" in r:
                 continue
@@ -473,7 +480,9 @@ def write_report(result: dict, out_dir: Path) -> None:
             med = f"{r['median_frames_per_second']:.2f}" if r.get("median_frames_per_second") else "-"
             lines.append(f"| {'x'.join(map(str, r.get('size', [1280, 720])))} | {o['precision']} (compile "
                          f"{o.get('compile', 'off')}) | {o.get('work_size') or 'full'} | {r['frames']} | {med} | "
-                         f"{r['loop_frames_per_second']:.2f} | {r['end_to_end_frames_per_second']:.2f} | {r['audio']} |")
+                         f"{r['loop_frames_per_second']:.2f} | {r['end_to_end_frames_per_second']:.2f} | "
+                         f"{r['dry_run_seconds']} s vs {r['total_seconds']} s ({100 * r['dry_run_error']:+.0f} %) | "
+                         f"{r['audio']} |")
         parts_ms = next((r["parts_ms"] for r in result["throughput"] if "parts_ms" in r), None)
         if parts_ms:
             lines += ["", "Parts of one 1280x720 frame, each timed alone (ms): " +

@@ -105,7 +105,7 @@ def main(command: str, argv: list[str]) -> int:
 def _dry_run(args, video, options: dict) -> int:
     est = atelier.estimate_video(args.input, getattr(args, "style", None), style_at=args.style_at, method=args.method,
                          masks=getattr(args, "mask", None), seed=args.seed, device=args.device, video=video,
-                         work_size=args.work_size, **options)
+                         work_size=args.work_size, to_mp4=str(args.output).lower().endswith(".mp4"), **options)
     size = "x".join(map(str, est["size"]))
     work = f", the method at {'x'.join(map(str, est['work']))}" if est["work"] else ""
     count = f"{est['frames']} frames" if est["frames"] is not None else "frames (length unknown: per-frame figures)"

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import Mp4Writer, even_size, write_frame
+from .io import Mp4Writer, even_size, write_frame, write_raw_frame
 
 
 def store_frame(path: Path | None, u8: np.ndarray, writer: Mp4Writer | None) -> None:
     """Write a finished frame (resume state) and/or feed it to the MP4 encoder."""
     if path is not None:
-        write_frame(path, u8)
+        (write_raw_frame if path.suffix == ".npy" else write_frame)(path, u8)
     if writer is not None:
         writer.write(even_frame(u8))
 

@@ -2,7 +2,7 @@
 
 A short calibration runs the job's own per-frame step (:class:`~.pipeline.FrameStylizer`: the method at
 the work size, the flow, the blend, the upsampling) on the first frames of the range, and times what the
-background writer does per frame (PNG for the resume state, H.264). With ``--compile auto`` a long job runs
+background writer does per frame (the resume state, H.264). With ``--compile auto`` a long job runs
 eagerly until its network time reaches :data:`~atelier.engine.compiled.AUTO_AFTER_SECONDS`, then compiles
 once and runs compiled: the calibration then also times the compilation and the compiled frames, and the
 estimate follows that schedule. Nothing is written.
@@ -28,8 +28,9 @@ CALIBRATION_FRAMES = 4  # timed frames (after one untimed warm-up frame, which a
 
 def estimate_video(input, style=None, *, style_at=None, method: str | None = None, masks=None, seed: int = 0,
                    device="auto", video: VideoConfig | None = None, frames: int = CALIBRATION_FRAMES,
-                   **options) -> dict:
-    """Estimate ``stylize_video(input, ..., same options)``: returns ``frames`` (in the range, None if the
+                   to_mp4: bool = True, **options) -> dict:
+    """Estimate ``stylize_video(input, ..., same options)`` (``to_mp4``: the output is an MP4, not a folder of
+    frames): returns ``frames`` (in the range, None if the
     stream's length is unknown), ``size`` (w, h) of the output, ``work`` (w, h) the method runs at,
     ``seconds_per_frame`` (eager), ``compiled_seconds_per_frame`` and ``compile_seconds`` (if the job would
     compile), ``frames_per_second`` over the whole job, ``seconds`` in total and ``startup_seconds``."""
@@ -47,7 +48,7 @@ def estimate_video(input, style=None, *, style_at=None, method: str | None = Non
     prev, u8 = _run(step, sample[:1], None)  # warm-up: the model loads, caches fill
     t_ready = time.perf_counter()
     eager, (prev, u8) = _timed(step, sample[1:], prev)
-    store = _store_seconds(u8)
+    store = _store_seconds(u8, crf=video.crf, png=not to_mp4 or video.keep_frames, mp4=to_mp4)
     out = {"frames": total, "size": [u8.shape[1], u8.shape[0]],
            "work": None if step.work is None else [step.work.work_hw[1], step.work.work_hw[0]],
            "seconds_per_frame": eager + store, "startup_seconds": t_ready - t0}
@@ -92,12 +93,46 @@ def _timed(step, frames, prev):
     return float(np.median(times)), (prev, u8)
 
 
-def _store_seconds(u8: np.ndarray) -> float:
-    """What the background writer spends on one frame: the PNG of the resume state (as write_frame
-    compresses it) and about a third of that for H.264 (benchmarks/video.py's parts: 37 and 9 ms at 720p)."""
+def _store_seconds(u8: np.ndarray, *, crf: int, png: bool, mp4: bool) -> float:
+    """What the background writer spends on one frame, timed here: the resume state (PNG as write_frame makes
+    it, or a raw array) and the H.264 encoding (three frames into memory, after one)."""
+    import io
+
     import cv2
 
     t = time.perf_counter()
-    cv2.imencode(".png", u8[..., ::-1])
-    png = time.perf_counter() - t
-    return png * 4 / 3
+    if png:
+        cv2.imencode(".png", u8[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
+                                             cv2.IMWRITE_PNG_STRATEGY_RLE])
+    else:
+        np.save(io.BytesIO(), u8)
+    seconds = time.perf_counter() - t
+    if mp4:
+        seconds += _h264_seconds(u8, crf)
+    return seconds
+
+
+def _h264_seconds(u8: np.ndarray, crf: int) -> float:
+    import io
+
+    import av
+
+    from .io import even_size
+
+    h, w = even_size(*u8.shape[:2])
+    frame = np.ascontiguousarray(u8[:h, :w])
+    with av.open(io.BytesIO(), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.options = {"crf": str(crf), "preset": "veryfast"}  # as Mp4Writer
+        times = []
+        for i in range(4):
+            t = time.perf_counter()
+            f = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            f.pts = i
+            for p in stream.encode(f):
+                out.mux(p)
+            times.append(time.perf_counter() - t)
+        for p in stream.encode(None):
+            out.mux(p)
+    return float(np.median(times[1:]))

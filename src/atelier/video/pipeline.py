@@ -13,7 +13,8 @@ only where the forward-backward check and the motion-boundary test pass (weight 
   take it inside, applied after the fact (the "flow-warped blending of the previous output" of the
   feed-forward video literature). w = 0 stylises every frame independently.
 
-Resume: each finished frame is written at once (atomically, PNG) into a work folder next to the output
+Resume: each finished frame is written at once (atomically; PNG in a frames folder, a raw .npy array in an
+MP4 job's work folder unless --keep-frames) into a work folder next to the output
 (``OUT.mp4.frames/``, or the output folder itself), with a JSON state holding the settings. ``resume=True``
 checks the settings, reads the finished frames back (the last one continues the temporal chain exactly,
 as it was stored losslessly) and stylises only the rest. The MP4 is encoded while the frames are made,
@@ -59,6 +60,7 @@ from .flow import FlowEstimator, remap
 from .io import (
     FRAME_NAME,
     IMAGE_SUFFIXES,
+    RAW_FRAME_NAME,
     VIDEO_SUFFIXES,
     Mp4Writer,
     VideoFile,
@@ -73,7 +75,7 @@ logger = logging.getLogger(__name__)
 
 STATE_NAME = "atelier-video.json"
 STATE_VERSION = 1
-_FRAME_RE = re.compile(r"^frame_(\d{6})\.png$")
+_FRAME_RE = re.compile(r"^frame_(\d{6})\.(png|npy)$")
 
 
 @dataclass
@@ -208,6 +210,8 @@ def plan_frames(input, output, prepared: Prepared, video: VideoConfig, styles: l
             "flow": {"preset": video.flow_preset, "size": video.flow_size},
             "frames": [first, stop],
             "fps": str(source.info.fps),
+            # how finished frames are kept: raw arrays unless they are the output or kept (--keep-frames)
+            "store": "npy" if to_mp4 and not video.keep_frames else "png",
             "seed": seed,
         }
         done = _open_work(work, settings, resume=resume, overwrite=overwrite)
@@ -423,13 +427,13 @@ def _render(plan: FramePlan, stylize: FrameStylizer, crf: int, callback) -> _Tal
 def _frame_loop(plan: FramePlan, stylize: FrameStylizer, sink: Sink, mp4: Path | None, crf: int,
                 tally: _Tally, callback) -> None:
     """Every frame of the plan in order: read back if an earlier run finished it, else stylised; each goes
-    to ``sink`` to be stored as PNG (resume state) and/or encoded into ``mp4``."""
+    to ``sink`` to be stored (resume state) and/or encoded into ``mp4``."""
     writer = None
     prev = None  # the temporal chain: (input frame at the output size, uint8; output, float32 [0,1])
     t_loop = time.perf_counter()
     emit(callback, Stage("video", 0, 1, (plan.info.height, plan.info.width), plan.total or 0))
     for k, rgb in enumerate(prefetch(plan.source.frames(plan.first, plan.stop))):
-        path_k = plan.work / FRAME_NAME.format(k)
+        path_k = plan.work / (RAW_FRAME_NAME if plan.settings["store"] == "npy" else FRAME_NAME).format(k)
         resumed = k < plan.done
         if resumed:  # finished in an earlier run: never recomputed
             if mp4 is None and k < plan.done - 1:  # neither encoded nor continuing the chain: not even read
