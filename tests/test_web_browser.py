@@ -195,6 +195,7 @@ def test_page_runs_a_video_job_and_plays_the_result(browser_bits, tmp_path):
         for packet in stream.encode():
             out.mux(packet)
     style = write_image(tmp_path / "painting.png", 40, 40, 1)
+    style2 = write_image(tmp_path / "painting2.png", 40, 40, 2)
     with Server(tmp_path / "jobs") as base, sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
@@ -208,8 +209,9 @@ def test_page_runs_a_video_job_and_plays_the_result(browser_bits, tmp_path):
             if page.is_visible("#video-note"):
                 pytest.skip(f"video jobs unavailable: {page.inner_text('#video-note')}")
             page.set_input_files("#content-file", str(clip))
-            page.set_input_files("#style-file", str(style))
+            page.set_input_files("#style-file", [str(style), str(style2)])
             page.fill("#opt-max_frames", "2")
+            page.fill("#opt-style_at", "0=1, 0.1=2")  # keyframed styles: painting 1, then painting 2
             page.fill("#opt-size", "32")
             page.fill("#opt-iterations", "1")
             page.click("#start")
@@ -220,7 +222,11 @@ def test_page_runs_a_video_job_and_plays_the_result(browser_bits, tmp_path):
             # The browser loads the MP4 it is given (H.264): its metadata gives the clip's size.
             page.wait_for_function("document.querySelector('#video-result').readyState >= 1", timeout=30_000)
             assert page.evaluate("document.querySelector('#video-result').videoWidth") == 32
-            assert page.get_attribute("#download", "href").endswith("/result?download=true")
+            href = page.get_attribute("#download", "href")
+            assert href.endswith("/result?download=true")
+            sidecar = page.evaluate("async (u) => (await fetch(u)).json()", href.replace("/result?download=true",
+                                                                                     "/sidecar"))
+            assert [k[0] for k in sidecar["inputs"]["style_at"]] == [0.0, 0.1]
         finally:
             ctx.close()
 
