@@ -14,7 +14,7 @@ import sys
 import atelier
 from atelier.options import make_config
 
-from .common import LazyPrinter, Parser, add_config_options, parse_int, parse_method_args
+from .common import LazyPrinter, Parser, add_config_options, add_metadata_option, parse_int, parse_method_args
 
 
 def build_parser(method: str) -> argparse.ArgumentParser:
@@ -46,6 +46,7 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=parse_int, default=0, help="Random seed (frame k uses seed + k).")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output and start again.")
+    add_metadata_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     add_config_options(p, atelier.VideoConfig, "video options")
     add_config_options(p, spec.config_class, f"{method} options")
@@ -61,7 +62,7 @@ def main(command: str, argv: list[str]) -> int:
         result = atelier.stylize_video(
             args.input, args.output, getattr(args, "style", None), method=args.method,
             masks=getattr(args, "mask", None), resume=args.resume, overwrite=args.overwrite, seed=args.seed,
-            device=args.device, callback=printer, video=video, **options,
+            device=args.device, callback=printer, video=video, metadata=args.metadata, **options,
         )
     except atelier.errors.Interrupted as err:
         if printer:

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from .. import __version__, io
-from ..api import Prepared, prepare, versions
+from ..api import Prepared, prepare, provenance_record, versions
 from ..devices import resolve_device
 from ..errors import InputError, Interrupted, OptionError, OutputError
 from ..events import Done, Progress, Stage, emit
@@ -97,6 +97,7 @@ def stylize_video(
     device="auto",
     callback=None,
     video: VideoConfig | None = None,
+    metadata: bool = True,
     **options,
 ) -> VideoResult:
     """Stylise the video ``input`` (a file PyAV reads: mp4, mov, avi, mkv, webm; or a folder of numbered
@@ -110,6 +111,7 @@ def stylize_video(
     ``crf`` is the H.264 quality, ``keep_frames`` keeps the work folder. The other keywords are the method's
     options (``size``, ``preserve_color``, ...). ``resume`` continues an interrupted job. Progress goes to
     ``callback`` (:class:`~atelier.events.Progress` per frame, with ``rate`` in frames per second).
+    ``metadata=False`` embeds no provenance record (in the MP4's tags and the PNG frames).
     """
     t_start = time.perf_counter()
     video, options = split_options(options, video)
@@ -118,6 +120,7 @@ def stylize_video(
                        video=True)
     plan = plan_frames(input, output, prepared, video, styles, masks, seed=int(seed), resume=resume,
                        overwrite=overwrite)
+    plan.record = _provenance(plan, prepared) if metadata else None
     try:
         stylize = _FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed))
         tally = _render(plan, stylize, video.crf, callback)
@@ -145,6 +148,7 @@ class FramePlan:
     work: Path  # the finished frames: OUT.mp4.frames/ or the output folder itself
     settings: dict  # what a resumed run must match (kept in the work folder's JSON state)
     done: int  # frames finished by an earlier run (0 unless resuming)
+    record: dict | None = None  # the provenance record of the output (None: --no-metadata)
 
     @property
     def info(self) -> VideoInfo:
@@ -389,7 +393,7 @@ def _frame_loop(plan: FramePlan, stylize: _FrameStylizer, sink: _Sink, mp4: Path
             u8, out_f, reliable = stylize(rgb, k, prev)
         if mp4 is not None:
             writer = writer or _open_writer(plan, mp4, u8.shape[:2], crf)
-        sink.submit(_store, path_k, u8, writer)
+        sink.submit(_store, path_k, u8, writer, _frame_record(plan, k))
         if not resumed or k == plan.done - 1:
             # The chain continues from the stored (8-bit) frame, so a resumed run equals an uninterrupted one.
             prev = (_resize_u8(rgb, u8.shape[:2]), u8.astype(np.float32) / 255)
@@ -422,7 +426,19 @@ def _open_writer(plan: FramePlan, path: Path, hw, crf: int) -> Mp4Writer:
     if min(h, w) < 2:
         raise OptionError(f"A {hw[1]}x{hw[0]} output is too small for an MP4.")
     return Mp4Writer(path, w, h, plan.info.fps, crf=crf, audio_source=plan.src_path if plan.audio else None,
-                     audio_start=plan.audio_start)
+                     audio_start=plan.audio_start, metadata=plan.record)
+
+
+def _provenance(plan: FramePlan, prepared: Prepared) -> dict:
+    """The video's provenance record, known before the first frame (the MP4's tags are written first)."""
+    s = plan.settings
+    return provenance_record("video", s["method"], config=s["config"], seed=s["seed"], masked=bool(s["masks"]),
+                             inputs={"video": plan.src_path.name, "styles": s["styles"], "masks": s["masks"]},
+                             frames=s["frames"])
+
+
+def _frame_record(plan: FramePlan, k: int) -> dict | None:
+    return None if plan.record is None else {**plan.record, "kind": "video frame", "frame": plan.first + k}
 
 
 def _to_tensor(arr: np.ndarray, device) -> torch.Tensor:
@@ -550,10 +566,11 @@ _ONES = np.ones((1, 3), np.float32)  # cv2.transform's (1,3) matrix: the sum of 
 # -------------------------------------------------------------------------- background reading, writing
 
 
-def _store(path: Path | None, u8: np.ndarray, writer: Mp4Writer | None) -> None:
-    """Write a finished frame (resume state) and/or feed it to the MP4 encoder."""
+def _store(path: Path | None, u8: np.ndarray, writer: Mp4Writer | None, record: dict | None = None) -> None:
+    """Write a finished frame (resume state, with its provenance ``record``) and/or feed it to the MP4
+    encoder."""
     if path is not None:
-        write_frame(path, u8)
+        write_frame(path, u8, metadata=record)
     if writer is not None:
         writer.write(_even(u8))
 

@@ -29,7 +29,8 @@ CREATE_HELP = (
     "the method's options, see /api/methods); `seed`; `kind` (image, video or texture), `video_options` (see "
     "/api/info); `mask` (one image per style, white where that style applies; one for methods that fill a "
     "hole, white where to fill) and, for a texture from the one `style` image (its sample, no content), `texture_options` "
-    "({\"width\", \"height\", \"tileable\"}). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
+    "({\"width\", \"height\", \"tileable\"}); `metadata` (default true; false embeds no provenance record in the "
+    "result). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
     "(or videos) and for options that do not fit."
 )
 EVENTS_HELP = (
@@ -70,6 +71,7 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
         video_options: Annotated[str, Form()] = "{}",
         texture_options: Annotated[str, Form()] = "{}",
         mask: Annotated[list[UploadFile] | None, File()] = None,
+        metadata: Annotated[bool, Form()] = True,
     ) -> dict:
         styles = [s for s in (style or []) if s.filename or s.size]
         masks = [m for m in (mask or []) if m.filename or m.size]
@@ -93,7 +95,7 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
             shutil.rmtree(d, ignore_errors=True)
             raise
         job = Job(id=job_id, dir=d, kind=kind, method=method, options=opts, seed=seed, inputs=inputs,
-                  video_options=vopts, texture_options=topts, prepared=prepared)
+                  video_options=vopts, texture_options=topts, prepared=prepared, metadata=metadata)
         return store.submit(job).public()
 
     return router
