@@ -481,8 +481,10 @@ def atomic_write(path, write_fn: Callable[[Path], object]) -> Path:
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"Cannot write '{path}': {_reason(exc)}.") from exc
+        if isinstance(exc, OSError):  # e.g. a full disk (ENOSPC): the file at ``path`` is as it was
+            why = exc.strerror or _reason(exc)  # "No space left on device", not "[Errno 28] No space ..."
+            kept = " (the earlier file there is unchanged)" if path.exists() else ""
+            raise OutputError(f"Cannot write '{path}': {why}{kept}.") from exc
         raise
     return path
 
