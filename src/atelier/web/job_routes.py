@@ -213,7 +213,7 @@ def job_files_router(store: JobStore) -> APIRouter:
                 summary="The result's JSON sidecar (resolved config, seed, timings, losses)")
     def sidecar(job_id: str) -> dict:
         job = _finished(store, job_id)
-        return json.loads(atelier.sidecar_path(job.dir / job.result).read_text(encoding="utf-8"))
+        return without_paths(json.loads(atelier.sidecar_path(job.dir / job.result).read_text(encoding="utf-8")))
 
     @router.get("/api/jobs/{job_id}/inputs/{which}", summary="An input of the job: 'content', 'style-N' or 'mask-N'",
                 response_class=FileResponse)
@@ -267,6 +267,18 @@ async def _event_stream(store: JobStore, job: Job, request: Request, seq: int):
         if idle >= 15:
             idle = 0.0
             yield ": keep-alive\n\n"
+
+
+def without_paths(value: Any) -> Any:
+    """The sidecar as a client sees it: every absolute path (the job's folder, the server's models) reduced
+    to its file name, so the server never tells a client where its files are."""
+    if isinstance(value, dict):
+        return {k: without_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_paths(v) for v in value]
+    if isinstance(value, str) and (value.startswith(("/", "~")) or (len(value) > 2 and value[1:3] == ":\\")):
+        return atelier.provenance.basename(value)
+    return value
 
 
 def sse(event: str, data: dict, seq: int | None = None) -> str:

@@ -241,6 +241,7 @@ class JobStore:
             return out, job.first_event + len(job.events)
 
     def _finish(self, job: Job, state: str, *, error: str | None) -> None:
+        error = None if error is None else self.private(error, job)
         with self.lock:
             job.state, job.error, job.finished = state, error, now()
             with_preview = [e for e in job.events if "preview" in e["data"]]
@@ -249,6 +250,15 @@ class JobStore:
             self._save(job)
             self._event(job, "state", job.public())
             self._event(job, "end", job.public())
+
+    def private(self, message: str, job: Job) -> str:
+        """A message for the client without the server's paths: files of the job by their names, the jobs
+        folder as "the jobs folder"."""
+        for d in {str(job.dir), str(job.dir.resolve())}:
+            message = message.replace(d + os.sep, "").replace(d, "the job's folder")
+        for d in {str(self.root), str(self.root.resolve())}:
+            message = message.replace(d, "the jobs folder")
+        return message
 
     # -- workers
 
