@@ -12,10 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,63 +22,8 @@ from PIL import Image
 import atelier
 from atelier.cli import main
 
-# Runs `atelier ...` with the progress bar replaced by lines "P <iteration>" on stdout (flushed), so the test
-# knows how far the job got before it is killed. Snapshots (--save-every) and training previews are still
-# written by the CLI's own listeners.
-DRIVER = """
-import sys
-import atelier
-from atelier.cli import common, progress, stylize, train, video
-
-class Printer(progress.ProgressPrinter):
-    def __init__(self, **kw):
-        kw["show"] = False
-        super().__init__(**kw)
-
-    def __call__(self, event):
-        super().__call__(event)
-        if isinstance(event, atelier.events.Progress):
-            print("P", event.iteration, flush=True)
-
-stylize.ProgressPrinter = train.ProgressPrinter = Printer
-video.LazyPrinter = lambda: Printer()
-from atelier.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def start(*argv) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", DRIVER, *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-
-
-def kill_after(proc: subprocess.Popen, iteration: int, timeout: float = 240) -> int:
-    """SIGKILL ``proc`` once it reported ``iteration``; returns the last iteration it reported before dying
-    (its stdout keeps what was printed before the kill)."""
-    last, deadline = 0, time.monotonic() + timeout
-    try:
-        for line in proc.stdout:
-            if line.startswith("P "):
-                last = int(line.split()[1])
-            if last >= iteration or time.monotonic() > deadline:
-                break
-        proc.send_signal(signal.SIGKILL)
-        rest, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == -signal.SIGKILL, err
-    for line in rest.splitlines():
-        if line.startswith("P "):
-            last = int(line.split()[1])
-    assert last >= iteration, f"the job stopped at {last} before it was killed"
-    return last
-
-
-def finish(proc_args) -> tuple[int, list[int], str]:
-    proc = start(*proc_args)
-    out, err = proc.communicate(timeout=300)
-    return proc.returncode, [int(ln.split()[1]) for ln in out.splitlines() if ln.startswith("P ")], err
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from faults import finish, kill_after, start  # the CLI in a subprocess, reporting "P <iteration>" lines
 
 
 def visible(folder: Path) -> list[str]:
