@@ -102,11 +102,11 @@ def from_sidecar(info: dict, *, network: bool, kind: str | None = None) -> dict:
     composite = bool(inputs.get("masks"))
     if kind is None:
         kind = "video" if "video" in info else "texture" if "texture" in info else "stylized image"
+    refine = info.get("refine")  # api.run's {"iterations", "seconds", "losses"}: the count is what made it
     return record(kind, method=info.get("method"), source=source_type(network=network, composite=composite),
                   inputs=inputs, options=info.get("config"), seed=info.get("seed"), created=info.get("created"),
-                  refine=(info.get("refine") or {}).get("iterations") if isinstance(info.get("refine"), dict)
-                  else info.get("refine"), interrupted=info.get("interrupted") or None,
-                  texture=info.get("texture"))
+                  refine=refine.get("iterations") if isinstance(refine, dict) else refine,
+                  interrupted=info.get("interrupted") or None, texture=info.get("texture"))
 
 
 def to_json(rec: dict) -> str:
