@@ -1,5 +1,7 @@
-"""An invisible watermark that says "made by atelier", which survives what strips metadata (a JPEG
-re-encode, a resize, a crop). numpy only, torch-free.
+"""A faint watermark that says "made by atelier", which survives what strips metadata (a JPEG re-encode,
+a resize, a crop). numpy only, torch-free. PSNR about 40 dB: unseen in textured (stylised) images; in flat
+areas (a clear sky) a faint 8-px grid shows when zoomed in, the price of one bit per 8x8 block at this
+strength (STEP 32 read through all three attacks better, 0.95+ agreement, at 38 dB, and showed it more).
 
 DWT-DCT with quantisation index modulation (the scheme of Cox et al.'s "Digital Watermarking" ch. 5 and of
 the ``invisible-watermark`` package's dwtDct, own code here):
