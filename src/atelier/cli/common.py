@@ -74,7 +74,7 @@ def add_watermark_option(p: argparse.ArgumentParser) -> None:
     """``--watermark``: the invisible watermark in the pixels, which survives re-encoding, resizing and
     cropping where metadata does not ('atelier provenance --watermark FILE' finds it)."""
     p.add_argument("--watermark", action="store_true",
-                   help="Also hide an invisible watermark ('made by atelier') in the pixels; it survives JPEG "
+                   help="Also hide a faint watermark ('made by atelier', PSNR ~40 dB) in the pixels; it survives JPEG "
                    "re-encoding, a 0.5x resize and cropping. Find it with 'atelier provenance --watermark FILE'.")
 
 
