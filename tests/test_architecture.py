@@ -37,7 +37,7 @@ ROOT = SRC / "atelier"
 
 # The first component after ``atelier.`` -> layer. ``None`` is the package root (atelier/__init__.py).
 LAYERS: dict[str | None, int] = {
-    None: 0, "errors": 0, "events": 0, "paths": 0, "runtime": 0, "options": 0, "devices": 0, "io": 0,
+    None: 0, "errors": 0, "events": 0, "paths": 0, "runtime": 0, "options": 0, "devices": 0, "io": 0, "provenance": 0, "watermark": 0,
     "features": 0, "losses": 0, "ops": 0, "weights": 0,
     "engine": 1,
     "methods": 2,

@@ -25,6 +25,10 @@ _LAZY = {
     "Prepared": "atelier.api",
     "estimate": "atelier.api",
     "write_result": "atelier.api",
+    "provenance_record": "atelier.api",
+    "result_provenance": "atelier.api",
+    "provenance": "atelier.provenance",
+    "watermark": "atelier.watermark",
     "StylizeResult": "atelier.api",
     "texture": "atelier.api",
     "run_texture": "atelier.api",
@@ -69,6 +73,7 @@ _LAZY = {
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "__version__", "stylize", "stylize_to_file", "run", "prepare", "Prepared", "estimate", "write_result", "StylizeResult",
+    "provenance_record", "result_provenance", "provenance", "watermark",
     "texture", "run_texture", "texture_to_file", "texture_size", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
     "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from . import __version__, io, worksize
+from . import __version__, io, provenance, worksize
 from .devices import resolve_device
 from .errors import Interrupted, OptionError, WeightsError
 from .methods import MethodSpec, get_method, list_methods, make_config, method_for_model, method_spec
@@ -332,11 +332,13 @@ def texture(sample, *, output: str = "pil", **kwargs):
     return result.to_pil() if output == "pil" else result.image
 
 
-def texture_to_file(sample, out, *, overwrite: bool = False, **kwargs) -> tuple[Path, StylizeResult]:
+def texture_to_file(sample, out, *, overwrite: bool = False, metadata: bool = True, watermark: bool = False,
+                    **kwargs) -> tuple[Path, StylizeResult]:
     """Synthesise and write ``out`` plus ``out.json`` atomically (the output path checked first; the
-    sample is never overwritten; on Ctrl-C the partial texture is written, then re-raised)."""
+    sample is never overwritten; on Ctrl-C the partial texture is written, then re-raised). ``metadata``:
+    embed the provenance record in the image (see :func:`write_result`)."""
     inputs = [sample] if isinstance(sample, (str, Path)) else []
-    return _run_to_file(lambda: run_texture(sample, **kwargs), out, overwrite, inputs)
+    return _run_to_file(lambda: run_texture(sample, **kwargs), out, overwrite, inputs, metadata, watermark)
 
 
 def estimate(content, style=None, *, method: str | None = None, prepared: Prepared | None = None,
@@ -366,15 +368,19 @@ def stylize(content, style=None, *, output: str = "pil", **kwargs):
     return result.to_pil() if output == "pil" else result.image
 
 
-def stylize_to_file(content, style, out, *, overwrite: bool = False, **kwargs) -> tuple[Path, StylizeResult]:
+def stylize_to_file(content, style, out, *, overwrite: bool = False, metadata: bool = True,
+                    watermark: bool = False, **kwargs) -> tuple[Path, StylizeResult]:
     """Stylise and write ``out`` plus ``out.json`` atomically. The output path is checked before any work;
     an input file is never overwritten. On Ctrl-C the partial image and its sidecar are written, then
-    :class:`~atelier.errors.Interrupted` is re-raised."""
+    :class:`~atelier.errors.Interrupted` is re-raised. ``metadata=False`` writes no provenance into the
+    image (the sidecar is written either way); ``watermark=True`` adds the invisible watermark
+    (:mod:`atelier.watermark`)."""
     inputs = [p for p in [content, *_as_list(style), *(kwargs.get("masks") or [])] if isinstance(p, (str, Path))]
-    return _run_to_file(lambda: run(content, style, **kwargs), out, overwrite, inputs)
+    return _run_to_file(lambda: run(content, style, **kwargs), out, overwrite, inputs, metadata, watermark)
 
 
-def _run_to_file(run_fn, out, overwrite: bool, inputs: list) -> tuple[Path, StylizeResult]:
+def _run_to_file(run_fn, out, overwrite: bool, inputs: list, metadata: bool,
+                 watermark: bool = False) -> tuple[Path, StylizeResult]:
     """Check ``out`` before any work, run, write the image and its sidecar atomically; on Ctrl-C write the
     partial result, then re-raise."""
     path = io.check_output_path(out, overwrite=overwrite, inputs=inputs)
@@ -382,17 +388,45 @@ def _run_to_file(run_fn, out, overwrite: bool, inputs: list) -> tuple[Path, Styl
         result = run_fn()
     except Interrupted as err:
         if err.partial is not None:
-            write_result(err.partial, path, overwrite=overwrite, inputs=inputs)
+            write_result(err.partial, path, overwrite=overwrite, inputs=inputs, metadata=metadata,
+                         watermark=watermark)
         raise
-    write_result(result, path, overwrite=overwrite, inputs=inputs)
+    write_result(result, path, overwrite=overwrite, inputs=inputs, metadata=metadata, watermark=watermark)
     return path, result
 
 
-def write_result(result: StylizeResult, path, *, overwrite: bool = False, inputs=()) -> Path:
-    path = io.save_image(result.image, path, overwrite=overwrite, inputs=inputs, alpha=result.alpha)
+def write_result(result: StylizeResult, path, *, overwrite: bool = False, inputs=(), metadata: bool = True,
+                 watermark: bool = False) -> Path:
+    """Write the image (with its provenance record inside unless ``metadata=False``; with the invisible
+    watermark if ``watermark``) and its JSON sidecar."""
+    record = result_provenance(result.info) if metadata else None
+    if record is not None and watermark:
+        record["watermark"] = "atelier.watermark v1"
+    if watermark:
+        result.info["watermark"] = True
+    path = io.save_image(result.image, path, overwrite=overwrite, inputs=inputs, alpha=result.alpha,
+                         metadata=record, mark=watermark)
     result.info["output"] = str(path)
     io.write_json(io.sidecar_path(path), result.info)
     return path
+
+
+def result_provenance(info: dict, kind: str | None = None) -> dict:
+    """The provenance record of a result from its sidecar ``info`` (see :mod:`atelier.provenance`)."""
+    method = info.get("method")
+    network = method_spec(method).network if method in list_methods() else True
+    return provenance.from_sidecar(info, network=network, kind=kind)
+
+
+def provenance_record(kind: str, method: str, *, config=None, inputs: dict | None = None, seed: int | None = None,
+                      masked: bool = False, **extra) -> dict:
+    """A provenance record for an image written outside :func:`write_result` (a ``--save-every`` snapshot,
+    a training preview, the web's preview): ``config`` a method's config (dataclass or dict), ``inputs``
+    the source files (base names are kept), ``masked`` when part of the photo is kept unchanged."""
+    network = method_spec(method).network if method in list_methods() else True
+    options = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+    return provenance.record(kind, method=method, source=provenance.source_type(network=network, composite=masked),
+                             inputs=inputs, options=options, seed=seed, **extra)
 
 
 def versions() -> dict[str, str]:

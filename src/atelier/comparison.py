@@ -17,13 +17,14 @@ This module is a front end of the library (like the CLI): it runs methods only t
 from __future__ import annotations
 
 import csv
-import io as _io
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import api
+import numpy as np
+
+from . import api, provenance
 from . import io as aio
 from .errors import OptionError, OutputError
 from .events import Progress
@@ -71,8 +72,9 @@ def _slug(text: str) -> str:
 
 
 def compare(contents, styles, runs: list[RunSpec], out_dir, *, seed: int = 0, device="auto",
-            eval_size: int = 512, overwrite: bool = False, callback=None) -> dict:
-    """Run every spec on every content x style pair; write the sheet, tables and curves; return the rows."""
+            eval_size: int = 512, overwrite: bool = False, callback=None, metadata: bool = True) -> dict:
+    """Run every spec on every content x style pair; write the sheet, tables and curves; return the rows.
+    ``metadata=False`` embeds no provenance record in the images."""
     from . import metrics  # the judge: never imports methods
 
     out_dir = Path(out_dir)
@@ -103,7 +105,7 @@ def compare(contents, styles, runs: list[RunSpec], out_dir, *, seed: int = 0, de
                                  device=device, callback=listen, **spec.options)
                 seconds = time.perf_counter() - t0
                 path = out_dir / "images" / f"{pair}__{_slug(spec.label)}.png"
-                api.write_result(result, path, overwrite=True)
+                api.write_result(result, path, overwrite=True, metadata=metadata)
                 scores = metrics.evaluate(result.image, content=content, style=style, size=eval_size)
                 rows.append({"pair": pair, "run": spec.label, "method": spec.method,
                              "seconds": round(seconds, 2), **scores})
@@ -111,10 +113,14 @@ def compare(contents, styles, runs: list[RunSpec], out_dir, *, seed: int = 0, de
                     curves.append((f"{pair} {spec.label}", history))
                 cells.append((result.image, f"{spec.label}\n{seconds:.1f} s"))
             sheet_rows.append((aio.load_image(content), aio.load_image(style), cells))
-    write_contact_sheet(sheet_rows, out_dir / "contact_sheet.png", overwrite=True)
+    inputs = {"contents": [str(c) for c in contents], "styles": [str(s) for s in styles]}
+    sheet = provenance.record("contact sheet", source=provenance.TRAINED_COMPOSITE, inputs=inputs, seed=seed,
+                              runs=[s.label for s in runs]) if metadata else None
+    write_contact_sheet(sheet_rows, out_dir / "contact_sheet.png", overwrite=True, metadata=sheet)
     write_tables(rows, out_dir)
     if curves:
-        write_loss_curves(curves, out_dir / "loss_curves.png")
+        chart = provenance.record("chart", source=provenance.DATA_DRIVEN, runs=[label for label, _ in curves])
+        write_loss_curves(curves, out_dir / "loss_curves.png", metadata=chart if metadata else None)
     return {"rows": rows, "out_dir": str(out_dir)}
 
 
@@ -134,7 +140,8 @@ def write_tables(rows: list[dict], out_dir: Path) -> None:
     aio.write_json(out_dir / "metrics.json", {"rows": rows})
 
 
-def write_contact_sheet(sheet_rows, path: Path, *, tile: int = 256, overwrite: bool = False) -> Path:
+def write_contact_sheet(sheet_rows, path: Path, *, tile: int = 256, overwrite: bool = False,
+                        metadata: dict | None = None) -> Path:
     """A grid: per row the content, the style, then each (image, label) result; labels under each tile.
 
     A row's style may be None (its cell is left blank; with no style in any row the column is dropped):
@@ -158,10 +165,10 @@ def write_contact_sheet(sheet_rows, path: Path, *, tile: int = 256, overwrite: b
             pil = aio.to_pil(aio.resize(img, aio.fit_size(*img.shape[-2:], tile)))
             sheet.paste(pil, (x + (tile - pil.width) // 2, y + (tile - pil.height) // 2))
             draw.multiline_text((x, y + tile + 3), label, fill="black", font=font, spacing=2)
-    return aio.save_image(sheet, path, overwrite=overwrite)
+    return aio.save_image(sheet, path, overwrite=overwrite, metadata=metadata)
 
 
-def write_loss_curves(curves, path: Path) -> Path:
+def write_loss_curves(curves, path: Path, *, metadata: dict | None = None) -> Path:
     """Total loss against iterations (left) and wall time (right), log scale, one line per run.
 
     With coarse-to-fine schedules each scale has its own targets: the curve steps at a scale change."""
@@ -182,8 +189,8 @@ def write_loss_curves(curves, path: Path) -> Path:
         ax.grid(alpha=0.3)
     a.legend(fontsize=7)
     fig.tight_layout()
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.set_dpi(110)
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # (H,W,3) uint8 of the rendered figure
     plt.close(fig)
-    aio.atomic_write(path, lambda p: p.write_bytes(buf.getvalue()))
-    return path
+    return aio.save_image(rgb, path, overwrite=True, metadata=metadata)

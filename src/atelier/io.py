@@ -19,7 +19,10 @@ bytes / a binary file object, and handles inputs deliberately:
 
 Writing (``save_image``, ``write_json``) is atomic: a temporary file in the same directory is written
 and then moved over the target with ``os.replace``, so a failure never leaves a partial output. Outputs
-never overwrite an input, and only overwrite an existing file when asked to.
+never overwrite an input, and only overwrite an existing file when asked to. ``save_image`` is the one
+function that writes images (results, snapshots, previews, video frames, contact sheets, charts): given a
+provenance record (``metadata=``, see :mod:`atelier.provenance`) it embeds it in the file (PNG iTXt, JPEG /
+WebP XMP and EXIF, TIFF XMP); ``read_metadata`` reads it back.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
+from atelier import provenance, watermark
 from atelier.errors import AtelierError, ImageTooLargeError, InputError, OptionError, OutputError
 
 logger = logging.getLogger(__name__)
@@ -477,10 +481,57 @@ def atomic_write(path, write_fn: Callable[[Path], object]) -> Path:
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"Cannot write '{path}': {_reason(exc)}.") from exc
+        if isinstance(exc, OSError):  # e.g. a full disk (ENOSPC): the file at ``path`` is as it was
+            why = exc.strerror or _reason(exc)  # "No space left on device", not "[Errno 28] No space ..."
+            kept = " (the earlier file there is unchanged)" if path.exists() else ""
+            raise OutputError(f"Cannot write '{path}': {why}{kept}.") from exc
         raise
     return path
+
+
+def _as_pil(image, alpha: torch.Tensor | None) -> Image.Image:
+    """An "RGB"/"RGBA" PIL image from a tensor, a PIL image or an (H,W,3) uint8 array (video frames)."""
+    if isinstance(image, Image.Image):
+        pil = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+        if alpha is not None:
+            pil = to_pil(torch.from_numpy(np.asarray(pil.convert("RGB"))).permute(2, 0, 1) / 255.0, alpha)
+        return pil
+    if isinstance(image, torch.Tensor):
+        return to_pil(image, alpha)
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return Image.fromarray(np.ascontiguousarray(image), mode="RGB")
+    raise TypeError(f"save_image expects a tensor, a PIL image or an (H,W,3) uint8 array, got {type(image).__name__}")
+
+
+# JPEG's APP1 segment holds at most 65,502 bytes of XMP; a record that large (thousands of option values)
+# keeps everything but its options.
+_MAX_XMP = 60_000
+
+
+def _metadata_options(fmt: str, metadata: dict | None) -> dict:
+    """PIL save keywords that embed a provenance record: PNG iTXt chunks ("XML:com.adobe.xmp", the XMP
+    packet, and "atelier", the JSON record), JPEG/WebP XMP plus EXIF Software and ImageDescription, TIFF
+    XMP (tag 700). BMP has no place for it (the JSON sidecar still says it)."""
+    if not metadata:
+        return {}
+    xmp = provenance.to_xmp(metadata)
+    if len(xmp.encode()) > _MAX_XMP:
+        metadata = {**{k: v for k, v in metadata.items() if k != "options"}, "options": "omitted (too large)"}
+        xmp = provenance.to_xmp(metadata)
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp)
+        info.add_itxt(provenance.PNG_KEY, provenance.to_json(metadata), zip=True)
+        return {"pnginfo": info}
+    software = f"atelier {metadata.get('atelier', '')}".strip()
+    if fmt in ("JPEG", "WEBP"):
+        exif = Image.Exif()
+        exif[0x0131] = software  # Software
+        exif[0x010E] = provenance.summary(metadata)  # ImageDescription
+        return {"xmp": xmp.encode(), "exif": exif.tobytes()}
+    if fmt == "TIFF":
+        return {"tiffinfo": {700: xmp.encode(), 305: software}}
+    return {}
 
 
 def save_image(
@@ -491,10 +542,18 @@ def save_image(
     inputs: Iterable = (),
     alpha: torch.Tensor | None = None,
     quality: int = 95,
+    metadata: dict | None = None,
+    fast: bool = False,
+    mark: bool = False,
 ) -> Path:
-    """Save a (1,3,H,W)/(3,H,W) tensor in [0,1] or a PIL image; the format comes from the extension.
+    """Save a (1,3,H,W)/(3,H,W) tensor in [0,1], a PIL image or an (H,W,3) uint8 array; the format comes
+    from the extension. The only function of atelier that writes an image file.
 
     ``alpha`` (1,1,H,W) is written as RGBA for PNG, WebP and TIFF, and dropped for JPEG and BMP.
+    ``metadata``: a provenance record (:func:`atelier.provenance.record`) embedded in the file; None writes
+    none (``--no-metadata``). ``fast``: PNG at zlib level 1 with run-length matching (video frames: 115 ms
+    for a 1280x720 frame against 140 ms at level 1's default matching, same size; measured under load).
+    ``mark``: add the invisible watermark of :mod:`atelier.watermark` to the pixels (``--watermark``).
     Refuses to overwrite an input (always) or an existing file (unless ``overwrite``). Atomic.
     """
     if not 1 <= quality <= 100:
@@ -502,23 +561,50 @@ def save_image(
     inputs = list(inputs)
     target = check_output_path(path, overwrite=overwrite, inputs=inputs)
     fmt = _output_format(target)
-    if isinstance(image, Image.Image):
-        pil = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
-        if alpha is not None:
-            pil = to_pil(torch.from_numpy(np.asarray(pil.convert("RGB"))).permute(2, 0, 1) / 255.0, alpha)
-    elif isinstance(image, torch.Tensor):
-        pil = to_pil(image, alpha)
-    else:
-        raise TypeError(f"save_image expects a tensor or a PIL image, got {type(image).__name__}")
+    pil = _as_pil(image, alpha)
     if pil.mode == "RGBA" and fmt not in _ALPHA_FORMATS:
         logger.info("%s cannot store transparency; saving '%s' without alpha (over white).", fmt, target)
         white = Image.new("RGB", pil.size, (255, 255, 255))
         white.paste(pil, mask=pil.getchannel("A"))
         pil = white
-    options: dict = {"JPEG": {"quality": quality}, "WEBP": {"quality": quality}, "PNG": {"compress_level": 6}}
-    atomic_write(target, lambda tmp: pil.save(tmp, format=fmt, **options.get(fmt, {})))
+    if mark:
+        marked = Image.fromarray(watermark.embed(np.asarray(pil.convert("RGB"))), mode="RGB")
+        if pil.mode == "RGBA":
+            marked.putalpha(pil.getchannel("A"))
+        pil = marked
+    png = {"compress_level": 1, "compress_type": 3} if fast else {"compress_level": 6}  # 3: zlib's Z_RLE
+    options: dict = {"JPEG": {"quality": quality}, "WEBP": {"quality": quality}, "PNG": png}.get(fmt, {})
+    options = {**options, **_metadata_options(fmt, metadata)}
+    atomic_write(target, lambda tmp: pil.save(tmp, format=fmt, **options))
     logger.debug("Saved %s (%dx%d, %s).", target, pil.width, pil.height, pil.mode)
     return target
+
+
+def read_metadata(path) -> dict | None:
+    """The provenance record embedded by :func:`save_image` (PNG's "atelier" chunk, else the XMP of any
+    format), or None if the image carries none. Reads the header only, never the pixels."""
+    path = Path(path).expanduser()
+    try:
+        with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(path) as img:
+                    info = dict(img.info)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+    except Exception as exc:  # PIL raises many types; none may leak
+        raise InputError(f"Cannot read '{path}' as an image: {_reason(exc)}.") from exc
+    text = info.get(provenance.PNG_KEY)
+    if isinstance(text, str):
+        try:
+            rec = json.loads(text)
+            if isinstance(rec, dict):
+                return rec
+        except ValueError:
+            pass
+    xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
+    return provenance.from_xmp(xmp) if xmp else None
 
 
 def sidecar_path(output) -> Path:

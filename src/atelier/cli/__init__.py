@@ -25,6 +25,7 @@ _COMMANDS = {
     "export": ("atelier.cli.models", "Export a trained model to ONNX for onnxruntime."),
     "train": ("atelier.cli.train", "Train a feed-forward style network on a folder of photos."),
     "video": ("atelier.cli.video", "Stylise a video file or a folder of frames, temporally coherent."),
+    "provenance": ("atelier.cli.provenance", "Print what made an image or video, as recorded inside the file."),
     "serve": ("atelier.cli.serve", "Run the web app and HTTP API on this machine (http://127.0.0.1:7860/)."),
 }
 

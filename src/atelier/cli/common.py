@@ -60,6 +60,24 @@ def add_config_options(p: argparse.ArgumentParser, config_class, title: str, *, 
         group.add_argument(flag(f.name), **kwargs)
 
 
+def add_metadata_option(p: argparse.ArgumentParser) -> None:
+    """``--no-metadata``, shared by every command that writes images (stylize, texture, video, train's
+    previews, compare, batch): the provenance record is then not embedded in the outputs (the JSON
+    sidecar is still written)."""
+    p.add_argument("--no-metadata", dest="metadata", action="store_false",
+                   help="Do not embed the provenance record (IPTC digital source type, method, style names, "
+                   "options, seed) in the output files; the JSON sidecar is still written. "
+                   "See 'atelier provenance FILE'.")
+
+
+def add_watermark_option(p: argparse.ArgumentParser) -> None:
+    """``--watermark``: the invisible watermark in the pixels, which survives re-encoding, resizing and
+    cropping where metadata does not ('atelier provenance --watermark FILE' finds it)."""
+    p.add_argument("--watermark", action="store_true",
+                   help="Also hide a faint watermark ('made by atelier', PSNR ~40 dB) in the pixels; it survives JPEG "
+                   "re-encoding, a 0.5x resize and cropping. Find it with 'atelier provenance --watermark FILE'.")
+
+
 def _fmt(value) -> str:
     return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import atelier
 
-from .common import Parser
+from .common import Parser, add_metadata_option
 
 
 def _eval(argv: list[str]) -> int:
@@ -51,6 +51,7 @@ def _compare(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--overwrite", action="store_true", help="Replace an earlier comparison in OUT_DIR.")
+    add_metadata_option(p)
     args = p.parse_args(argv)
     content, style = atelier.default_inputs()
     specs = [atelier.RunSpec.parse(r) for r in (args.runs or ["gatys"])]
@@ -64,7 +65,7 @@ def _compare(argv: list[str]) -> int:
     try:
         result = atelier.compare(args.content or [content], args.style or [style], specs, Path(args.output),
                                  seed=args.seed, device=args.device, eval_size=args.eval_size,
-                                 overwrite=args.overwrite, callback=printer)
+                                 overwrite=args.overwrite, callback=printer, metadata=args.metadata)
     finally:
         printer.close()
     print(f"Wrote {result['out_dir']}/contact_sheet.png, metrics.md/.csv/.json and loss_curves.png "

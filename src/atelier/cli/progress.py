@@ -10,8 +10,10 @@ import atelier
 class ProgressPrinter:
     """Callable event subscriber. ``show=False`` keeps only the snapshots (for ``--quiet``)."""
 
-    def __init__(self, *, save_every: int = 0, output: Path | None = None, show: bool = True):
+    def __init__(self, *, save_every: int = 0, output: Path | None = None, show: bool = True,
+                 metadata: dict | None = None):
         self.save_every, self.output = save_every, output
+        self.metadata = metadata  # the snapshots' provenance record (None: --no-metadata)
         self.progress = None
         if show:
             from rich.console import Console
@@ -41,7 +43,8 @@ class ProgressPrinter:
             if self.save_every and event.image is not None and event.iteration % self.save_every == 0:
                 out = self.output
                 snap = out.with_name(f"{out.stem}.iter{event.iteration:05d}{out.suffix or '.png'}")
-                atelier.save_image(event.image, snap, overwrite=True)
+                record = None if self.metadata is None else {**self.metadata, "iteration": event.iteration}
+                atelier.save_image(event.image, snap, overwrite=True, metadata=record)
 
     def close(self) -> None:
         if self.progress:

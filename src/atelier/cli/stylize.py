@@ -9,7 +9,15 @@ from pathlib import Path
 
 import atelier
 
-from .common import LazyPrinter, Parser, add_config_options, parse_int, parse_method_args
+from .common import (
+    LazyPrinter,
+    Parser,
+    add_config_options,
+    add_metadata_option,
+    add_watermark_option,
+    parse_int,
+    parse_method_args,
+)
 from .progress import ProgressPrinter
 
 
@@ -54,6 +62,8 @@ def build_parser(method: str) -> argparse.ArgumentParser:
                    help=atelier.RefineOptions.HELP)
     p.add_argument("--work-size", type=parse_int, default=0, metavar="PX", help=atelier.WorkSizeOptions.HELP)
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    add_metadata_option(p)
+    add_watermark_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--dry-run", action="store_true", help="Print the estimated time and peak memory of the "
                    "run (after a few seconds of calibration), then exit without writing anything.")
@@ -100,10 +110,15 @@ def main(command: str, argv: list[str]) -> int:
         return _dry_run(content, styles, args, prepared)
     printer = None
     if not args.quiet or args.save_every:
-        printer = ProgressPrinter(save_every=args.save_every, output=output, show=not args.quiet)
+        snapshots = atelier.provenance_record(
+            "snapshot", args.method, config=prepared.config, seed=args.seed, masked=args.mask is not None,
+            inputs={"content": content, "styles": styles, "masks": args.mask}) if args.metadata else None
+        printer = ProgressPrinter(save_every=args.save_every, output=output, show=not args.quiet,
+                                  metadata=snapshots)
     try:
         path, result = atelier.stylize_to_file(
-            content, styles or None, output, overwrite=args.overwrite, prepared=prepared,
+            content, styles or None, output, overwrite=args.overwrite, prepared=prepared, metadata=args.metadata,
+            watermark=args.watermark,
             masks=args.mask, seed=args.seed, device=args.device, callback=printer,
         )
     except atelier.errors.Interrupted as err:
@@ -178,7 +193,8 @@ def _feed_forward(args, options: dict) -> int:
         printer = None if args.quiet else LazyPrinter()
         try:
             path, result = atelier.stylize_to_file(
-                content, None, out, overwrite=args.overwrite, prepared=prepared, seed=args.seed,
+                content, None, out, overwrite=args.overwrite, prepared=prepared, seed=args.seed, metadata=args.metadata,
+                watermark=args.watermark,
                 device=args.device, callback=printer, masks=args.mask if fill else None,
             )
         finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import atelier
 
-from .common import Parser, add_config_options, parse_int
+from .common import Parser, add_config_options, add_metadata_option, add_watermark_option, parse_int
 from .progress import ProgressPrinter
 
 DEFAULT_METHOD = "quilting"
@@ -43,6 +43,8 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=parse_int, default=0, help="Random seed: same seed and options, same texture.")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    add_metadata_option(p)
+    add_watermark_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     add_config_options(p, spec.config_class, f"{method} options", texture=True)
     return p
@@ -78,7 +80,7 @@ def main(command: str, argv: list[str]) -> int:
     printer = None if args.quiet else ProgressPrinter(show=True)
     try:
         path, result = atelier.texture_to_file(
-            sample, output, overwrite=args.overwrite, prepared=prepared, size=atelier.texture_size(
+            sample, output, overwrite=args.overwrite, metadata=args.metadata, watermark=args.watermark, prepared=prepared, size=atelier.texture_size(
                 (height, width)), tileable=args.tileable, seed=args.seed, device=args.device, callback=printer)
     except atelier.errors.Interrupted as err:
         where = f" Partial result: {output}" if err.partial is not None else ""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import atelier
 
-from .common import Parser
+from .common import Parser, add_metadata_option
 from .progress import ProgressPrinter
 from .stylize import add_config_options
 
@@ -46,6 +46,7 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="Replace an existing MODEL and its checkpoint.")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
+    add_metadata_option(p)
     add_config_options(p, spec.config_class, f"{method} training options")
     return p
 
@@ -53,8 +54,9 @@ def build_parser(method: str) -> argparse.ArgumentParser:
 class _Listener:
     """Progress bar (unless quiet) and the preview file, written atomically whenever a preview arrives."""
 
-    def __init__(self, preview: Path, *, show: bool):
+    def __init__(self, preview: Path, *, show: bool, metadata: dict | None = None):
         self.preview, self.show = preview, show
+        self.metadata = metadata  # the previews' provenance record (None: --no-metadata)
         self.bar: ProgressPrinter | None = None  # started by the first event, so errors before it show no bar
 
     def __call__(self, event) -> None:
@@ -62,7 +64,8 @@ class _Listener:
             self.bar = ProgressPrinter(show=self.show)
         self.bar(event)
         if isinstance(event, atelier.events.Progress) and event.image is not None:
-            atelier.save_image(event.image[:1], self.preview, overwrite=True)
+            record = None if self.metadata is None else {**self.metadata, "step": event.iteration}
+            atelier.save_image(event.image[:1], self.preview, overwrite=True, metadata=record)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -103,7 +106,10 @@ def main(command: str, argv: list[str]) -> int:
                 f"Refusing to write the model and its preview inside the training folder '{folder}' (the "
                 "preview would become a training photo); choose an output elsewhere."
             )
-    listener = _Listener(preview, show=not args.quiet and _reports())
+    record = atelier.provenance_record(
+        "training preview", args.method, config=options, seed=options.get("seed"),
+        inputs={item["dest"]: getattr(args, item["dest"]) for item in spec.inputs}) if args.metadata else None
+    listener = _Listener(preview, show=not args.quiet and _reports(), metadata=record)
     try:
         summary = atelier.train(args.method, getattr(args, "style", None), args.data, output, resume=args.resume,
                                 overwrite=args.overwrite, device=args.device, callback=listener, **options)

@@ -14,7 +14,7 @@ import sys
 import atelier
 from atelier.options import make_config
 
-from .common import LazyPrinter, Parser, add_config_options, parse_int, parse_method_args
+from .common import LazyPrinter, Parser, add_config_options, add_metadata_option, parse_int, parse_method_args
 
 
 def build_parser(method: str) -> argparse.ArgumentParser:
@@ -51,6 +51,7 @@ def build_parser(method: str) -> argparse.ArgumentParser:
     p.add_argument("--work-size", type=parse_int, default=None, metavar="PX",
                    help=f"{atelier.WorkSizeOptions.HELP} (default for videos: {atelier.WorkSizeOptions.VIDEO or 'off'})")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output and start again.")
+    add_metadata_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--dry-run", action="store_true", help="Print the estimated frames per second and total time "
                    "(after stylising the first few frames as a calibration), then exit without writing anything.")
@@ -84,7 +85,8 @@ def main(command: str, argv: list[str]) -> int:
         result = atelier.stylize_video(
             args.input, args.output, getattr(args, "style", None), style_at=args.style_at, method=args.method,
             masks=getattr(args, "mask", None), resume=args.resume, overwrite=args.overwrite, seed=args.seed,
-            device=args.device, callback=printer, video=video, work_size=args.work_size, **options,
+            device=args.device, callback=printer, video=video, work_size=args.work_size, metadata=args.metadata,
+            **options,
         )
     except atelier.errors.Interrupted as err:
         if printer:

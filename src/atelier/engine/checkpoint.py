@@ -41,11 +41,14 @@ _META_KEY = "atelier"
 
 
 def _write(path, tensors: dict[str, torch.Tensor], header: dict) -> Path:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {_META_KEY: json.dumps(header, sort_keys=True)}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    # Serialised in memory, then written by Python: safetensors' own file writer reports a full disk as a
+    # SafetensorError (a traceback), Python's as the OSError that atomic_write turns into one sentence.
+    data = save(tensors, metadata=meta)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def read(path) -> tuple[dict[str, torch.Tensor], dict]:

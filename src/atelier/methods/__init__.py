@@ -110,6 +110,9 @@ class MethodSpec:
     # Said when the config's default ``model`` is not installed (e.g. how to train a decoder).
     no_model_message: str = ""
     paper: str = ""
+    # The output comes from a network trained on data (gatys' VGG-19, a trained decoder or model): its
+    # provenance is IPTC "trainedAlgorithmicMedia"; a classical method's is "algorithmicMedia".
+    network: bool = True
     extra: dict = field(default_factory=dict, compare=False)
 
     @property

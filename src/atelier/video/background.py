@@ -16,10 +16,14 @@ import numpy as np
 from .io import Mp4Writer, even_size, write_frame, write_raw_frame
 
 
-def store_frame(path: Path | None, u8: np.ndarray, writer: Mp4Writer | None) -> None:
-    """Write a finished frame (resume state) and/or feed it to the MP4 encoder."""
+def store_frame(path: Path | None, u8: np.ndarray, writer: Mp4Writer | None, record: dict | None = None) -> None:
+    """Write a finished frame (resume state: a raw array, or a PNG with its provenance ``record``) and/or feed
+    it to the MP4 encoder."""
     if path is not None:
-        (write_raw_frame if path.suffix == ".npy" else write_frame)(path, u8)
+        if path.suffix == ".npy":  # an MP4 job's internal state: the MP4 carries the provenance
+            write_raw_frame(path, u8)
+        else:
+            write_frame(path, u8, metadata=record)
     if writer is not None:
         writer.write(even_frame(u8))
 

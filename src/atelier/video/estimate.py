@@ -96,17 +96,17 @@ def _timed(step, frames, prev):
 def _store_seconds(u8: np.ndarray, *, crf: int, png: bool, mp4: bool) -> float:
     """What the background writer spends on one frame, timed here: the resume state (PNG as write_frame makes
     it, or a raw array) and the H.264 encoding (three frames into memory, after one)."""
-    import io
+    import tempfile
 
-    import cv2
+    from .io import write_frame, write_raw_frame
 
-    t = time.perf_counter()
-    if png:
-        cv2.imencode(".png", u8[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
-                                             cv2.IMWRITE_PNG_STRATEGY_RLE])
-    else:
-        np.save(io.BytesIO(), u8)
-    seconds = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:  # the writer's own functions, into a folder removed at once
+        t = time.perf_counter()
+        if png:
+            write_frame(Path(tmp) / "f.png", u8)
+        else:
+            write_raw_frame(Path(tmp) / "f.npy", u8)
+        seconds = time.perf_counter() - t
     if mp4:
         seconds += _h264_seconds(u8, crf)
     return seconds

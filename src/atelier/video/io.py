@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OptionError, OutputError
-from ..io import atomic_write
+from .. import provenance
+from ..errors import InputError, OptionError
+from ..io import atomic_write, save_image
 
 logger = logging.getLogger(__name__)
 
@@ -212,17 +213,13 @@ def _reason(err: BaseException) -> str:
 # ----------------------------------------------------------------------------------------------- output
 
 
-def write_frame(path: Path, rgb: np.ndarray) -> Path:
-    """Write one finished frame (H,W,3 uint8) as PNG, atomically. Fast compression (the frames are
-    temporary or get re-encoded): zlib level 1 with run-length matching only, measured at 1280x720 on a
-    stylised frame 41 ms and 2.0 MB against 78 ms and 2.1 MB with level 1's default matching."""
-    import cv2
-
-    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]), params)
-    if not ok:
-        raise OutputError(f"Cannot encode frame '{path}'.")
-    return atomic_write(path, lambda tmp: tmp.write_bytes(buf.tobytes()))
+def write_frame(path: Path, rgb: np.ndarray, *, metadata: dict | None = None) -> Path:
+    """Write one finished frame (H,W,3 uint8) as PNG, atomically, with its provenance record. Fast
+    compression (the frames are temporary or get re-encoded): zlib level 1 with run-length matching only,
+    measured at 1280x720 on a stylised frame 41 ms and 2.0 MB against 78 ms and 2.1 MB with level 1's
+    default matching (OpenCV's encoder then; through PIL, ``save_image(fast=True)``, ~13 % slower than
+    OpenCV's, measured under load, in exchange for one image writer)."""
+    return save_image(rgb, path, overwrite=True, metadata=metadata, fast=True)
 
 
 def write_raw_frame(path: Path, rgb: np.ndarray) -> Path:
@@ -258,12 +255,17 @@ class Mp4Writer:
     :meth:`close` succeeded (the pipeline does)."""
 
     def __init__(self, path: Path, width: int, height: int, fps: Fraction, *, crf: int = 18,
-                 preset: str = "veryfast", audio_source: Path | None = None, audio_start: float = 0.0):
+                 preset: str = "veryfast", audio_source: Path | None = None, audio_start: float = 0.0,
+                 metadata: dict | None = None):
         av = _av()
         if width % 2 or height % 2:
             raise ValueError(f"H.264 (yuv420p) needs even sides, got {width}x{height}")
         codec = "libx264" if "libx264" in av.codecs_available else "h264"
         self.out = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        if metadata:  # provenance in the container's tags (written with the header): the JSON record in
+            # "comment" (©cmt), its one-line summary in "description" (desc); atelier.provenance reads them
+            self.out.metadata[provenance.MP4_KEY] = provenance.to_json(metadata)
+            self.out.metadata["description"] = provenance.summary(metadata)
         self.video = self.out.add_stream(codec, rate=fps)
         self.video.width, self.video.height, self.video.pix_fmt = width, height, "yuv420p"
         self.video.codec_context.options = {"crf": str(crf), "preset": preset}

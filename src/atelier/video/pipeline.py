@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from .. import __version__, io, worksize
-from ..api import Prepared, prepare, versions
+from ..api import Prepared, prepare, provenance_record, versions
 from ..devices import resolve_device
 from ..errors import InputError, Interrupted, OptionError, OutputError
 from ..events import Done, Progress, Stage, emit
@@ -99,6 +99,7 @@ def stylize_video(
     device="auto",
     callback=None,
     video: VideoConfig | None = None,
+    metadata: bool = True,
     **options,
 ) -> VideoResult:
     """Stylise the video ``input`` (a file PyAV reads: mp4, mov, avi, mkv, webm; or a folder of numbered
@@ -116,11 +117,13 @@ def stylize_video(
     the style changing smoothly between them (:mod:`.keyframes`; paintings, or johnson models).
     ``resume`` continues an interrupted job. Progress goes to
     ``callback`` (:class:`~atelier.events.Progress` per frame, with ``rate`` in frames per second).
+    ``metadata=False`` embeds no provenance record (in the MP4's tags and the PNG frames).
     """
     t_start = time.perf_counter()
     video, prepared, styles, keyed = prepare_video(style, style_at, method, masks, options, video)
     plan = plan_frames(input, output, prepared, video, styles, masks, seed=int(seed), resume=resume,
                        overwrite=overwrite, keyed=keyed)
+    plan.record = _provenance(plan, prepared) if metadata else None
     try:
         stylize = FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed), keyed=keyed)
         tally = _render(plan, stylize, video.crf, callback)
@@ -169,6 +172,7 @@ class FramePlan:
     work: Path  # the finished frames: OUT.mp4.frames/ or the output folder itself
     settings: dict  # what a resumed run must match (kept in the work folder's JSON state)
     done: int  # frames finished by an earlier run (0 unless resuming)
+    record: dict | None = None  # the provenance record of the output (None: --no-metadata)
 
     @property
     def info(self) -> VideoInfo:
@@ -444,7 +448,7 @@ def _frame_loop(plan: FramePlan, stylize: FrameStylizer, sink: Sink, mp4: Path |
             u8, out_f, reliable = stylize(rgb, k, prev)
         if mp4 is not None:
             writer = writer or _open_writer(plan, mp4, u8.shape[:2], crf)
-        sink.submit(store_frame, path_k, u8, writer)
+        sink.submit(store_frame, path_k, u8, writer, _frame_record(plan, k))
         if not resumed or k == plan.done - 1:
             prev = stylize.chain(rgb, u8)
         tally.frames, tally.size = k + 1, u8.shape[:2]
@@ -476,7 +480,19 @@ def _open_writer(plan: FramePlan, path: Path, hw, crf: int) -> Mp4Writer:
     if min(h, w) < 2:
         raise OptionError(f"A {hw[1]}x{hw[0]} output is too small for an MP4.")
     return Mp4Writer(path, w, h, plan.info.fps, crf=crf, audio_source=plan.src_path if plan.audio else None,
-                     audio_start=plan.audio_start)
+                     audio_start=plan.audio_start, metadata=plan.record)
+
+
+def _provenance(plan: FramePlan, prepared: Prepared) -> dict:
+    """The video's provenance record, known before the first frame (the MP4's tags are written first)."""
+    s = plan.settings
+    return provenance_record("video", s["method"], config=s["config"], seed=s["seed"], masked=bool(s["masks"]),
+                             inputs={"video": plan.src_path.name, "styles": s["styles"], "masks": s["masks"]},
+                             frames=s["frames"])
+
+
+def _frame_record(plan: FramePlan, k: int) -> dict | None:
+    return None if plan.record is None else {**plan.record, "kind": "video frame", "frame": plan.first + k}
 
 
 def _to_tensor(arr: np.ndarray, device) -> torch.Tensor:

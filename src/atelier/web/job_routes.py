@@ -29,7 +29,8 @@ CREATE_HELP = (
     "the method's options, see /api/methods); `seed`; `kind` (image, video or texture), `video_options` (see "
     "/api/info); `mask` (one image per style, white where that style applies; one for methods that fill a "
     "hole, white where to fill) and, for a texture from the one `style` image (its sample, no content), `texture_options` "
-    "({\"width\", \"height\", \"tileable\"}). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
+    "({\"width\", \"height\", \"tileable\"}); `metadata` (default true; false embeds no provenance record in the "
+    "result). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
     "(or videos) and for options that do not fit."
 )
 EVENTS_HELP = (
@@ -70,6 +71,7 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
         video_options: Annotated[str, Form()] = "{}",
         texture_options: Annotated[str, Form()] = "{}",
         mask: Annotated[list[UploadFile] | None, File()] = None,
+        metadata: Annotated[bool, Form()] = True,
     ) -> dict:
         styles = [s for s in (style or []) if s.filename or s.size]
         masks = [m for m in (mask or []) if m.filename or m.size]
@@ -93,7 +95,7 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
             shutil.rmtree(d, ignore_errors=True)
             raise
         job = Job(id=job_id, dir=d, kind=kind, method=method, options=opts, seed=seed, inputs=inputs,
-                  video_options=vopts, texture_options=topts, prepared=prepared)
+                  video_options=vopts, texture_options=topts, prepared=prepared, metadata=metadata)
         return store.submit(job).public()
 
     return router
@@ -212,7 +214,7 @@ def job_files_router(store: JobStore) -> APIRouter:
                 summary="The result's JSON sidecar (resolved config, seed, timings, losses)")
     def sidecar(job_id: str) -> dict:
         job = _finished(store, job_id)
-        return json.loads(atelier.sidecar_path(job.dir / job.result).read_text(encoding="utf-8"))
+        return without_paths(json.loads(atelier.sidecar_path(job.dir / job.result).read_text(encoding="utf-8")))
 
     @router.get("/api/jobs/{job_id}/inputs/{which}", summary="An input of the job: 'content', 'style-N' or 'mask-N'",
                 response_class=FileResponse)
@@ -266,6 +268,18 @@ async def _event_stream(store: JobStore, job: Job, request: Request, seq: int):
         if idle >= 15:
             idle = 0.0
             yield ": keep-alive\n\n"
+
+
+def without_paths(value: Any) -> Any:
+    """The sidecar as a client sees it: every absolute path (the job's folder, the server's models) reduced
+    to its file name, so the server never tells a client where its files are."""
+    if isinstance(value, dict):
+        return {k: without_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_paths(v) for v in value]
+    if isinstance(value, str) and (value.startswith(("/", "~")) or (len(value) > 2 and value[1:3] == ":\\")):
+        return atelier.provenance.basename(value)
+    return value
 
 
 def sse(event: str, data: dict, seq: int | None = None) -> str:

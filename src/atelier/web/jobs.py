@@ -105,6 +105,7 @@ class Job:
     info: dict[str, Any] = field(default_factory=dict)  # a summary of the sidecar: size, timings, losses
     video_options: dict[str, Any] = field(default_factory=dict)  # the video config's web fields (video jobs)
     texture_options: dict[str, Any] = field(default_factory=dict)  # width, height, tileable (texture jobs)
+    metadata: bool = True  # embed the provenance record in the result and previews (the form's checkbox)
     # in memory only
     prepared: Any = field(default=None, repr=False)  # the atelier.Prepared run checked when the job was made
     events: list[dict] = field(default_factory=list, repr=False)
@@ -118,6 +119,7 @@ class Job:
         return {
             "id": self.id, "kind": self.kind, "method": self.method, "options": self.options, "seed": self.seed,
             "video_options": self.video_options, "texture_options": self.texture_options,
+            "metadata": self.metadata,
             "inputs": {
                 "content_name": self.inputs.get("content_name"), "style_names": self.inputs.get("style_names", []),
                 "content": f"/api/jobs/{self.id}/inputs/content" if self.inputs.get("content_file") else None,
@@ -142,7 +144,7 @@ class Job:
                   started=data.get("started"), finished=data.get("finished"), error=data.get("error"),
                   progress=dict(data.get("progress") or {}), result=data.get("result_file"),
                   info=dict(data.get("info") or {}), video_options=dict(data.get("video_options") or {}),
-                  texture_options=dict(data.get("texture_options") or {}))
+                  texture_options=dict(data.get("texture_options") or {}), metadata=bool(data.get("metadata", True)))
         if job.result and not (d / job.result).is_file():
             job.result = None
         return job
@@ -239,6 +241,7 @@ class JobStore:
             return out, job.first_event + len(job.events)
 
     def _finish(self, job: Job, state: str, *, error: str | None) -> None:
+        error = None if error is None else self.private(error, job)
         with self.lock:
             job.state, job.error, job.finished = state, error, now()
             with_preview = [e for e in job.events if "preview" in e["data"]]
@@ -247,6 +250,15 @@ class JobStore:
             self._save(job)
             self._event(job, "state", job.public())
             self._event(job, "end", job.public())
+
+    def private(self, message: str, job: Job) -> str:
+        """A message for the client without the server's paths: files of the job by their names, the jobs
+        folder as "the jobs folder"."""
+        for d in {str(job.dir), str(job.dir.resolve())}:
+            message = message.replace(d + os.sep, "").replace(d, "the job's folder")
+        for d in {str(self.root), str(self.root.resolve())}:
+            message = message.replace(d, "the jobs folder")
+        return message
 
     # -- workers
 
@@ -355,7 +367,9 @@ class JobStore:
                                   mode="area")
         path = job.dir / "preview.jpg"
         try:
-            atelier.save_image(small.clamp(0, 1).cpu(), path, overwrite=True, quality=80)
+            record = atelier.provenance_record("preview", job.method, seed=job.seed,
+                                               masked=bool(job.inputs.get("mask_files"))) if job.metadata else None
+            atelier.save_image(small.clamp(0, 1).cpu(), path, overwrite=True, quality=80, metadata=record)
             return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
         except (OSError, atelier.errors.AtelierError) as err:
             logger.warning("No preview for job %s (%s).", job.id, err)
@@ -375,7 +389,7 @@ class JobStore:
         if job.cancel_requested and not job.stopping:  # a finished result is kept at shutdown
             raise JobCancelled
         path = atelier.write_result(result, job.dir / "result.png", overwrite=True,
-                                    inputs=[content, *styles, *(masks or [])])
+                                    inputs=[content, *styles, *(masks or [])], metadata=job.metadata)
         info = result.info
         with self.lock:
             job.result = path.name
@@ -391,7 +405,8 @@ class JobStore:
                                      tileable=t.get("tileable", False), seed=job.seed, callback=self._callback(job))
         if job.cancel_requested and not job.stopping:
             raise JobCancelled
-        path = atelier.write_result(result, job.dir / "result.png", overwrite=True, inputs=[sample])
+        path = atelier.write_result(result, job.dir / "result.png", overwrite=True, inputs=[sample],
+                                    metadata=job.metadata)
         with self.lock:
             job.result = path.name
             job.info = {k: result.info[k] for k in ("output_size", "timings", "iterations", "stages", "texture")
@@ -415,8 +430,8 @@ class JobStore:
         vopts.pop("style_at", None)
         try:
             result = atelier.stylize_video(content, out, styles or None, method=job.method, seed=job.seed,
-                                           callback=self._callback(job), overwrite=True, **keyed, **vopts,
-                                           **options)
+                                           callback=self._callback(job), overwrite=True, metadata=job.metadata,
+                                           **keyed, **vopts, **options)
         except BaseException:
             shutil.rmtree(out.with_name(out.name + ".frames"), ignore_errors=True)  # the pipeline's work folder
             raise

@@ -10,5 +10,6 @@ SPEC = MethodSpec(
     config_class=EfrosLeungConfig,
     capabilities=Capabilities(needs_style=False, texture=True, tileable=True, fill=True),
     implementation="atelier.methods.efros_leung.method:EfrosLeung",
+    network=False,  # classical: no trained network (provenance: algorithmicMedia)
     paper="Efros & Leung 1999",
 )

@@ -10,5 +10,6 @@ SPEC = MethodSpec(
     config_class=EladMilanfarConfig,
     capabilities=Capabilities(needs_style=True, masks=True),
     implementation="atelier.methods.elad_milanfar.method:EladMilanfar",
+    network=False,  # classical: no trained network (provenance: algorithmicMedia)
     paper="Elad & Milanfar 2017",
 )

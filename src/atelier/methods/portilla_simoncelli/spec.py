@@ -11,5 +11,6 @@ SPEC = MethodSpec(
     # Iterative, so intermediate images exist (snapshots). The pyramid is periodic: every texture wraps.
     capabilities=Capabilities(needs_style=True, snapshots=True, texture=True, tileable=True),
     implementation="atelier.methods.portilla_simoncelli.method:PortillaSimoncelli",
+    network=False,  # classical: no trained network (provenance: algorithmicMedia)
     paper="Portilla & Simoncelli 2000",
 )

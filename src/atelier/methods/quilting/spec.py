@@ -10,5 +10,6 @@ SPEC = MethodSpec(
     config_class=QuiltingConfig,
     capabilities=Capabilities(needs_style=True, masks=True, texture=True),
     implementation="atelier.methods.quilting.method:Quilting",
+    network=False,  # classical: no trained network (provenance: algorithmicMedia)
     paper="Efros & Freeman 2001",
 )

@@ -10,5 +10,6 @@ SPEC = MethodSpec(
     config_class=SparseConfig,
     capabilities=Capabilities(needs_style=True, masks=True),
     implementation="atelier.methods.sparse.method:Sparse",
+    network=False,  # classical: no trained network (provenance: algorithmicMedia)
     paper="Aharon, Elad & Bruckstein 2006; Elad & Aharon 2006",
 )

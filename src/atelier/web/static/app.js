@@ -314,6 +314,7 @@ async function startJob(e) {
   form.append("method", method);
   form.append("options", JSON.stringify(collectOptions()));
   form.append("seed", $("#seed").value || "0");
+  form.append("metadata", $("#metadata").checked ? "true" : "false");
   if (state.kind === "video") form.append("video_options", JSON.stringify(collectOptions("#video-options [name]")));
   const c = state.inputs.content, s = state.inputs.style;
   const texture = state.kind === "texture";
