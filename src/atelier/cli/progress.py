@@ -39,9 +39,8 @@ class ProgressPrinter:
                 self.progress.update(self.task, completed=event.iteration, total=event.total_iterations,
                                      losses=losses, eta=eta)
             if self.save_every and event.image is not None and event.iteration % self.save_every == 0:
-                out = self.output
-                snap = out.with_name(f"{out.stem}.iter{event.iteration:05d}{out.suffix or '.png'}")
-                atelier.save_image(event.image, snap, overwrite=True)
+                # checked before the run (atelier.plan_outputs): no input, no file kept without --overwrite
+                atelier.save_image(event.image, atelier.snapshot_path(self.output, event.iteration), overwrite=True)
 
     def close(self) -> None:
         if self.progress:

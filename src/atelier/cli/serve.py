@@ -49,17 +49,17 @@ def main(command: str, argv: list[str]) -> int:
                                  "SECRET (every request must then carry it), or bind 127.0.0.1.")
     if args.token is not None and len(args.token) < 8:
         raise errors.OptionError("The --token must be at least 8 characters long.")
-    for name in ("port", "workers", "max_pixels", "max_size", "max_frames"):
-        if getattr(args, name) < 1:
-            raise errors.OptionError(f"--{name.replace('_', '-')} must be a positive number.")
-    if args.max_upload_mb <= 0:
-        raise errors.OptionError("--max-upload-mb must be a positive number.")
+    from ..web import check_limits, check_port
+
+    check_limits(port=args.port, workers=args.workers, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
+                 max_size=args.max_size, max_frames=args.max_frames)
     try:
         import uvicorn
 
         from ..web import create_app
     except ImportError:
         raise errors.OptionError("atelier serve needs the web extra: pip install 'atelier[web]'.") from None
+    check_port(args.host, args.port)  # before the jobs folder is made and the address announced
     jobs_dir = Path(args.jobs_dir).expanduser() if args.jobs_dir else atelier.atelier_home() / "jobs"
     try:
         jobs_dir.mkdir(parents=True, exist_ok=True)

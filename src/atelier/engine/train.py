@@ -189,9 +189,13 @@ def train(
             total = terms["total"]
             if not torch.isfinite(total.detach()).all():
                 undo_unfinished_step()
-                save(step)  # the weights of the last good step (the bad step was not applied)
-                raise OptionError(f"The training loss became {float(total.detach())} at step {step + 1}; try a "
-                                  f"smaller learning rate (--lr) (checkpoint of step {step} kept).")
+                kept = ""
+                if step > start_step:  # the weights of the last good step (the bad step was not applied)
+                    save(step)
+                    kept = f" (checkpoint of step {step} kept)"
+                first = " at the first step: check the loss weights and" if step == start_step else ";"
+                raise OptionError(f"The training loss became {float(total.detach())} at step {step + 1}{first} try a "
+                                  f"smaller learning rate (--lr){kept}.")
             total.backward()
             with _defer_sigint():
                 optimizer.step()

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InputError, OptionError, OutputError
 from ..io import atomic_write
+from ..paths import check_input_file
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +62,18 @@ def open_video(path, *, fps: float | None = None):
     path = Path(path).expanduser()
     if path.is_dir():
         return FrameFolder(path, fps=fps or 25.0)
-    if not path.exists():
-        raise InputError(f"Input video '{path}' does not exist.")
+    check_input_file(path, "input video")  # missing, or a FIFO whose read would block forever
     if fps is not None:
         raise OptionError("--fps is for a folder of frames; a video file keeps its own frame rate.")
     return VideoFile(path)
+
+
+def video_info(path) -> VideoInfo:
+    """Size, frame rate and frame count of a video file or frame folder, after decoding its first frame: one
+    sentence (InputError) for a file that is not a video atelier can read (the web checks uploads with it)."""
+    source = open_video(path)
+    source.close()
+    return source.info
 
 
 class FrameFolder:

@@ -115,11 +115,12 @@ def stylize_video(
     video, options = split_options(options, video)
     styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
     prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks),
-                       video=True)
+                       video=True, seed=seed)
     plan = plan_frames(input, output, prepared, video, styles, masks, seed=int(seed), resume=resume,
                        overwrite=overwrite)
     try:
         stylize = _FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed))
+        _start_work(plan, resume=resume)  # only now, with every input read: a refusal leaves no state
         tally = _render(plan, stylize, video.crf, callback)
     finally:
         plan.source.close()
@@ -174,6 +175,8 @@ def plan_frames(input, output, prepared: Prepared, video: VideoConfig, styles: l
         first, stop = _frame_range(source.info, video, src_path)
         out = Path(output).expanduser()
         to_mp4, work = _output_paths(out, src_path, overwrite=overwrite)
+        derived = [io.sidecar_path(out)] if to_mp4 else []
+        io.check_derived(derived, inputs=[src_path, *styles, *(masks or [])], overwrite=overwrite or resume)
         settings = {  # the keys of the JSON state: a resumed job must match every one
             "input": _fingerprint(src_path),
             "method": prepared.method,
@@ -211,8 +214,12 @@ def _frame_range(vinfo: VideoInfo, video: VideoConfig, src_path: Path) -> tuple[
 def _output_paths(out: Path, src_path: Path, *, overwrite: bool) -> tuple[bool, Path]:
     """(writes an MP4, the work folder); refuses outputs that are the input, or exist without --overwrite."""
     to_mp4 = out.suffix.lower() == ".mp4"
-    if not to_mp4 and (out.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES or out.is_file()):
-        raise OutputError(f"The output must be an .mp4 file or a folder for the frames, not '{out}'.")
+    # A new folder is named without an extension: 'out.xyz' is more likely a mistyped file than a folder.
+    new_folder_with_suffix = not out.exists() and out.suffix and not to_mp4
+    if not to_mp4 and (out.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES or out.is_file()
+                       or new_folder_with_suffix):
+        raise OutputError(f"The output must be an .mp4 file or a folder for the frames (a name without an "
+                          f"extension, or an existing folder), not '{out}'.")
     if io.same_file(out, src_path):
         raise OutputError(f"Refusing to write '{out}': it is the input.")
     if to_mp4 and out.is_dir():
@@ -226,7 +233,8 @@ def _output_paths(out: Path, src_path: Path, *, overwrite: bool) -> tuple[bool, 
 
 
 def _open_work(work: Path, settings: dict, *, resume: bool, overwrite: bool) -> int:
-    """Prepare the work folder; returns how many frames are already finished (0 unless resuming)."""
+    """Check the work folder (nothing is written: see _start_work); returns how many frames are already
+    finished (0 unless resuming)."""
     state_path = work / STATE_NAME
     if resume:
         if not state_path.is_file():
@@ -245,14 +253,23 @@ def _open_work(work: Path, settings: dict, *, resume: bool, overwrite: bool) -> 
         return done
     if work.exists() and not work.is_dir():
         raise OutputError(f"Cannot write frames into '{work}': it is a file.")
-    if work.is_dir() and (state_path.exists() or _finished_frames(work) or
-                          any(_FRAME_RE.match(p.name) for p in work.iterdir())):
-        if not overwrite:
-            raise OutputError(f"'{work}' already holds frames of an earlier job: add --resume to continue it "
+    if not overwrite and work.is_dir() and (state_path.exists() or _finished_frames(work) or
+                                            any(_FRAME_RE.match(p.name) for p in work.iterdir())):
+        raise OutputError(f"'{work}' already holds frames of an earlier job: add --resume to continue it "
                               "or --overwrite to start again.")
-        _clear_frames(work)
-    io.write_json(state_path, {"version": STATE_VERSION, "settings": settings, "finished": False})
     return 0
+
+
+def _start_work(plan: FramePlan, *, resume: bool) -> None:
+    """After every check and input: clear an earlier job's frames (a new job) and write the job state; remove
+    the temporary MP4 a killed run left (atomic_write's '.OUT.mp4.tmpXXXX')."""
+    if plan.to_mp4:
+        io.remove_stale_temporaries(plan.out)
+    if resume:
+        return
+    if plan.work.is_dir():
+        _clear_frames(plan.work)
+    io.write_json(plan.work / STATE_NAME, {"version": STATE_VERSION, "settings": plan.settings, "finished": False})
 
 
 def _finished_frames(work: Path) -> int:

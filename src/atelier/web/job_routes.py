@@ -80,7 +80,7 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
         # In a thread: the first check imports torch and model headers are read from disk.
         opts, prepared, vopts, topts = await asyncio.to_thread(
             _check_options, method, options, video_options, texture_options, kind, n_styles, limits,
-            len(masks) if masks else None)
+            len(masks) if masks else None, seed)
         job_id, d = store.new_dir()
         try:
             inputs = await _store_inputs(d, content, content_bundled, styles, style_bundled,
@@ -118,7 +118,8 @@ def _check_request(kind: str, has_content: bool, n_styles: int) -> None:
 
 
 def _check_options(method: str, options: str, video_options: str, texture_options: str, kind: str,
-                   n_styles: int, limits: Limits, n_masks: int | None = None) -> tuple[dict, Any, dict, dict]:
+                   n_styles: int, limits: Limits, n_masks: int | None = None,
+                   seed: int = 0) -> tuple[dict, Any, dict, dict]:
     """The method's options and the checked run (atelier.prepare), and the video options (video jobs) or
     the texture's size (texture jobs)."""
     video = kind == "video"
@@ -127,7 +128,7 @@ def _check_options(method: str, options: str, video_options: str, texture_option
             if kind == "texture" else {}
         opts, prepared = prepare_options(method, json.loads(options or "{}"), n_styles=n_styles,
                                          max_size=limits.max_size, video=video, texture=topts or None,
-                                         n_masks=n_masks)
+                                         n_masks=n_masks, seed=seed)
         vopts = resolve_video_options(json.loads(video_options or "{}"), limits.max_frames) if video else {}
     except json.JSONDecodeError:
         raise http_error(422, JSON_EXAMPLE) from None

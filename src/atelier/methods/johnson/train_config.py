@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import OptionError
-from ...options import Config
+from ...options import VGG19_LAYERS, Config
 from ...options import option as _f
 
 # Johnson et al. use VGG-16 relu2_2 for content and relu1_2, relu2_2, relu3_3, relu4_3 for style. Deviation:
@@ -55,9 +55,9 @@ class JohnsonTrainConfig(Config):
                          "larger gives smaller brush strokes relative to the photo.", "Johnson 2016 §4.1",
                          minimum=16)
     content_layers: list[str] = _f(list(CONTENT_LAYERS), "VGG-19 layers of the content loss.",
-                                   "Johnson 2016 §3.1", metavar="LAYER")
+                                   "Johnson 2016 §3.1", metavar="LAYER", names=VGG19_LAYERS)
     style_layers: list[str] = _f(list(STYLE_LAYERS), "VGG-19 layers of the style loss.", "Johnson 2016 §3.2",
-                                 metavar="LAYER")
+                                 metavar="LAYER", names=VGG19_LAYERS)
     # bf16 only where the hardware has bf16 dot products (AVX512-BF16/AMX CPUs, CUDA with bf16): there the
     # frozen VGG passes, ~80 % of a step, run ~2x faster (docs PERFORMANCE.md); elsewhere bf16 is emulated
     # and slower than fp32. The network and its optimizer always stay fp32.
