@@ -103,16 +103,13 @@ def describe_range(meta: dict) -> str | None:
 
 
 def _check_type(name: str, typ, value) -> None:
-    """One sentence for a value of the wrong type (a config made from JSON, a compare spec, a plug-in's
-    caller): a whole number where an int is declared, a number where a float is, text where a str is."""
+    """One sentence for a number of the wrong type (a config made from JSON, a compare spec, a plug-in's
+    caller): a whole number where an int is declared, a number where a float is. (Text fields may take
+    numbers: a video's --start is '1:30' or 90.)"""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if typ is int and not (number and float(value).is_integer()) or typ is float and not number:
         kind = "a whole number" if typ is int else "a number"
         raise OptionError(f"{flag(name)} must be {kind}, not {value!r}.")
-    if typ is str and not isinstance(value, str):
-        raise OptionError(f"{flag(name)} must be text, not {value!r}.")
-    if typ is bool and not isinstance(value, bool):
-        raise OptionError(f"{flag(name)} must be true or false, not {value!r}.")
 
 
 def _check_value(name: str, meta: dict, value) -> None:
@@ -152,7 +149,7 @@ def check_fields(config) -> None:
         if is_list and value is not None and not isinstance(value, (list, tuple)):
             raise OptionError(f"{flag(f.name)} must be a list of values, not {value!r}.")
         for item in (value if isinstance(value, (list, tuple)) else [value]):
-            if item is not None and typ in (int, float, str, bool):
+            if item is not None and typ in (int, float):
                 _check_type(f.name, typ, item)
             _check_value(f.name, f.metadata, item)
         if typ is int and value is not None and not is_list and isinstance(value, float):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -97,16 +98,21 @@ class FrontEnd:
     long_side: int | None = 32  # the long side of a successful image result
 
 
-def _watchdog(path_getter, seconds: float = 20.0):
-    """A FIFO given as input must be refused, not read: if a front end opens one anyway, this writer
-    unblocks it after ``seconds`` so the test fails instead of hanging."""
+def unblock_fifos_later(folder: Path, seconds: float = 20.0) -> threading.Event:
+    """A FIFO given as input must be refused, not read: if a front end opens one anyway, a writer opens and
+    closes every FIFO under ``folder`` after ``seconds``, so the read ends and the test fails instead of
+    hanging. Set the returned event to call it off."""
+    done = threading.Event()
+
     def unblock():
-        time.sleep(seconds)
-        path = path_getter()
-        if path is not None and path.exists():
-            with contextlib.suppress(OSError), open(path, "wb", buffering=0):
-                pass
+        if done.wait(seconds):
+            return
+        for p in folder.rglob("*"):
+            if p.is_fifo():
+                with contextlib.suppress(OSError):
+                    os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))
     threading.Thread(target=unblock, daemon=True).start()
+    return done
 
 
 FRONT_ENDS: dict[str, FrontEnd] = {

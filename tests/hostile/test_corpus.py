@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .cases import CASES
-from .frontends import FRONT_ENDS, close_web, make_workspace, web_client
+from .frontends import FRONT_ENDS, close_web, make_workspace, unblock_fifos_later, web_client
 
 PARAMS = [pytest.param(case, fe, id=f"{fe}:{case.name}") for case in CASES for fe in case.fes]
 
@@ -64,7 +64,11 @@ def test_hostile_input(case, fe_name, tmp_path):
     case.make(tmp_path, args, fe_name)
     expect, words = case.expectation(fe_name)
     before, jobs_before = tree(tmp_path), jobs_tree()
-    outcome = fe.run(args)
+    watchdog = unblock_fifos_later(tmp_path)
+    try:
+        outcome = fe.run(args)
+    finally:
+        watchdog.set()
     where = f"{fe_name} / {case.name}: {outcome.code} {outcome.message.strip()[-600:]!r}"
     assert "Traceback" not in outcome.message and not str(outcome.code).startswith("exception"), where
     if expect == "ok":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import atelier
 
-from .common import Parser
+from .common import Parser, parse_float
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="A secret every request must carry (the page gets it from the printed "
                    "address; programs send 'Authorization: Bearer TOKEN'). Required off loopback.")
     p.add_argument("--workers", type=int, default=1, help="Jobs run at the same time (default: 1).")
-    p.add_argument("--max-upload-mb", type=float, default=100, help="Largest request in MB (default: 100).")
+    p.add_argument("--max-upload-mb", type=parse_float, default=100, help="Largest request in MB (default: 100).")
     p.add_argument("--max-pixels", type=int, default=40_000_000,
                    help="Largest uploaded image in pixels (default: 40000000).")
     p.add_argument("--max-size", type=int, default=4096, help="Largest output long side in pixels "

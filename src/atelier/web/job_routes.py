@@ -30,7 +30,7 @@ CREATE_HELP = (
     "/api/info); `mask` (one image per style, white where that style applies; one for methods that fill a "
     "hole, white where to fill) and, for a texture from the one `style` image (its sample, no content), `texture_options` "
     "({\"width\", \"height\", \"tileable\"}). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
-    "(or videos) and for options that do not fit."
+    "(or videos whose first frame decodes), for options that do not fit and for a `seed` outside 0 to 2**64 - 1."
 )
 EVENTS_HELP = (
     "A text/event-stream: first `state` (the job), then `stage` (name, index, size), `progress` (iteration, "
