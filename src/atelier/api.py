@@ -220,16 +220,17 @@ def run(
     return finish(out, interrupted=False)
 
 
-def check_resources(instance, config, content_hw, *, out_hw=None) -> None:
+def check_resources(instance, config, content_hw, *, out_hw=None) -> tuple[int, int]:
     """Before any work: the output's size (the config's ``size``, a long side, else the content's; a
     texture's ``out_hw``) within the pixel limit, and the method's peak memory estimate (its
     ``peak_bytes(content_hw, config)``, where it has one) within this machine's memory. One sentence with
-    the estimate otherwise."""
+    the estimate otherwise. Returns the output's (h, w)."""
     if out_hw is None:
         size = getattr(config, "size", None)
         out_hw = io.fit_size(*content_hw, size) if isinstance(size, int) and size > 0 else tuple(content_hw)
     peak = instance.peak_bytes(tuple(content_hw), config) if hasattr(instance, "peak_bytes") else None
     io.check_work_size(out_hw, peak_bytes=peak)
+    return tuple(out_hw)
 
 
 def _sidecar_base(method: str, inputs: dict, config, seed: int, dev) -> dict:
@@ -350,7 +351,9 @@ def estimate(content, style=None, *, method: str | None = None, prepared: Prepar
     if not hasattr(cls, "estimate"):
         raise OptionError(f"The {prepared.method} method cannot estimate its run time yet.")
     dev = resolve_device(device)
-    return cls(prepared.config).estimate(io.load_image(content, device=dev),
+    content_t = io.load_image(content, device=dev)
+    check_resources(cls(prepared.config), prepared.config, tuple(content_t.shape[-2:]))
+    return cls(prepared.config).estimate(content_t,
                                          [io.load_image(s, device=dev) for s in styles], config=prepared.config)
 
 

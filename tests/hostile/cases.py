@@ -204,7 +204,7 @@ CASES: list[Case] = [
     # ------------------------------------------------------------------------------------------- files
     Case("missing file", IMAGE_FES[:-1], image(lambda d: d / "missing.png"), words=("missing.png", "not exist")),
     Case("directory as image", IMAGE_FES[:-1], image(inputs.directory), words=("album.png", "directory")),
-    Case("fifo as image", IMAGE_FES[:-1], image(inputs.fifo), words=("pipe.png", "pipe")),
+    Case("fifo as image", IMAGE_FES[:-1], image(inputs.fifo), words=("pipe.png", "regular file")),
     Case("empty file", IMAGE_FES, image(inputs.empty), words=("empty",)),
     Case("random bytes", IMAGE_FES, image(inputs.random_bytes), words=("noise.png",),
          per_fe={"web": ("refuse", ("not an image",))}),
@@ -262,7 +262,7 @@ CASES: list[Case] = [
     Case("size negative", ("stylize-gatys", "stylize-johnson", "stylize-adain", "texture", "eval", "web"),
          option({"*": ["--size", "-5"]}, {"size": -5}), words=("size", "-5")),
     Case("size huge", ("stylize-gatys", "stylize-johnson", "stylize-adain", "stylize-quilting", "texture", "eval",
-                       "web"),
+                       "video", "web"),
          option({"*": ["--size", "100000"]}, {"size": 100000}), words=("100000",)),
     Case("nan strength", ("stylize-gatys", "stylize-adain", "train", "web"),
          option({"stylize-gatys": ["--style-strength", "nan"], "train": ["--style-strength", "nan"],
@@ -322,7 +322,7 @@ CASES: list[Case] = [
     Case("empty frame folder", ("video",), video(_frames_empty), words=("no-frames",)),
     Case("start after the end", ("video",), option({"*": ["--start", "5"]}), words=("--start",)),
     Case("start after end option", ("video",), option({"*": ["--start", "2", "--end", "1"]}), words=("--end",)),
-    Case("video is a fifo", ("video",), video(inputs.fifo), words=("pipe.png", "pipe")),
+    Case("video is a fifo", ("video",), video(inputs.fifo), words=("pipe.png", "regular file")),
     # ---------------------------------------------------------------------------------- training data
     Case("empty training folder", ("train",), data(_empty_data), words=("empty-data",)),
     Case("only bad training files", ("train",), data(inputs.bad_photo_folder), words=("bad-photos",)),

@@ -101,12 +101,14 @@ class FrontEnd:
 def unblock_fifos_later(folder: Path, seconds: float = 20.0) -> threading.Event:
     """A FIFO given as input must be refused, not read: if a front end opens one anyway, a writer opens and
     closes every FIFO under ``folder`` after ``seconds``, so the read ends and the test fails instead of
-    hanging. Set the returned event to call it off."""
+    hanging. Set the returned event to call it off; its ``fired`` says whether a run had to be unblocked."""
     done = threading.Event()
+    done.fired = False
 
     def unblock():
         if done.wait(seconds):
             return
+        done.fired = True
         for p in folder.rglob("*"):
             if p.is_fifo():
                 with contextlib.suppress(OSError):

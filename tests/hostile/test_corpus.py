@@ -70,6 +70,7 @@ def test_hostile_input(case, fe_name, tmp_path):
     finally:
         watchdog.set()
     where = f"{fe_name} / {case.name}: {outcome.code} {outcome.message.strip()[-600:]!r}"
+    assert not watchdog.fired, f"{where}: the run blocked reading a FIFO"
     assert "Traceback" not in outcome.message and not str(outcome.code).startswith("exception"), where
     if expect == "ok":
         assert outcome.code in (0, 201), where

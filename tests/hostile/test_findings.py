@@ -58,6 +58,26 @@ def test_a_killed_videos_temporary_file_goes_with_the_next_run(tmp_path):
     assert not any(p.name.startswith(".out.mp4.tmp") for p in tmp_path.iterdir())
 
 
+def test_a_video_whose_frames_cannot_fit_on_the_disk_is_refused_before_work(tmp_path, monkeypatch):
+    import shutil
+
+    from atelier.video import pipeline
+
+    clip = inputs.clip(tmp_path, frames=3)
+    style = inputs.save(tmp_path, "style.png", inputs.photo(40, 40, seed=3))
+    real = shutil.disk_usage
+
+    def tiny_disk(path):
+        usage = real(path)
+        return type(usage)(usage.total, usage.total - 5000, 5000)
+
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", tiny_disk)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(atelier.errors.OutputError, match=r"3 frames of 32x24 pixels need up to"):
+        atelier.stylize_video(clip, tmp_path / "out.mp4", style, method="adain", size=32)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 @pytest.mark.parametrize("flags,words", [
     (["--max-upload-mb", "nan"], "--max-upload-mb"),
     (["--max-upload-mb", "inf"], "--max-upload-mb"),

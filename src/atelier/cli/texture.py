@@ -74,7 +74,8 @@ def main(command: str, argv: list[str]) -> int:
     sample = Path(args.sample)
     output = Path(args.output) if args.output else _default_output(sample, args.method)
     # Checked before any image is read or a progress bar is shown.
-    prepared = atelier.prepare(args.method, options, n_styles=1, texture=True, tileable=args.tileable)
+    prepared = atelier.prepare(args.method, options, n_styles=1, texture=True, tileable=args.tileable,
+                               seed=args.seed)
     printer = None if args.quiet else ProgressPrinter(show=True)
     try:
         path, result = atelier.texture_to_file(

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from .. import __version__, io
-from ..api import Prepared, prepare, versions
+from ..api import Prepared, check_resources, prepare, versions
 from ..devices import resolve_device
 from ..errors import InputError, Interrupted, OptionError, OutputError
 from ..events import Done, Progress, Stage, emit
@@ -120,6 +120,7 @@ def stylize_video(
                        overwrite=overwrite)
     try:
         stylize = _FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed))
+        _check_disk(plan, stylize.out_hw)
         _start_work(plan, resume=resume)  # only now, with every input read: a refusal leaves no state
         tally = _render(plan, stylize, video.crf, callback)
     finally:
@@ -260,6 +261,23 @@ def _open_work(work: Path, settings: dict, *, resume: bool, overwrite: bool) -> 
     return 0
 
 
+def _check_disk(plan: FramePlan, out_hw) -> None:
+    """The frames still to make, stored as PNG in the work folder, must fit on its disk: refused before work
+    with the estimate (raw RGB bytes, an upper bound of a PNG frame) when they cannot."""
+    if plan.total is None:
+        return
+    frames = plan.total - plan.done
+    need = frames * 3 * out_hw[0] * out_hw[1]
+    folder = plan.work if plan.work.exists() else plan.work.parent
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise OutputError(f"The {frames} frames of {out_hw[1]}x{out_hw[0]} pixels need up to {need / 2**30:.1f} "
+                          f"GiB in '{plan.work}', and its disk has {free / 2**30:.1f} GiB free; free space, or "
+                          "reduce --size or --max-frames.")
+
+
 def _start_work(plan: FramePlan, *, resume: bool) -> None:
     """After every check and input: clear an earlier job's frames (a new job) and write the job state; remove
     the temporary MP4 a killed run left (atomic_write's '.OUT.mp4.tmpXXXX')."""
@@ -316,6 +334,7 @@ class _FrameStylizer:
         self.masks = None if masks is None else fit_masks(
             [io.load_image(m, device=self.device) for m in masks], (plan.info.height, plan.info.width))
         self.instance = get_method(prepared.method)(prepared.config)
+        self.out_hw = check_resources(self.instance, prepared.config, (plan.info.height, plan.info.width))
         self.flows = FlowEstimator(preset=video.flow_preset, max_side=video.flow_size)
         self.weight = video.temporal_weight
         self.mode = "none" if self.weight == 0 else (
