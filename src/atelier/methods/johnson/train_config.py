@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import OptionError
-from ...options import VGG19_LAYERS, Config
+from ...options import SEED_LIMIT, VGG19_LAYERS, Config
 from ...options import option as _f
 
 # Johnson et al. use VGG-16 relu2_2 for content and relu1_2, relu2_2, relu3_3, relu4_3 for style. Deviation:
@@ -72,7 +72,8 @@ class JohnsonTrainConfig(Config):
                                "Ctrl-C); a killed run loses at most N steps.", minimum=0)
     preview_every: int = _f(100, "Stylise the preview photo every N steps (the CLI writes MODEL.preview.png; "
                             "0 = never).", minimum=0)
-    seed: int = _f(0, "Random seed of the network's initial weights and of the crops: same seed, same run.")
+    seed: int = _f(0, "Random seed of the network's initial weights and of the crops: same seed, same run.", minimum=0,
+                   maximum=SEED_LIMIT - 1)
     weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
                       choices=("pretrained", "random"), cli=False)
 
