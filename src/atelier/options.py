@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from pathlib import Path
@@ -106,7 +107,7 @@ def _check_type(name: str, typ, value) -> None:
     """One sentence for a number of the wrong type (a config made from JSON, a compare spec, a plug-in's
     caller): a whole number where an int is declared, a number where a float is. (Text fields may take
     numbers: a video's --start is '1:30' or 90.)"""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # numpy's scalars too
     if typ is int and not (number and float(value).is_integer()) or typ is float and not number:
         kind = "a whole number" if typ is int else "a number"
         raise OptionError(f"{flag(name)} must be {kind}, not {value!r}.")
@@ -152,8 +153,8 @@ def check_fields(config) -> None:
             if item is not None and typ in (int, float):
                 _check_type(f.name, typ, item)
             _check_value(f.name, f.metadata, item)
-        if typ is int and value is not None and not is_list and isinstance(value, float):
-            object.__setattr__(config, f.name, int(value))  # 3.0 from JSON is 3
+        if typ is int and value is not None and not is_list and not isinstance(value, int):
+            object.__setattr__(config, f.name, int(value))  # 3.0 from JSON (or numpy's 3) is 3
 
 
 def check_seed(seed) -> int:
