@@ -149,6 +149,8 @@ def check_fields(config) -> None:
         typ, is_list, _ = field_type(hints[f.name]) if f.name in hints else (None, False, True)
         if is_list and value is not None and not isinstance(value, (list, tuple)):
             raise OptionError(f"{flag(f.name)} must be a list of values, not {value!r}.")
+        if typ is not None and not is_list and isinstance(value, (list, tuple)):
+            raise OptionError(f"{flag(f.name)} takes one value, not {len(value)}: {value!r}.")
         for item in (value if isinstance(value, (list, tuple)) else [value]):
             if item is not None and typ in (int, float):
                 _check_type(f.name, typ, item)
