@@ -325,6 +325,9 @@ CASES: list[Case] = [
     Case("start after the end", ("video",), option({"*": ["--start", "5"]}), words=("--start",)),
     Case("start after end option", ("video",), option({"*": ["--start", "2", "--end", "1"]}), words=("--end",)),
     Case("video is a fifo", ("video",), video(inputs.fifo), words=("pipe.png", "regular file")),
+    Case("a fifo among the frames", ("video",),
+         video(lambda d: (inputs.fifo(inputs.frame_folder(d, numbers=(1, 2))), d / "frames")[1]),
+         expect="ok"),  # not a frame (only regular files are): the two frames are made, nothing blocks
     # ---------------------------------------------------------------------------------- training data
     Case("empty training folder", ("train",), data(_empty_data), words=("empty-data",)),
     Case("only bad training files", ("train",), data(inputs.bad_photo_folder), words=("bad-photos",)),

@@ -86,7 +86,8 @@ class FrameFolder:
     def __init__(self, path: Path, *, fps: float):
         if fps <= 0:
             raise OptionError(f"--fps must be positive, not {fps}.")
-        files = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+        files = [p for p in path.iterdir()  # regular files only: a FIFO among them would block the read
+                 if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
         if not files:
             raise InputError(f"Folder '{path}' holds no image frames ({', '.join(IMAGE_SUFFIXES)}).")
         numbers = [re.findall(r"\d+", p.stem) for p in files]
