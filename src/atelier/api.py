@@ -26,8 +26,9 @@ from .devices import resolve_device
 from .errors import Interrupted, OptionError, WeightsError
 from .methods import MethodSpec, get_method, list_methods, make_config, method_for_model, method_spec
 from .ops.masks import fit_masks
+from .options import check_seed
 from .refine import refinable, refine
-from .weights import find_model, has_model
+from .weights import check_model_file, find_model, has_model
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +78,15 @@ def _as_list(items) -> list:
 
 def prepare(method: str | None = None, options: dict | None = None, *, n_styles: int = 0,
             n_masks: int | None = None, video: bool = False, save_every: int = 0, refine: int = 0,
-            texture: bool = False, tileable: bool = False, work_size: int | None = 0) -> Prepared:
+            texture: bool = False, tileable: bool = False, work_size: int | None = 0, seed: int = 0) -> Prepared:
     """Check a run before any image is read: the method (default: the one that runs ``options['model']``,
     else gatys), its options, the number of styles and masks, and what the method can honour (masks, several
     styles, video, ``save_every`` snapshots, ``refine`` after a one-pass method, texture synthesis from a
     sample alone and ``tileable`` textures; ``n_styles`` counts the samples then; ``work_size``, a long side
-    to run the method at, needs a method with an output ``size``). Raises one clear
+    to run the method at, needs a method with an output ``size``), and the ``seed``. Raises one clear
     :mod:`atelier.errors` sentence."""
     options = dict(options or {})
+    check_seed(seed)
     if method is None:
         method = method_for_model(options["model"]) if options.get("model") else "gatys"
     spec = method_spec(method)
@@ -161,6 +163,7 @@ def _model_path(spec: MethodSpec, config) -> Path | None:
         raise WeightsError(spec.no_model_message)
     path = find_model(name)
     owner = method_for_model(path)
+    check_model_file(path)  # cut short or damaged: refused now, not when the first frame needs it
     if owner != spec.name:
         raise WeightsError(f"'{path.name}' is a model of the {owner} method: run it with --method {owner} "
                            f"(or leave --method out), not --method {spec.name}.")
@@ -192,6 +195,7 @@ def run(
     elif options or method not in (None, prepared.method):
         raise OptionError("Give the method and its options to prepare(), not beside a prepared run.")
     config = prepared.config
+    check_seed(seed)
 
     dev = resolve_device(device)
     loaded = io.read_image(content)
@@ -200,10 +204,13 @@ def run(
                                                   loaded.rgb.shape[-2:])
     t_loaded = time.perf_counter()
 
-    generator = torch.Generator().manual_seed(int(seed))
     work = worksize.plan(config, loaded.rgb.shape[-2:], prepared.work_size)
     run_config = config if work is None else work.config
     instance = get_method(prepared.method)(run_config)
+    check_resources(instance, run_config, work.work_hw if work else tuple(loaded.rgb.shape[-2:]))
+    if work is not None:  # the upsampled output too
+        io.check_work_size(work.out_hw)
+    generator = torch.Generator().manual_seed(int(seed))
     info = _sidecar_base(prepared.method, {
         "content": _describe(content),
         "styles": [_describe(s) for s in styles],
@@ -231,6 +238,19 @@ def run(
         partial = None if partial is None else finish(partial, interrupted=True)
         raise Interrupted(str(err), partial=partial) from None
     return finish(out, interrupted=False)
+
+
+def check_resources(instance, config, content_hw, *, out_hw=None) -> tuple[int, int]:
+    """Before any work: the output's size (the config's ``size``, a long side, else the content's; a
+    texture's ``out_hw``) within the pixel limit, and the method's peak memory estimate (its
+    ``peak_bytes(content_hw, config)``, where it has one) within this machine's memory. One sentence with
+    the estimate otherwise. Returns the output's (h, w)."""
+    if out_hw is None:
+        size = getattr(config, "size", None)
+        out_hw = io.fit_size(*content_hw, size) if isinstance(size, int) and size > 0 else tuple(content_hw)
+    peak = instance.peak_bytes(tuple(content_hw), config) if hasattr(instance, "peak_bytes") else None
+    io.check_work_size(out_hw, peak_bytes=peak)
+    return tuple(out_hw)
 
 
 def _sidecar_base(method: str, inputs: dict, config, seed: int, dev) -> dict:
@@ -291,12 +311,14 @@ def run_texture(sample, *, method: str = "quilting", size=512, tileable: bool = 
     elif options:
         raise OptionError("Give the method's options to prepare(), not beside a prepared run.")
     config = prepared.config
+    check_seed(seed)
     if any(f.name == "size" for f in dataclasses.fields(config)):  # the sidecar says the size made
         config = dataclasses.replace(config, size=max(hw))
+    instance = get_method(prepared.method)(config)
+    check_resources(instance, config, hw, out_hw=hw)
     dev = resolve_device(device)
     sample_t = io.load_image(sample, device=dev)
     t_loaded = time.perf_counter()
-    instance = get_method(prepared.method)(config)
     info = _sidecar_base(prepared.method, {"sample": _describe(sample),
                                            "sample_size": list(sample_t.shape[-2:][::-1])}, config, seed, dev)
     info["texture"] = {"size": [hw[1], hw[0]], "tileable": bool(tileable)}
@@ -351,7 +373,9 @@ def estimate(content, style=None, *, method: str | None = None, prepared: Prepar
     if not hasattr(cls, "estimate"):
         raise OptionError(f"The {prepared.method} method cannot estimate its run time yet.")
     dev = resolve_device(device)
-    return cls(prepared.config).estimate(io.load_image(content, device=dev),
+    content_t = io.load_image(content, device=dev)
+    check_resources(cls(prepared.config), prepared.config, tuple(content_t.shape[-2:]))
+    return cls(prepared.config).estimate(content_t,
                                          [io.load_image(s, device=dev) for s in styles], config=prepared.config)
 
 
@@ -368,22 +392,45 @@ def stylize(content, style=None, *, output: str = "pil", **kwargs):
     return result.to_pil() if output == "pil" else result.image
 
 
-def stylize_to_file(content, style, out, *, overwrite: bool = False, metadata: bool = True,
+def stylize_to_file(content, style, out, *, overwrite: bool = False, snapshots: bool = False, metadata: bool = True,
                     watermark: bool = False, **kwargs) -> tuple[Path, StylizeResult]:
-    """Stylise and write ``out`` plus ``out.json`` atomically. The output path is checked before any work;
-    an input file is never overwritten. On Ctrl-C the partial image and its sidecar are written, then
+    """Stylise and write ``out`` plus ``out.json`` atomically. The output and every file derived from its name
+    (the sidecar; with ``snapshots``, the ``--save-every`` images ``out.iterNNNNN.png`` a listener writes)
+    are checked before any work; an input file (content, styles, masks, an ``init`` image) is never
+    overwritten. On Ctrl-C the partial image and its sidecar are written, then
     :class:`~atelier.errors.Interrupted` is re-raised. ``metadata=False`` writes no provenance into the
-    image (the sidecar is written either way); ``watermark=True`` adds the invisible watermark
+    image (the sidecar is written either way); ``watermark=True`` adds the faint watermark
     (:mod:`atelier.watermark`)."""
     inputs = [p for p in [content, *_as_list(style), *(kwargs.get("masks") or [])] if isinstance(p, (str, Path))]
-    return _run_to_file(lambda: run(content, style, **kwargs), out, overwrite, inputs, metadata, watermark)
+    if kwargs.get("prepared") is None:  # prepared here, so the files its options name are known as inputs
+        run_keys = ("method", "masks", "seed", "device", "callback")
+        options = {k: v for k, v in kwargs.items() if k not in run_keys and k != "prepared"}
+        run_options = {k: options.pop(k) for k in ("refine", "work_size") if k in options}
+        masks = kwargs.get("masks")
+        kwargs = {k: v for k, v in kwargs.items() if k in run_keys}
+        kwargs["prepared"] = prepare(kwargs.pop("method", None), options, n_styles=len(_as_list(style)),
+                                     n_masks=None if masks is None else len(_as_list(masks)),
+                                     seed=kwargs.get("seed", 0), **run_options)
+    inputs += file_options(kwargs["prepared"].config)
+    return _run_to_file(lambda: run(content, style, **kwargs), out, overwrite, inputs, metadata, watermark,
+                        snapshots=snapshots)
 
 
-def _run_to_file(run_fn, out, overwrite: bool, inputs: list, metadata: bool,
-                 watermark: bool = False) -> tuple[Path, StylizeResult]:
-    """Check ``out`` before any work, run, write the image and its sidecar atomically; on Ctrl-C write the
-    partial result, then re-raise."""
-    path = io.check_output_path(out, overwrite=overwrite, inputs=inputs)
+def file_options(config) -> list[Path]:
+    """The files named by options that take a word or a path (``or_file``, e.g. gatys' ``init``): inputs too."""
+    out = []
+    for f in dataclasses.fields(config):
+        value, words = getattr(config, f.name), f.metadata.get("or_file")
+        if words and value is not None and str(value) not in words:
+            out.append(Path(str(value)).expanduser())
+    return out
+
+
+def _run_to_file(run_fn, out, overwrite: bool, inputs: list, metadata: bool = True, watermark: bool = False, *,
+                 snapshots: bool = False) -> tuple[Path, StylizeResult]:
+    """Check ``out`` and its companions before any work, run, write the image and its sidecar atomically;
+    on Ctrl-C write the partial result, then re-raise."""
+    path = io.plan_outputs(out, overwrite=overwrite, inputs=inputs, snapshots=snapshots)
     try:
         result = run_fn()
     except Interrupted as err:
@@ -397,17 +444,27 @@ def _run_to_file(run_fn, out, overwrite: bool, inputs: list, metadata: bool,
 
 def write_result(result: StylizeResult, path, *, overwrite: bool = False, inputs=(), metadata: bool = True,
                  watermark: bool = False) -> Path:
-    """Write the image (with its provenance record inside unless ``metadata=False``; with the invisible
-    watermark if ``watermark``) and its JSON sidecar."""
+    """The image (with its provenance record inside unless ``metadata=False``; with the faint watermark if
+    ``watermark``) and its JSON sidecar, both checked first; if the sidecar cannot be written, a new image is
+    removed again (no half output: an image without the record of what made it)."""
+    inputs = list(inputs)
+    path = io.plan_outputs(path, overwrite=overwrite, inputs=inputs)
+    side = io.sidecar_path(path)
+    existed = path.exists()
     record = result_provenance(result.info) if metadata else None
     if record is not None and watermark:
         record["watermark"] = "atelier.watermark v1"
     if watermark:
         result.info["watermark"] = True
+    result.info["output"] = str(path)
     path = io.save_image(result.image, path, overwrite=overwrite, inputs=inputs, alpha=result.alpha,
                          metadata=record, mark=watermark)
-    result.info["output"] = str(path)
-    io.write_json(io.sidecar_path(path), result.info)
+    try:
+        io.write_json(side, result.info)
+    except BaseException:
+        if not existed:
+            path.unlink(missing_ok=True)
+        raise
     return path
 
 

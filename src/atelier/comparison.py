@@ -78,10 +78,7 @@ def compare(contents, styles, runs: list[RunSpec], out_dir, *, seed: int = 0, de
     from . import metrics  # the judge: never imports methods
 
     out_dir = Path(out_dir)
-    for name in ("contact_sheet.png", "metrics.md", "metrics.csv", "metrics.json", "loss_curves.png"):
-        if (out_dir / name).exists() and not overwrite:
-            raise OutputError(f"'{out_dir / name}' already exists (use --overwrite to replace the comparison).")
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    prepared = _check(contents, styles, runs, out_dir, overwrite=overwrite, eval_size=eval_size, seed=seed)
     rows, curves, sheet_rows = [], [], []
     for content in contents:
         for style in styles:
@@ -101,8 +98,8 @@ def compare(contents, styles, runs: list[RunSpec], out_dir, *, seed: int = 0, de
                 # a trained network holds its style (johnson): the pair's painting is only its column
                 takes_style = api.method_spec(spec.method).capabilities.needs_style
                 t0 = time.perf_counter()
-                result = api.run(content, style if takes_style else None, method=spec.method, seed=seed,
-                                 device=device, callback=listen, **spec.options)
+                result = api.run(content, style if takes_style else None, prepared=prepared[id(spec)],
+                                 seed=seed, device=device, callback=listen)
                 seconds = time.perf_counter() - t0
                 path = out_dir / "images" / f"{pair}__{_slug(spec.label)}.png"
                 api.write_result(result, path, overwrite=True, metadata=metadata)
@@ -122,6 +119,27 @@ def compare(contents, styles, runs: list[RunSpec], out_dir, *, seed: int = 0, de
         chart = provenance.record("chart", source=provenance.DATA_DRIVEN, runs=[label for label, _ in curves])
         write_loss_curves(curves, out_dir / "loss_curves.png", metadata=chart if metadata else None)
     return {"rows": rows, "out_dir": str(out_dir)}
+
+
+def _check(contents, styles, runs: list[RunSpec], out_dir: Path, *, overwrite: bool, eval_size: int,
+           seed: int) -> dict:
+    """Everything checked before the first run, nothing written: the output folder, the inputs (read once),
+    every run's method and options (``api.prepare``; returned by ``id(spec)``) and the evaluation size.
+    The folder and its images/ are only made when the first result is written."""
+    from . import metrics
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"The comparison's output '{out_dir}' is a file; give a folder (-o DIR).")
+    for name in ("contact_sheet.png", "metrics.md", "metrics.csv", "metrics.json", "loss_curves.png"):
+        if (out_dir / name).exists() and not overwrite:
+            raise OutputError(f"'{out_dir / name}' already exists (use --overwrite to replace the comparison).")
+    for image in (*contents, *styles):
+        metrics.eval_size(aio.read_image(image).rgb.shape[-2:], eval_size)
+    prepared = {}
+    for spec in runs:
+        takes_style = api.method_spec(spec.method).capabilities.needs_style
+        prepared[id(spec)] = api.prepare(spec.method, spec.options, n_styles=1 if takes_style else 0, seed=seed)
+    return prepared
 
 
 def write_tables(rows: list[dict], out_dir: Path) -> None:

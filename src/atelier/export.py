@@ -52,12 +52,19 @@ class _Core(nn.Module):
         return (torch.tanh(self.net.up(self.net.res(self.net.down(x)))) + 1) / 2
 
 
+# The TorchScript exporter writes opsets 7 to 20; the networks' padding and instance norm need 11 or later.
+MIN_OPSET, MAX_OPSET = 11, 20
+
+
 def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False) -> Path:
     """Export a johnson model (name or .safetensors path) to ``output`` (.onnx); returns the path written.
 
     Raises OutputError if ``output`` exists (unless ``overwrite``) or is the model itself, and WeightsError
     if onnxruntime's output differs from torch's by more than ``TOLERANCE`` on the check images.
     """
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise OptionError(f"--opset must be a whole number from {MIN_OPSET} to {MAX_OPSET} (the opsets the "
+                          f"exporter writes with the operators the networks use), not {opset!r}.")
     onnx, _ = require_onnx()
     from .methods.johnson.model import TransformerNet
 

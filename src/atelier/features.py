@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .errors import OptionError, WeightsError
+from .options import VGG19_LAYERS
 from .paths import (  # the cache lives there (also re-exported as features.atelier_home)
     atelier_home,
     file_sha256,
@@ -33,17 +34,9 @@ logger = logging.getLogger(__name__)
 _BLOCKS = ((1, 2, 3, 64), (2, 2, 64, 128), (3, 4, 128, 256), (4, 4, 256, 512), (5, 4, 512, 512))
 
 
-def _layer_names() -> tuple[str, ...]:
-    names = []
-    for block, n_conv, _, _ in _BLOCKS:
-        for i in range(1, n_conv + 1):
-            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
-        names.append(f"pool{block}")
-    return tuple(names)
-
-
-#: Every layer name in forward order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ... pool5.
-LAYERS: tuple[str, ...] = _layer_names()
+#: Every layer name in forward order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ... pool5 (declared
+#: torch-free in options.py, where configs check the names they are given).
+LAYERS: tuple[str, ...] = VGG19_LAYERS
 CONV_LAYERS: tuple[str, ...] = tuple(n for n in LAYERS if n.startswith("conv"))
 #: Downsampling factor of each layer's output relative to the input (pool1 halves, ...).
 STRIDE: dict[str, int] = {}

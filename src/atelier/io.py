@@ -27,10 +27,12 @@ WebP XMP and EXIF, TIFF XMP); ``read_metadata`` reads it back.
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import warnings
@@ -45,6 +47,7 @@ from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
 from atelier import provenance, watermark
 from atelier.errors import AtelierError, ImageTooLargeError, InputError, OptionError, OutputError
+from atelier.paths import check_input_file
 
 logger = logging.getLogger(__name__)
 
@@ -278,10 +281,7 @@ def _read_file(source, limit: int, long_side: int | None) -> LoadedImage:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         name = f"'{path}'"
-        if not path.exists():
-            raise InputError(f"Image file '{path}' does not exist.")
-        if path.is_dir():
-            raise InputError(f"'{path}' is a directory, not an image file.")
+        check_input_file(path)  # missing, a directory, or a FIFO (whose read would block forever)
         opened = path
     else:
         name = "data"
@@ -371,6 +371,32 @@ def fit_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * long_side / width)), long_side
 
 
+def machine_memory_bytes() -> int | None:
+    """This machine's physical memory (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_work_size(hw, *, what: str = "The output", peak_bytes: float | None = None,
+                    max_pixels: int | None = None) -> None:
+    """Refuse, before any work, an image of (h, w) pixels that a run would make (an output, a texture, an
+    evaluation size) when it is over the pixel limit (``ATELIER_MAX_PIXELS``, the inputs' limit) or when
+    ``peak_bytes``, the method's estimate of its peak memory (default: 48 bytes per pixel, four fp32 RGB
+    copies), is over this machine's memory. The sentence gives the estimate."""
+    h, w = int(hw[0]), int(hw[1])
+    need = peak_bytes if peak_bytes is not None else 48.0 * h * w
+    limit, ram = _max_pixels(max_pixels), machine_memory_bytes()
+    estimate = f"{w}x{h} = {w * h:,} pixels, about {need / 2**30:,.1f} GiB of memory"
+    if h * w > limit:
+        raise OptionError(f"{what} would be {estimate}: over the limit of {limit:,} pixels (raise it with the "
+                          "environment variable ATELIER_MAX_PIXELS); reduce the size.")
+    if ram is not None and need > ram:
+        raise OptionError(f"{what} would be {estimate}: more than this machine's {ram / 2**30:.1f} GiB; "
+                          "reduce the size.")
+
+
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B,C,H,W) -> (B,C,h,w), bicubic (antialiased when shrinking), clamped to [0,1]."""
     h, w = int(size[0]), int(size[1])
@@ -450,6 +476,71 @@ def check_output_path(path, *, overwrite: bool = False, inputs: Iterable = ()) -
     if not os.access(ancestor, os.W_OK):
         raise OutputError(f"Cannot write '{path}': directory '{ancestor}' is not writable.")
     return path.resolve()
+
+
+def _is_input(path: Path, inputs: Iterable) -> bool:
+    return any(isinstance(s, (str, os.PathLike)) and same_file(path, Path(s).expanduser()) for s in inputs)
+
+
+def check_derived(files: Iterable = (), *, inputs: Iterable = (), overwrite: bool = False,
+                  patterns: Iterable[tuple[Path, str]] = ()) -> None:
+    """Check the files atelier derives from an output's name (its sidecar, snapshots, a preview, a
+    checkpoint, a frame folder) like the output itself, before any work: none may be an input (not even
+    with ``overwrite``), stand where a directory is, or replace an existing file unless ``overwrite``.
+    ``patterns``: (folder, regex) for a family of names not known in advance (``OUT.iter00001.png`` ...):
+    no input and (without ``overwrite``) no existing file in that folder may match. Writes nothing."""
+    inputs = [Path(s).expanduser() for s in inputs if isinstance(s, (str, os.PathLike))]
+    for f in map(Path, files):
+        if _is_input(f, inputs):
+            raise OutputError(f"Refusing to write '{f}' (made beside the output): it is one of the inputs.")
+        if f.is_dir():
+            raise OutputError(f"Cannot write '{f}' (made beside the output): it is a directory.")
+        if f.exists() and not overwrite:
+            raise OutputError(f"'{f}' already exists and would be replaced by the output's companion file "
+                              "(use --overwrite to replace it, or choose another output name).")
+    for folder, regex in patterns:
+        for src in inputs:
+            if same_file(src.parent, Path(folder)) and re.fullmatch(regex, src.name):
+                raise OutputError(f"Refusing to run: the input '{src}' has the name of a file this run writes "
+                                  "beside the output; rename it or choose another output name.")
+        if not overwrite and Path(folder).is_dir():
+            clash = next((p for p in sorted(Path(folder).iterdir()) if re.fullmatch(regex, p.name)), None)
+            if clash is not None:
+                raise OutputError(f"'{clash}' already exists and would be replaced by this run (use --overwrite "
+                                  "to replace it, or choose another output name).")
+
+
+def snapshot_path(output, iteration: int) -> Path:
+    """'out.png', 7 -> 'out.iter00007.png': the intermediate images of ``--save-every``."""
+    out = Path(output)
+    return out.with_name(f"{out.stem}.iter{iteration:05d}{out.suffix or '.png'}")
+
+
+def snapshot_pattern(output) -> tuple[Path, str]:
+    """(folder, regex) of every ``snapshot_path(output, n)``, for :func:`check_derived`."""
+    out = Path(output).expanduser()
+    return out.parent, re.escape(out.stem) + r"\.iter\d{5,}" + re.escape(out.suffix or ".png")
+
+
+def plan_outputs(output, *, inputs: Iterable = (), overwrite: bool = False, sidecar: bool = True,
+                 snapshots: bool = False) -> Path:
+    """Check everything a run writes for ``output`` before any work: the image (``check_output_path``), its
+    JSON sidecar and, with ``snapshots``, the ``--save-every`` images. Returns the resolved output path."""
+    inputs = list(inputs)
+    path = check_output_path(output, overwrite=overwrite, inputs=inputs)
+    check_derived([sidecar_path(path)] if sidecar else [], inputs=inputs, overwrite=overwrite,
+                  patterns=[snapshot_pattern(path)] if snapshots else [])
+    return path
+
+
+def remove_stale_temporaries(path) -> None:
+    """Remove the '.<name>.tmpXXXX' files that ``atomic_write`` left for ``path`` in a process that was
+    killed (SIGKILL, power loss): a later run of the same output cleans them up."""
+    path = Path(path).expanduser()
+    if path.parent.is_dir():
+        for p in path.parent.glob(f".{glob.escape(path.name)}.tmp*"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
 
 
 def _new_file_mode(target: Path) -> int:

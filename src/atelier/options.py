@@ -9,12 +9,15 @@ made by :func:`option`. The metadata is the single source of the CLI options, th
   applied to each element of a list field;
 * ``zero`` (a phrase such as "the content's size"): 0 is also accepted and means that;
 * ``or_file`` (a tuple of words): the value is one of the words or the path of an existing file;
+* ``names`` (a tuple): each value must be one of these names (e.g. :data:`VGG19_LAYERS`), without offering
+  them as choices in the CLI or the form;
 * ``cli=False``: not offered on the command line or the web form (e.g. test-only random weights);
 * ``basic=True``: shown first in the web form; ``metavar``: the CLI's placeholder;
 * ``texture=False``: not used when the method synthesises a texture from a sample (``atelier texture``):
   not offered there, and refused if given.
 
-:func:`check_fields` checks these rules with one sentence each; config classes derived from
+:func:`check_fields` checks these rules and the fields' types (a whole number where an ``int`` is declared,
+finite numbers) with one sentence each; config classes derived from
 :class:`Config` run it when they are made (``__post_init__``), so a config that exists is in range. What
 depends on several fields or on the run's inputs (how many styles) stays in the class's ``validate``.
 Torch-free: ``atelier --help`` imports this.
@@ -24,12 +27,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
 from .errors import OptionError
+
+
+def _vgg19_layers() -> tuple[str, ...]:
+    """conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ... pool5: the names configs may give (torch-free;
+    ``features.py`` builds the network under the same names)."""
+    names = []
+    for block, n_conv in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)):
+        for i in range(1, n_conv + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return tuple(names)
+
+
+VGG19_LAYERS: tuple[str, ...] = _vgg19_layers()
+SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes 64 bits
 
 
 def option(default, help: str, paper: str = "", **extra):
@@ -84,10 +103,23 @@ def describe_range(meta: dict) -> str | None:
     return text
 
 
+def _check_type(name: str, typ, value) -> None:
+    """One sentence for a number of the wrong type (a config made from JSON, a compare spec, a plug-in's
+    caller): a whole number where an int is declared, a number where a float is. (Text fields may take
+    numbers: a video's --start is '1:30' or 90.)"""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # numpy's scalars too
+    if typ is int and not (number and float(value).is_integer()) or typ is float and not number:
+        kind = "a whole number" if typ is int else "a number"
+        raise OptionError(f"{flag(name)} must be {kind}, not {value!r}.")
+
+
 def _check_value(name: str, meta: dict, value) -> None:
     if value is None:
         return
-    choices, words = meta.get("choices"), meta.get("or_file")
+    choices, words, names = meta.get("choices"), meta.get("or_file"), meta.get("names")
+    if names is not None and value not in names:
+        raise OptionError(f"{flag(name)}: {value!r} is not one of the names it takes ({names[0]}, {names[1]}, "
+                          f"... {names[-1]}).")
     if choices is not None and value not in choices:
         raise OptionError(f"{flag(name)} must be one of {', '.join(map(str, choices))}, not {value!r}.")
     if words is not None and value not in words and not Path(str(value)).expanduser().is_file():
@@ -107,11 +139,31 @@ def _check_value(name: str, meta: dict, value) -> None:
 
 
 def check_fields(config) -> None:
-    """Check every field of a config dataclass against its declared choices and ranges."""
+    """Check every field of a config dataclass against its declared type, choices and ranges."""
+    try:
+        hints = typing.get_type_hints(type(config))
+    except (NameError, TypeError, AttributeError):  # a plug-in's annotations that do not resolve: ranges still checked
+        hints = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
+        typ, is_list, _ = field_type(hints[f.name]) if f.name in hints else (None, False, True)
+        if is_list and value is not None and not isinstance(value, (list, tuple)):
+            raise OptionError(f"{flag(f.name)} must be a list of values, not {value!r}.")
+        if typ is not None and not is_list and isinstance(value, (list, tuple)):
+            raise OptionError(f"{flag(f.name)} takes one value, not {len(value)}: {value!r}.")
         for item in (value if isinstance(value, (list, tuple)) else [value]):
+            if item is not None and typ in (int, float):
+                _check_type(f.name, typ, item)
             _check_value(f.name, f.metadata, item)
+        if typ is int and value is not None and not is_list and not isinstance(value, int):
+            object.__setattr__(config, f.name, int(value))  # 3.0 from JSON (or numpy's 3) is 3
+
+
+def check_seed(seed) -> int:
+    """The seed as an int, or one sentence: a whole number from 0 to 2**64 - 1 (torch's generator range)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise OptionError(f"--seed must be a whole number from 0 to {SEED_LIMIT - 1}, not {seed!r}.")
+    return seed
 
 
 class Config:

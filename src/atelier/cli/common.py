@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import typing
 
@@ -29,6 +30,18 @@ def parse_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def parse_float(text: str) -> float:
+    """A finite number: 'nan' and 'inf' are refused while parsing (the configs refuse them too, for callers
+    of the library and the web API)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def add_config_options(p: argparse.ArgumentParser, config_class, title: str, *, texture: bool = False) -> None:
     """One option per field of a method's (or trainer's) config dataclass, in a group ``title``: shared by
     ``atelier stylize``, ``atelier video``, ``atelier texture`` (``texture=True``: without the fields that
@@ -46,7 +59,7 @@ def add_config_options(p: argparse.ArgumentParser, config_class, title: str, *, 
         if typ is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = parse_int if typ is int else typ
+            kwargs["type"] = {int: parse_int, float: parse_float}.get(typ, typ)
             if is_list:
                 kwargs["nargs"] = "+"
             if "choices" in meta:

@@ -41,8 +41,8 @@ class ProgressPrinter:
                 self.progress.update(self.task, completed=event.iteration, total=event.total_iterations,
                                      losses=losses, eta=eta)
             if self.save_every and event.image is not None and event.iteration % self.save_every == 0:
-                out = self.output
-                snap = out.with_name(f"{out.stem}.iter{event.iteration:05d}{out.suffix or '.png'}")
+                # checked before the run (atelier.plan_outputs): no input, no file kept without --overwrite
+                snap = atelier.snapshot_path(self.output, event.iteration)
                 record = None if self.metadata is None else {**self.metadata, "iteration": event.iteration}
                 atelier.save_image(event.image, snap, overwrite=True, metadata=record)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import atelier
 
-from .common import Parser
+from .common import Parser, parse_float
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="A secret every request must carry (the page gets it from the printed "
                    "address; programs send 'Authorization: Bearer TOKEN'). Required off loopback.")
     p.add_argument("--workers", type=int, default=1, help="Jobs run at the same time (default: 1).")
-    p.add_argument("--max-upload-mb", type=float, default=100, help="Largest request in MB (default: 100).")
+    p.add_argument("--max-upload-mb", type=parse_float, default=100, help="Largest request in MB (default: 100).")
     p.add_argument("--max-pixels", type=int, default=40_000_000,
                    help="Largest uploaded image in pixels (default: 40000000).")
     p.add_argument("--max-size", type=int, default=4096, help="Largest output long side in pixels "
@@ -49,17 +49,17 @@ def main(command: str, argv: list[str]) -> int:
                                  "SECRET (every request must then carry it), or bind 127.0.0.1.")
     if args.token is not None and len(args.token) < 8:
         raise errors.OptionError("The --token must be at least 8 characters long.")
-    for name in ("port", "workers", "max_pixels", "max_size", "max_frames"):
-        if getattr(args, name) < 1:
-            raise errors.OptionError(f"--{name.replace('_', '-')} must be a positive number.")
-    if args.max_upload_mb <= 0:
-        raise errors.OptionError("--max-upload-mb must be a positive number.")
+    from ..web import check_limits, check_port
+
+    check_limits(port=args.port, workers=args.workers, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
+                 max_size=args.max_size, max_frames=args.max_frames)
     try:
         import uvicorn
 
         from ..web import create_app
     except ImportError:
         raise errors.OptionError("atelier serve needs the web extra: pip install 'atelier[web]'.") from None
+    check_port(args.host, args.port)  # before the jobs folder is made and the address announced
     jobs_dir = Path(args.jobs_dir).expanduser() if args.jobs_dir else atelier.atelier_home() / "jobs"
     try:
         jobs_dir.mkdir(parents=True, exist_ok=True)

@@ -105,7 +105,7 @@ def main(command: str, argv: list[str]) -> int:
     # Checked torch-free, once, before any image is read or a progress bar shown (e.g. "no decoder").
     prepared = atelier.prepare(args.method, options, n_styles=len(styles),
                                n_masks=None if args.mask is None else len(args.mask), save_every=args.save_every,
-                               refine=args.refine, work_size=args.work_size)
+                               refine=args.refine, work_size=args.work_size, seed=args.seed)
     if args.dry_run:
         return _dry_run(content, styles, args, prepared)
     printer = None
@@ -118,8 +118,8 @@ def main(command: str, argv: list[str]) -> int:
     try:
         path, result = atelier.stylize_to_file(
             content, styles or None, output, overwrite=args.overwrite, prepared=prepared, metadata=args.metadata,
-            watermark=args.watermark,
-            masks=args.mask, seed=args.seed, device=args.device, callback=printer,
+            watermark=args.watermark, masks=args.mask, seed=args.seed, device=args.device, callback=printer,
+            snapshots=bool(args.save_every),
         )
     except atelier.errors.Interrupted as err:
         if printer:
@@ -173,18 +173,17 @@ def _feed_forward(args, options: dict) -> int:
     # No photo given: the embedded example photo, as for the other methods (a first try of a model).
     contents = [Path(c) for c in args.contents] or [atelier.default_inputs()[0]]
     for c in contents:
-        if not c.is_file():
-            raise atelier.errors.InputError(f"Input image '{c}' does not exist.")
+        atelier.check_input_file(c)  # missing, a directory or a FIFO: one sentence before any work
     prepared = atelier.prepare(args.method, options, n_masks=None if args.mask is None else len(args.mask),
-                               save_every=args.save_every, refine=args.refine,
-                               work_size=args.work_size)  # fails before any work
+                               save_every=args.save_every, refine=args.refine, work_size=args.work_size,
+                               seed=args.seed)  # fails before any work
     model_path = prepared.model_path
     fill = prepared.spec.capabilities.fill  # the mask's region filled from the rest of each photo
     tag = str(options.get("model", "")) or ("filled" if fill else args.method)
     outputs = _feed_forward_outputs(contents, tag, args.output, args.overwrite)
     inputs = [p for p in (*contents, model_path, *(args.mask or [])) if p is not None]
-    for out in outputs:  # every output is checked before the first run
-        atelier.check_output_path(out, overwrite=args.overwrite, inputs=inputs)
+    for out in outputs:  # every output (and its sidecar) is checked before the first run
+        atelier.plan_outputs(out, overwrite=args.overwrite, inputs=inputs)
     if args.dry_run:
         for content in contents:
             _dry_run(content, [], args, prepared)

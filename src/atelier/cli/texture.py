@@ -71,12 +71,15 @@ def main(command: str, argv: list[str]) -> int:
     if len(args.size) > 2:
         raise atelier.errors.OptionError("--size takes one number (a square) or two (WIDTH HEIGHT).")
     width, height = args.size[0], args.size[-1]
-    fields = dataclasses.fields(atelier.method_spec(args.method).config_class)
+    # The fields a texture does not use are not options here ('--size' is the texture's own WIDTH HEIGHT).
+    fields = [f for f in dataclasses.fields(atelier.method_spec(args.method).config_class)
+              if f.metadata.get("texture", True) is not False]
     options = {f.name: getattr(args, f.name) for f in fields if getattr(args, f.name, None) is not None}
     sample = Path(args.sample)
     output = Path(args.output) if args.output else _default_output(sample, args.method)
     # Checked before any image is read or a progress bar is shown.
-    prepared = atelier.prepare(args.method, options, n_styles=1, texture=True, tileable=args.tileable)
+    prepared = atelier.prepare(args.method, options, n_styles=1, texture=True, tileable=args.tileable,
+                               seed=args.seed)
     printer = None if args.quiet else ProgressPrinter(show=True)
     try:
         path, result = atelier.texture_to_file(

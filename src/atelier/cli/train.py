@@ -72,12 +72,6 @@ class _Listener:
             self.bar.close()
 
 
-def preview_path(output) -> Path:
-    """'starry.safetensors' -> 'starry.preview.png', beside the model."""
-    output = Path(output)
-    return output.with_name(output.name.removesuffix(".safetensors") + ".preview.png")
-
-
 def _reports() -> bool:
     """False on the ranks other than 0 of a torchrun training: rank 0 reports for all."""
     return os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1"
@@ -98,7 +92,7 @@ def main(command: str, argv: list[str]) -> int:
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(spec.config_class)
                if getattr(args, f.name, None) is not None}
     output = Path(args.output)
-    preview = preview_path(output)
+    preview = atelier.preview_path(output)  # checked by the trainer like the model (atelier.train)
     folders = [f for item in spec.inputs if item.get("folders", True) for f in getattr(args, item["dest"])]
     for folder in folders:
         if _inside(preview, Path(folder)):

@@ -31,8 +31,9 @@ from typing import Any
 
 import torch
 
-from ..errors import WeightsError
+from ..errors import AtelierError, WeightsError
 from ..io import atomic_write
+from ..paths import check_input_file
 from . import distributed
 
 FORMAT_VERSION = 1
@@ -57,7 +58,10 @@ def read(path) -> tuple[dict[str, torch.Tensor], dict]:
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise WeightsError(f"Model file '{path}' does not exist.")
+        try:
+            check_input_file(path, "model file")
+        except AtelierError as err:
+            raise WeightsError(str(err)) from None
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}

@@ -242,10 +242,14 @@ def _train(*, model, optimizer, step_fn, batches, steps, minutes, generator, che
                     finite = not distributed.any_rank(not finite)[0]
                 if not finite:
                     undo_unfinished_step()
-                    save(step)  # the weights of the last good step (the bad step was not applied)
+                    kept = ""
+                    if step > start_step:  # the weights of the last good step (the bad step was not applied)
+                        save(step)
+                        kept = f" (checkpoint of step {step} kept)"
+                    first = " at the first step: check the loss weights and" if step == start_step else ";"
                     became = "not finite on one of the ranks" if shared else float(total.detach())
-                    raise OptionError(f"The training loss became {became} at step {step + 1}; try a smaller "
-                                      f"learning rate (--lr) (checkpoint of step {step} kept).")
+                    raise OptionError(f"The training loss became {became} at step {step + 1}{first} try a "
+                                      f"smaller learning rate (--lr){kept}.")
                 total.backward()  # with other ranks: the gradients are averaged over them here
                 with update_guard():
                     optimizer.step()

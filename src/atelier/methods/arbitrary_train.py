@@ -106,7 +106,8 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
     paired = style is not None
     style_dirs = _folders(style) if paired else []
     content_dirs, output = _folders(data), Path(output).expanduser()
-    check_paths([*style_dirs, *content_dirs], output, resume=resume, overwrite=overwrite)
+    check_paths([*style_dirs, *content_dirs], output, resume=resume, overwrite=overwrite,
+                preview=cfg.preview_every > 0)
     ckpt_file = checkpoint_path(output)
     if resume:
         cfg = resumed_config(cfg, ckpt_file, method)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..engine import checkpoint as ckpt
 from ..errors import OptionError, OutputError
-from ..paths import checkpoint_path
+from ..io import check_derived
+from ..paths import checkpoint_path, preview_path
 from . import make_config
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,13 @@ def same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def check_paths(folders: list[Path], output: Path, *, resume: bool, overwrite: bool) -> None:
-    """One clear sentence for every output that may not be written; nothing is written here."""
+def check_paths(folders: list[Path], output: Path, *, resume: bool, overwrite: bool, preview: bool = True) -> None:
+    """One clear sentence for every output that may not be written; nothing is written here. ``folders``:
+    the inputs (the style image, the data folders). Beside the model: its checkpoint and, with ``preview``,
+    ``MODEL.preview.png`` (``paths.preview_path``), each checked like the model (never an input; not
+    replaced without ``overwrite``, except by the run a ``resume`` continues)."""
+    derived = [checkpoint_path(output)] + ([preview_path(output)] if preview else [])
+    check_derived(derived, inputs=folders, overwrite=True)  # never an input, not even when resuming
     if output.suffix != ".safetensors":
         raise OutputError(f"The model file '{output}' must end in .safetensors.")
     if output.is_dir():
@@ -48,6 +54,7 @@ def check_paths(folders: list[Path], output: Path, *, resume: bool, overwrite: b
     if ckpt_file.exists() and not overwrite:
         raise OutputError(f"A checkpoint of an earlier run exists at '{ckpt_file}': continue it with --resume "
                           "or start again with --overwrite.")
+    check_derived(derived[1:], overwrite=overwrite)  # a preview of another run, or the user's file
 
 
 def resumed_config(config, path: Path, method: str):

@@ -19,8 +19,9 @@ import math
 
 import torch
 
+from ..errors import OptionError
 from ..features import get_vgg19
-from ..io import fit_size, load_image, resize
+from ..io import check_work_size, fit_size, load_image, resize
 from .artefacts import PERIOD as GRID_PERIOD
 from .artefacts import grid_energy, grid_ratio
 from .copying import copy_fraction
@@ -81,6 +82,25 @@ def _device(output, vgg, device) -> torch.device:
     return torch.device("cpu")
 
 
+# Peak memory per pixel of the evaluation's VGG-19 passes (no backward pass; the output's and the content's
+# features to relu5_1 alive together), for the refusal of sizes this machine cannot hold.
+EVAL_BYTES_PER_PIXEL = 1200
+
+
+def eval_size(hw, size) -> tuple[int, int]:
+    """(h, w) of an image of (h, w) evaluated at long side ``size``; one sentence if that is too small for
+    VGG-19's deepest layer (16 px) or too large for the pixel limit or this machine's memory."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise OptionError(f"The evaluation size must be a whole number of at least 16 pixels, not {size!r}.")
+    h, w = fit_size(int(hw[0]), int(hw[1]), size)
+    if min(h, w) < 16:
+        raise OptionError(f"At --size {size} the image is evaluated at {w}x{h} pixels; its short side must be "
+                          "at least 16 pixels for VGG-19's deepest layer: increase --size.")
+    check_work_size((h, w), what=f"The evaluation image at --size {size}",
+                    peak_bytes=EVAL_BYTES_PER_PIXEL * h * w)
+    return h, w
+
+
 @torch.no_grad()
 def evaluate(
     output, *, content=None, style=None, size: int | None = EVAL_SIZE, vgg=None, device=None
@@ -96,7 +116,7 @@ def evaluate(
     device = _device(output, vgg, device)
     x = load_image(output, device=device)  # (1,3,H,W)
     if size is not None:
-        x = resize(x, fit_size(x.shape[-2], x.shape[-1], size))
+        x = resize(x, eval_size(x.shape[-2:], size))
     h, w = x.shape[-2:]
     results: dict[str, float] = {}
     if content is None and style is None:

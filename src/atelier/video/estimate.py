@@ -35,7 +35,7 @@ def estimate_video(input, style=None, *, style_at=None, method: str | None = Non
     ``seconds_per_frame`` (eager), ``compiled_seconds_per_frame`` and ``compile_seconds`` (if the job would
     compile), ``frames_per_second`` over the whole job, ``seconds`` in total and ``startup_seconds``."""
     t0 = time.perf_counter()
-    video, prepared, styles, keyed = prepare_video(style, style_at, method, masks, options, video)
+    video, prepared, styles, keyed = prepare_video(style, style_at, method, masks, options, video, seed=int(seed))
     source = open_video(Path(input).expanduser(), fps=video.fps)
     try:
         first, stop = frame_range(source.info, video, Path(input))

@@ -22,6 +22,7 @@ import numpy as np
 from .. import provenance
 from ..errors import InputError, OptionError
 from ..io import atomic_write, save_image
+from ..paths import check_input_file
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +67,18 @@ def open_video(path, *, fps: float | None = None):
     path = Path(path).expanduser()
     if path.is_dir():
         return FrameFolder(path, fps=fps or 25.0)
-    if not path.exists():
-        raise InputError(f"Input video '{path}' does not exist.")
+    check_input_file(path, "input video")  # missing, or a FIFO whose read would block forever
     if fps is not None:
         raise OptionError("--fps is for a folder of frames; a video file keeps its own frame rate.")
     return VideoFile(path)
+
+
+def video_info(path) -> VideoInfo:
+    """Size, frame rate and frame count of a video file or frame folder, after decoding its first frame: one
+    sentence (InputError) for a file that is not a video atelier can read (the web checks uploads with it)."""
+    source = open_video(path)
+    source.close()
+    return source.info
 
 
 class FrameFolder:
@@ -83,7 +91,8 @@ class FrameFolder:
     def __init__(self, path: Path, *, fps: float):
         if fps <= 0:
             raise OptionError(f"--fps must be positive, not {fps}.")
-        files = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+        files = [p for p in path.iterdir()  # regular files only: a FIFO among them would block the read
+                 if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
         if not files:
             raise InputError(f"Folder '{path}' holds no image frames ({', '.join(IMAGE_SUFFIXES)}).")
         numbers = [re.findall(r"\d+", p.stem) for p in files]

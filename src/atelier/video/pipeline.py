@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from .. import __version__, io, worksize
-from ..api import Prepared, prepare, provenance_record, versions
+from ..api import Prepared, check_resources, prepare, provenance_record, versions
 from ..devices import resolve_device
 from ..errors import InputError, Interrupted, OptionError, OutputError
 from ..events import Done, Progress, Stage, emit
@@ -120,12 +120,14 @@ def stylize_video(
     ``metadata=False`` embeds no provenance record (in the MP4's tags and the PNG frames).
     """
     t_start = time.perf_counter()
-    video, prepared, styles, keyed = prepare_video(style, style_at, method, masks, options, video)
+    video, prepared, styles, keyed = prepare_video(style, style_at, method, masks, options, video, seed=int(seed))
     plan = plan_frames(input, output, prepared, video, styles, masks, seed=int(seed), resume=resume,
                        overwrite=overwrite, keyed=keyed)
     plan.record = _provenance(plan, prepared) if metadata else None
     try:
         stylize = FrameStylizer(prepared, styles, masks, video, plan, device, seed=int(seed), keyed=keyed)
+        _check_disk(plan, stylize.out_hw)
+        _start_work(plan, resume=resume)  # only now, with every input read: a refusal leaves no state
         tally = _render(plan, stylize, video.crf, callback)
     finally:
         plan.source.close()
@@ -135,7 +137,7 @@ def stylize_video(
     return VideoResult(plan.out, tally.frames, info)
 
 
-def prepare_video(style, style_at, method, masks, options: dict, video: VideoConfig | None):
+def prepare_video(style, style_at, method, masks, options: dict, video: VideoConfig | None, *, seed: int = 0):
     """Check a video job before any frame is read: (the VideoConfig, the Prepared method, the style list,
     the keyframes as (keyframes, 'paintings' | 'models') or None). Shared by :func:`stylize_video` and
     :func:`atelier.video.estimate.estimate_video`."""
@@ -152,7 +154,7 @@ def prepare_video(style, style_at, method, masks, options: dict, video: VideoCon
         keyed = (keyframes, kind)
         n_styles = min(2, len(keyframes)) if kind == "paintings" else 0
     prepared = prepare(method, options, n_styles=n_styles, n_masks=None if masks is None else len(masks),
-                       video=True, work_size=VIDEO_WORK_SIZE if work_size is None else work_size)
+                       video=True, work_size=VIDEO_WORK_SIZE if work_size is None else work_size, seed=seed)
     return video, prepared, styles, keyed
 
 
@@ -202,6 +204,8 @@ def plan_frames(input, output, prepared: Prepared, video: VideoConfig, styles: l
         first, stop = frame_range(source.info, video, src_path)
         out = Path(output).expanduser()
         to_mp4, work = _output_paths(out, src_path, overwrite=overwrite)
+        derived = [io.sidecar_path(out)] if to_mp4 else []
+        io.check_derived(derived, inputs=[src_path, *styles, *(masks or [])], overwrite=overwrite or resume)
         settings = {  # the keys of the JSON state: a resumed job must match every one
             "input": _fingerprint(src_path),
             "method": prepared.method,
@@ -243,8 +247,12 @@ def frame_range(vinfo: VideoInfo, video: VideoConfig, src_path: Path) -> tuple[i
 def _output_paths(out: Path, src_path: Path, *, overwrite: bool) -> tuple[bool, Path]:
     """(writes an MP4, the work folder); refuses outputs that are the input, or exist without --overwrite."""
     to_mp4 = out.suffix.lower() == ".mp4"
-    if not to_mp4 and (out.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES or out.is_file()):
-        raise OutputError(f"The output must be an .mp4 file or a folder for the frames, not '{out}'.")
+    # A new folder is named without an extension: 'out.xyz' is more likely a mistyped file than a folder.
+    new_folder_with_suffix = not out.exists() and out.suffix and not to_mp4
+    if not to_mp4 and (out.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES or out.is_file()
+                       or new_folder_with_suffix):
+        raise OutputError(f"The output must be an .mp4 file or a folder for the frames (a name without an "
+                          f"extension, or an existing folder), not '{out}'.")
     if io.same_file(out, src_path):
         raise OutputError(f"Refusing to write '{out}': it is the input.")
     if to_mp4 and out.is_dir():
@@ -258,7 +266,8 @@ def _output_paths(out: Path, src_path: Path, *, overwrite: bool) -> tuple[bool, 
 
 
 def _open_work(work: Path, settings: dict, *, resume: bool, overwrite: bool) -> int:
-    """Prepare the work folder; returns how many frames are already finished (0 unless resuming)."""
+    """Check the work folder (nothing is written: see _start_work); returns how many frames are already
+    finished (0 unless resuming)."""
     state_path = work / STATE_NAME
     if resume:
         if not state_path.is_file():
@@ -277,14 +286,41 @@ def _open_work(work: Path, settings: dict, *, resume: bool, overwrite: bool) -> 
         return done
     if work.exists() and not work.is_dir():
         raise OutputError(f"Cannot write frames into '{work}': it is a file.")
-    if work.is_dir() and (state_path.exists() or _finished_frames(work) or
-                          any(_FRAME_RE.match(p.name) for p in work.iterdir())):
-        if not overwrite:
-            raise OutputError(f"'{work}' already holds frames of an earlier job: add --resume to continue it "
+    if not overwrite and work.is_dir() and (state_path.exists() or _finished_frames(work) or
+                                            any(_FRAME_RE.match(p.name) for p in work.iterdir())):
+        raise OutputError(f"'{work}' already holds frames of an earlier job: add --resume to continue it "
                               "or --overwrite to start again.")
-        _clear_frames(work)
-    io.write_json(state_path, {"version": STATE_VERSION, "settings": settings, "finished": False})
     return 0
+
+
+def _check_disk(plan: FramePlan, out_hw) -> None:
+    """The frames still to make, stored in the work folder (PNG, or raw arrays of an MP4 job), must fit on its
+    disk: refused before work with the estimate (raw RGB bytes: a raw frame, an upper bound of a PNG) when
+    they cannot."""
+    if plan.total is None:
+        return
+    frames = plan.total - plan.done
+    need = frames * 3 * out_hw[0] * out_hw[1]
+    folder = plan.work if plan.work.exists() else plan.work.parent
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise OutputError(f"The {frames} frames of {out_hw[1]}x{out_hw[0]} pixels need up to {need / 2**30:.1f} "
+                          f"GiB in '{plan.work}', and its disk has {free / 2**30:.1f} GiB free; free space, or "
+                          "reduce --size or --max-frames.")
+
+
+def _start_work(plan: FramePlan, *, resume: bool) -> None:
+    """After every check and input: clear an earlier job's frames (a new job) and write the job state; remove
+    the temporary MP4 a killed run left (atomic_write's '.OUT.mp4.tmpXXXX')."""
+    if plan.to_mp4:
+        io.remove_stale_temporaries(plan.out)
+    if resume:
+        return
+    if plan.work.is_dir():
+        _clear_frames(plan.work)
+    io.write_json(plan.work / STATE_NAME, {"version": STATE_VERSION, "settings": plan.settings, "finished": False})
 
 
 def _finished_frames(work: Path) -> int:
@@ -338,6 +374,10 @@ class FrameStylizer:
         self.work = worksize.plan(prepared.config, frame_hw, prepared.work_size)
         self.run_config = prepared.config if self.work is None else self.work.config
         self.instance = get_method(prepared.method)(self.run_config)
+        self.out_hw = check_resources(self.instance, self.run_config, self.work.work_hw if self.work else frame_hw)
+        if self.work is not None:  # the frames written are at the output size
+            io.check_work_size(self.work.out_hw)
+            self.out_hw = self.work.out_hw
         self.keyed = None if keyed is None else KeyframedStylizer(prepared.method, self.run_config, *keyed, self.device)
         self.fps, self.first = float(plan.info.fps), plan.first  # a frame's time, for the keyframes
         self.flows = FlowEstimator(preset=video.flow_preset, max_side=video.flow_size)

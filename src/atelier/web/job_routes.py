@@ -31,7 +31,7 @@ CREATE_HELP = (
     "hole, white where to fill) and, for a texture from the one `style` image (its sample, no content), `texture_options` "
     "({\"width\", \"height\", \"tileable\"}); `metadata` (default true; false embeds no provenance record in the "
     "result). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
-    "(or videos) and for options that do not fit."
+    "(or videos whose first frame decodes), for options that do not fit and for a `seed` outside 0 to 2**64 - 1."
 )
 EVENTS_HELP = (
     "A text/event-stream: first `state` (the job), then `stage` (name, index, size), `progress` (iteration, "
@@ -82,7 +82,7 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
         # In a thread: the first check imports torch and model headers are read from disk.
         opts, prepared, vopts, topts = await asyncio.to_thread(
             _check_options, method, options, video_options, texture_options, kind, n_styles, limits,
-            len(masks) if masks else None)
+            len(masks) if masks else None, seed)
         job_id, d = store.new_dir()
         try:
             inputs = await _store_inputs(d, content, content_bundled, styles, style_bundled,
@@ -120,7 +120,8 @@ def _check_request(kind: str, has_content: bool, n_styles: int) -> None:
 
 
 def _check_options(method: str, options: str, video_options: str, texture_options: str, kind: str,
-                   n_styles: int, limits: Limits, n_masks: int | None = None) -> tuple[dict, Any, dict, dict]:
+                   n_styles: int, limits: Limits, n_masks: int | None = None,
+                   seed: int = 0) -> tuple[dict, Any, dict, dict]:
     """The method's options and the checked run (atelier.prepare), and the video options (video jobs) or
     the texture's size (texture jobs)."""
     video = kind == "video"
@@ -129,7 +130,7 @@ def _check_options(method: str, options: str, video_options: str, texture_option
             if kind == "texture" else {}
         opts, prepared = prepare_options(method, json.loads(options or "{}"), n_styles=n_styles,
                                          max_size=limits.max_size, video=video, texture=topts or None,
-                                         n_masks=n_masks)
+                                         n_masks=n_masks, seed=seed)
         vopts = resolve_video_options(json.loads(video_options or "{}"), limits.max_frames, n_styles,
                                       method) if video else {}
     except json.JSONDecodeError:

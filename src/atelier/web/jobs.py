@@ -316,14 +316,22 @@ class JobStore:
             else:
                 self._finish(job, "cancelled", error=None)
         except atelier.errors.AtelierError as err:
-            self._finish(job, "failed", error=str(err))
+            self._finish(job, "failed", error=self._public(job, str(err)))
         except MemoryError:
             self._finish(job, "failed", error="The machine ran out of memory; try a smaller size.")
         except Exception as err:
             logger.exception("Job %s failed.", job.id)
-            self._finish(job, "failed", error=f"Internal error ({type(err).__name__}: {err}).")
+            self._finish(job, "failed", error=self._public(job, f"Internal error ({type(err).__name__}: {err})."))
         else:
             self._finish(job, "done", error=None)
+
+    def _public(self, job: Job, message: str) -> str:
+        """An error as a client may read it: the server's paths (the job's folder, the jobs folder, the
+        home folder) replaced by the job's own file names, so no path of this machine leaves it."""
+        for folder, shown in ((job.dir, ""), (self.root, ""), (Path.home(), "~/")):
+            for form in {str(folder), str(Path(folder).resolve())}:
+                message = message.replace(form + "/", shown).replace(form, shown or "the server's folder")
+        return message
 
     def _callback(self, job: Job):
         def callback(event) -> None:

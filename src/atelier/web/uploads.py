@@ -77,7 +77,7 @@ async def store_upload(upload: UploadFile, d: Path, stem: str, *, video: bool, m
             raise http_error(422, f"The {role} file '{shown}' is empty.")
         declared = (upload.content_type or "").lower()
         if video:
-            ext = _check_video(tmp, declared, f"The {role} file '{shown}'")
+            ext = await asyncio.to_thread(_check_video, tmp, declared, f"The {role} file '{shown}'")
         else:
             ext = await _check_image(tmp, declared, role, shown, max_pixels)
     except BaseException:
@@ -92,6 +92,10 @@ def _check_video(path: Path, declared: str, what: str) -> str:
     ext = _video_ext(path)
     if ext is None or not (declared.startswith("video/") or declared in ("", "application/octet-stream")):
         raise http_error(422, f"{what} is not a video this server accepts (MP4, WebM, MOV, MKV or AVI).")
+    try:  # its first frame decoded now: a broken or empty video is refused here, not in a failed job
+        atelier.video_info(path)
+    except atelier.errors.AtelierError:
+        raise http_error(422, f"{what} is not a video atelier can read: it is damaged or holds no frames.") from None
     return ext
 
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..errors import OptionError, WeightsError
-from ..paths import file_sha256
+from ..errors import AtelierError, OptionError, WeightsError
+from ..paths import check_input_file, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,22 @@ def bundled_entry(name: str) -> dict | None:
 def has_model(name: str) -> bool:
     """Whether ``name`` is a bundled or user model's name (torch-free, no file is hashed)."""
     return bundled_entry(name) is not None or name in _user_files()
+
+
+def check_model_file(path) -> None:
+    """One sentence (WeightsError) for a .safetensors file whose tensors do not match its header (cut short,
+    damaged): checked when a run is prepared, before any work, without loading a tensor (torch-free)."""
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        return
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy"):
+            pass
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types and OSError
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsError(f"The model file '{path}' is damaged or incomplete ({reason}).") from None
 
 
 def read_header(path) -> dict:
@@ -168,8 +184,11 @@ def find_model(name_or_path) -> Path:
         user = _user_files().get(text)
         if user is not None:
             return user
-    if looks_like_path:
-        raise OptionError(f"Model file '{path}' does not exist.")
+    if looks_like_path or path.exists():  # a directory or a FIFO is said to be one
+        try:
+            check_input_file(path, "model file")
+        except AtelierError as err:
+            raise OptionError(str(err)) from None
     names = available_names()
     if not names:
         raise OptionError(f"Unknown model {text!r}: no models are installed yet (train one with "

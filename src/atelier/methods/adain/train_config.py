@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import OptionError
-from ...options import Config
+from ...options import SEED_LIMIT, Config
 from ...options import option as _f
 
 # AdaIN's style loss layers (§6.2); the content loss is at relu4_1 against the AdaIN target.
@@ -74,7 +74,8 @@ class DecoderTrainConfig(Config):
                                "Ctrl-C); a killed run loses at most N steps.", minimum=0)
     preview_every: int = _f(100, "Stylise the first photo with the first painting every N steps (the CLI "
                             "writes MODEL.preview.png; 0 = never).", minimum=0)
-    seed: int = _f(0, "Random seed of the initial weights, the crops and the pairing: same seed, same run.")
+    seed: int = _f(0, "Random seed of the initial weights, the crops and the pairing: same seed, same run.", minimum=0,
+                   maximum=SEED_LIMIT - 1)
     init: str = _f("", "Start from a trained model (a file or an installed model's name) instead of random "
                    "weights: a model of the same method "
                    "(all of it) or, for sanet, an AdaIN decoder (its decoder); --arch must match. A resumed run "

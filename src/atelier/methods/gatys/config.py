@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import OptionError
-from ...options import Config, check_style_weights
+from ...options import VGG19_LAYERS, Config, check_style_weights
 from ...options import option as _f
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -62,13 +62,13 @@ class GatysConfig(Config):
     )
     optimizer: str = _f("lbfgs", "Optimiser of the pixels: 'lbfgs' (fast convergence) or 'adam'.",
                         choices=("lbfgs", "adam"))
-    lr: float | None = _f(None, "Step size; default 1.0 for L-BFGS and 0.02 for Adam.")
+    lr: float | None = _f(None, "Step size; default 1.0 for L-BFGS and 0.02 for Adam.", above=0)
     pooling: str = _f("max", "VGG pooling: 'max' or 'avg' (the paper found avg slightly smoother).",
                       "Gatys 2016 §2", choices=("max", "avg"))
     content_layers: list[str] = _f(["relu4_2"], "VGG-19 layers of the content loss.", "Gatys 2016 §3",
-                                   metavar="LAYER", texture=False)
+                                   metavar="LAYER", names=VGG19_LAYERS, texture=False)
     style_layers: list[str] = _f(list(STYLE_LAYERS), "VGG-19 layers of the style loss.", "Gatys 2016 §3",
-                                 metavar="LAYER")
+                                 metavar="LAYER", names=VGG19_LAYERS)
     style_layer_weights: list[float] | None = _f(
         None, "Weights of the style layers (default: equal), normalised to sum to 1.", "Gatys 2016 eq. 5",
         minimum=0,

@@ -244,29 +244,45 @@ class Gatys:
         probe.stylize(io.resize(content, calib), [io.resize(s, calib) for s in styles],
                       callback=lambda e: stamps.append(time.perf_counter()) if isinstance(e, Progress) else None)
         per_px_it = (stamps[-1] - stamps[0]) / 2 / (calib[0] * calib[1])
-        work, activations = 0.0, 0.0
+        work = 0.0
         for (h, w), (px, it) in zip(sizes, plan):
-            tiled = self._loss_for(None, (h, w), cfg)
-            factor = 1.0
-            if tiled is not None:  # crops overlap by their halos, and pass 1 adds a forward (~1/3 of a step)
-                crops = grid(h, w, tiled.tile, tiled.halo)
-                factor = 1.35 * sum((t.crop[1] - t.crop[0]) * (t.crop[3] - t.crop[2]) for t in crops) / px
-                px_act = max((t.crop[1] - t.crop[0]) * (t.crop[3] - t.crop[2]) for t in crops)
-            else:
-                px_act = px
+            factor, px_act = self._scale_work((h, w), cfg)
             # + one step's worth per scale for the targets (forward passes over content and style images).
             work += px * (it + SETUP_STEPS) * factor * max(1.0, px_act / SIZE_KNEE_PIXELS) ** SIZE_EXPONENT
-            activations = max(activations, BYTES_PER_PIXEL[cfg.precision] * px_act + IMAGE_BYTES_PER_PIXEL * px)
-        max_px = max(px for px, _ in plan)
-        history = 2 * lbfgs_history(3 * max_px) * 3 * max_px * 4 if cfg.optimizer == "lbfgs" else 0
-        base = resident_bytes()
-        peak = base + OVERHEAD_BYTES + activations + history
+        peak = resident_bytes() + self.peak_bytes(content.shape[-2:], cfg)
         return {
             "seconds": per_px_it * work,
             "peak_bytes": int(peak),
             "scales": [{"size": [h, w], "iterations": it} for (h, w), (_, it) in zip(sizes, plan)],
             "seconds_per_megapixel_iteration": per_px_it * 1e6,
         }
+
+    @classmethod
+    def _scale_work(cls, hw, cfg: GatysConfig) -> tuple[float, int]:
+        """(work factor, pixels whose activations are alive at once) of one scale: tiled crops overlap by
+        their halos, and pass 1 adds a forward (~1/3 of a step)."""
+        h, w = hw
+        tiled = cls._loss_for(None, (h, w), cfg)
+        if tiled is None:
+            return 1.0, h * w
+        crops = [(t.crop[1] - t.crop[0]) * (t.crop[3] - t.crop[2]) for t in grid(h, w, tiled.tile, tiled.halo)]
+        return 1.35 * sum(crops) / (h * w), max(crops)
+
+    @classmethod
+    def peak_bytes(cls, content_hw, cfg: GatysConfig) -> float:
+        """Peak memory of a run above the process's own, without running anything (``estimate`` adds the
+        resident memory; ``api.check_resources`` refuses a run over the machine's memory): at the largest
+        scale, the activations kept for the backward pass (one tile's when tiled), the image-sized buffers
+        and the L-BFGS history. The largest scale's tile grid is only planned when it is modest (a
+        100000-px output is refused on its image buffers alone, before any grid is laid)."""
+        sizes, _ = cls.plan(content_hw, cfg)
+        h, w = sizes[-1]
+        px = h * w
+        buffers = OVERHEAD_BYTES + IMAGE_BYTES_PER_PIXEL * px
+        buffers += 2 * lbfgs_history(3 * px) * 3 * px * 4 if cfg.optimizer == "lbfgs" else 0
+        if px > 1 << 28:  # over 268 M pixels: refused anyway; the grid would take long to lay out
+            return buffers + BYTES_PER_PIXEL[cfg.precision] * min(px, 1 << 24)
+        return buffers + BYTES_PER_PIXEL[cfg.precision] * cls._scale_work((h, w), cfg)[1]
 
     @staticmethod
     def _renderer(content: torch.Tensor, masks: list[torch.Tensor] | None):

@@ -70,7 +70,7 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
     cfg.validate()
     style, output = Path(style).expanduser(), Path(output).expanduser()
     folders = [Path(d).expanduser() for d in ([data] if isinstance(data, (str, Path)) else data)]
-    check_paths([style, *folders], output, resume=resume, overwrite=overwrite)
+    check_paths([style, *folders], output, resume=resume, overwrite=overwrite, preview=cfg.preview_every > 0)
     ckpt_file = checkpoint_path(output)
     if resume:
         cfg = resumed_config(cfg, ckpt_file, METHOD)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import OptionError
-from ...options import Config
+from ...options import SEED_LIMIT, VGG19_LAYERS, Config
 from ...options import option as _f
 
 # Johnson et al. use VGG-16 relu2_2 for content and relu1_2, relu2_2, relu3_3, relu4_3 for style. Deviation:
@@ -56,9 +56,9 @@ class JohnsonTrainConfig(Config):
                          "larger gives smaller brush strokes relative to the photo.", "Johnson 2016 §4.1",
                          minimum=16)
     content_layers: list[str] = _f(list(CONTENT_LAYERS), "VGG-19 layers of the content loss.",
-                                   "Johnson 2016 §3.1", metavar="LAYER")
+                                   "Johnson 2016 §3.1", metavar="LAYER", names=VGG19_LAYERS)
     style_layers: list[str] = _f(list(STYLE_LAYERS), "VGG-19 layers of the style loss.", "Johnson 2016 §3.2",
-                                 metavar="LAYER")
+                                 metavar="LAYER", names=VGG19_LAYERS)
     # bf16 only where the hardware has bf16 dot products (AVX512-BF16/AMX CPUs, CUDA with bf16): there the
     # frozen VGG passes, ~80 % of a step, run ~2x faster (docs PERFORMANCE.md); elsewhere bf16 is emulated
     # and slower than fp32. The network and its optimizer always stay fp32.
@@ -73,7 +73,8 @@ class JohnsonTrainConfig(Config):
                                "Ctrl-C); a killed run loses at most N steps.", minimum=0)
     preview_every: int = _f(100, "Stylise the preview photo every N steps (the CLI writes MODEL.preview.png; "
                             "0 = never).", minimum=0)
-    seed: int = _f(0, "Random seed of the network's initial weights and of the crops: same seed, same run.")
+    seed: int = _f(0, "Random seed of the network's initial weights and of the crops: same seed, same run.", minimum=0,
+                   maximum=SEED_LIMIT - 1)
     weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
                       choices=("pretrained", "random"), cli=False)
 

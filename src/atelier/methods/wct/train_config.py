@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import OptionError
-from ...options import Config
+from ...options import SEED_LIMIT, Config
 from ...options import option as _f
 
 # What `atelier train wct` takes besides its options: photos only (no painting is ever seen).
@@ -58,7 +58,8 @@ class WCTTrainConfig(Config):
                                "Ctrl-C); a killed run loses at most N steps.", minimum=0)
     preview_every: int = _f(100, "Reconstruct the first photo through the deepest decoder every N steps (the "
                             "CLI writes MODEL.preview.png; 0 = never).", minimum=0)
-    seed: int = _f(0, "Random seed of the initial weights and the crops: same seed, same run.")
+    seed: int = _f(0, "Random seed of the initial weights and the crops: same seed, same run.", minimum=0,
+                   maximum=SEED_LIMIT - 1)
     init: str = _f("", "Start from a trained model (a file or an installed model's name): a wct model (every "
                    "decoder whose level and shape match) or an AdaIN compact decoder (relu4_1's decoder and "
                    "relu5_1's tail). A resumed run continues its checkpoint instead.", metavar="MODEL")
