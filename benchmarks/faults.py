@@ -161,9 +161,9 @@ def trial_video(root: Path, inp: dict, rng: random.Random) -> dict:
     last = kill_after(start(*argv), at)
     seen, hidden = visible(root)
     work = root / "v.mp4.frames"
-    done = len(list(work.glob("frame_*.png")))
-    for p in work.glob("frame_*.png"):
-        Image.open(p).load()
+    done = len(list(work.glob("frame_*.npy")))  # an MP4 job keeps its finished frames as raw arrays
+    for p in work.glob("frame_*.npy"):
+        assert np.load(p).shape[-1] == 3  # every visible frame is whole
     code, frames, _err = finish([*argv, "--resume"])
     side = json.loads((root / "v.mp4.json").read_text()) if code == 0 else {}
     recomputed = [f for f in frames if f <= done]

@@ -149,9 +149,11 @@ def test_web_schema_agrees_with_the_config(name):
     schema = pytest.importorskip("atelier.web.schema")
     options = {o["name"]: o for o in schema.method_schema(name)["options"]}
     fields = {f.name: f for f in dataclasses.fields(atelier.method_spec(name).config_class)}
-    # The run options beside the method's: --refine, for the one-pass methods that take the painting.
-    run_options = dataclasses.fields(atelier.RefineOptions)
+    # The run options beside the method's: --refine, for the one-pass methods that take the painting;
+    # --work-size, for the methods with an output size.
+    run_options = [*dataclasses.fields(atelier.RefineOptions), *dataclasses.fields(atelier.WorkSizeOptions)]
     assert ("refine" in options) == atelier.refinable(atelier.method_spec(name).capabilities)
+    assert ("work_size" in options) == ("size" in fields)
     fields.update({f.name: f for f in run_options if f.name in options})
     assert set(options) <= set(fields), "the form offers options the config does not have"
     missing = [n for n, f in fields.items() if f.metadata.get("cli", True) is not False and n not in options]
@@ -413,5 +415,7 @@ def test_plugin_has_a_web_schema(plugin):
     """)
     proc = run_with_plugin(plugin, "-c", code)
     assert proc.returncode == 0, proc.stderr
-    # its config's fields, and --refine: the toy takes the painting in one pass, so Gatys can continue it
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"size": 32, "toy_strength": 0.5, "refine": 0}
+    # its config's fields, --refine (the toy takes the painting in one pass, so Gatys can continue it) and
+    # --work-size (it has an output size)
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"size": 32, "toy_strength": 0.5, "refine": 0,
+                                                                 "work_size": 0}
