@@ -7,6 +7,7 @@ Public API (imported lazily so that ``atelier --help`` starts fast)::
     tex = atelier.texture("bark.jpg", method="quilting", size=512)  # -> PIL image
     atelier.stylize_video("clip.mp4", "out.mp4", model="starry_night")   # -> VideoResult
     atelier.list_methods()                                         # -> ["gatys", ...]
+    atelier.run_batch(["photos/"], "out/", model="starry_night")   # -> BatchReport (resumable)
 
 Front ends (CLI, web, batch) use only the names listed in ``__all__``.
 """
@@ -61,6 +62,11 @@ _LAZY = {
     "VideoConfig": "atelier.video.config",
     "RefineOptions": "atelier.refine",
     "refinable": "atelier.refine",
+    "run_batch": "atelier.batch",
+    "BatchReport": "atelier.batch",
+    "run_item": "atelier.batch",
+    "default_workers": "atelier.batch",
+    "connect": "atelier.batch",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
@@ -70,7 +76,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "user_models_dir", "export_onnx",
     "train", "list_trainers", "trainer_spec", "atelier_home", "stylize_video", "VideoResult", "VideoConfig",
-    "RefineOptions", "refinable",
+    "RefineOptions", "refinable", "run_batch", "BatchReport", "run_item", "default_workers", "connect",
 ]
 
 
