@@ -32,7 +32,7 @@ def default_workers(n_cores: int | None = None) -> int:
 class BatchReport:
     out_dir: Path
     manifest: Path
-    counts: dict[str, int]  # states over the whole manifest: pending, running, done, failed
+    counts: dict[str, int]  # states of this command's items: pending, running, done, failed
     ran: int  # items run by this call
     skipped: int  # items already done by an earlier run
     seconds: float
@@ -111,8 +111,8 @@ def run_batch(inputs, out_dir, *, style=None, method: str | None = None, masks=N
     todo, skipped, failures = _register(manifest, plans, out_dir)
     manifest.save()
     ran, failed = _drive(manifest, todo, out_dir, device, workers, scheduler, callback, t0)
-    return BatchReport(out_dir, manifest.path, manifest.counts(), ran, skipped, time.perf_counter() - t0,
-                       failures + failed)
+    counts = manifest.counts([p.item.key() for p in plans])  # an item no longer among the inputs is not counted
+    return BatchReport(out_dir, manifest.path, counts, ran, skipped, time.perf_counter() - t0, failures + failed)
 
 
 def _unique(items: list[Item]) -> list[Item]:

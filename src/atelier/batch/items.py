@@ -42,6 +42,7 @@ class Item:
     styles: list[str] | None = None  # None: the command's styles
     masks: list[str] | None = None  # None: the command's masks
     overrides: dict[str, Any] = field(default_factory=dict)  # typed options of a CSV row (method/seed too)
+    name: str | None = None  # a CSV row's output name
     output: str | None = None  # the name inside OUT_DIR (POSIX relative path), chosen by assign_outputs
     subdir: str = ""  # the folder under an input folder, mirrored in OUT_DIR
     error: str | None = None  # a CSV value that did not parse: the item fails with this sentence
@@ -49,7 +50,7 @@ class Item:
 
     def key(self) -> str:
         """What identifies the item across runs of the same command (the manifest's ``id``)."""
-        text = json.dumps([self.content, self.styles, self.masks, self.overrides, self.output, self.subdir],
+        text = json.dumps([self.content, self.styles, self.masks, self.overrides, self.name, self.subdir],
                           sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -162,9 +163,9 @@ def _row_item(row: dict, names: dict, fields: dict, base: Path, where: str) -> I
     if cells.get("mask"):
         item.masks = _paths(cells["mask"], base)
     if cells.get("output"):
-        item.output = cells["output"]
-        if Path(item.output).is_absolute() or ".." in Path(item.output).parts:
-            item.output, item.error = None, f"{where}: the output '{cells['output']}' must be a name inside the output folder."
+        item.name = cells["output"]
+        if Path(item.name).is_absolute() or ".." in Path(item.name).parts:
+            item.error = f"{where}: the output '{item.name}' must be a name inside the output folder."
     try:
         for name, text in cells.items():
             if not text or name in ("content", "style", "mask", "output"):
@@ -213,14 +214,13 @@ def assign_outputs(items: list[Item], names: list[str], taken: set[str], exists)
     that ignore case) and files that ``exists(name)`` says are there and not ours."""
     lower = {t.lower() for t in taken}
     for item, stem in zip(items, names):
-        if item.output is not None:
-            if Path(item.output).suffix == "":
-                item.output += OUTPUT_SUFFIX
-            lower.add(item.output.lower())
-            continue
-        candidate, n = stem + OUTPUT_SUFFIX, 2
+        suffix = OUTPUT_SUFFIX
+        if item.name is not None and item.error is None:  # a CSV row's name (its suffix sets the format)
+            p = Path(item.name)
+            stem, suffix = (p.with_suffix("").as_posix(), p.suffix) if p.suffix else (item.name, suffix)
+        candidate, n = stem + suffix, 2
         while candidate.lower() in lower or exists(candidate):
-            candidate = f"{stem}-{n}{OUTPUT_SUFFIX}"
+            candidate = f"{stem}-{n}{suffix}"
             n += 1
         item.output = candidate
         lower.add(candidate.lower())

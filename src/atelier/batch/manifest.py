@@ -86,9 +86,10 @@ class Manifest:
 
     # -- the file
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, keys=None) -> dict[str, int]:
+        """Items per state: of ``keys`` (this command's items), or of the whole file."""
         out = dict.fromkeys(STATES, 0)
-        for e in self.items.values():
+        for e in self.items.values() if keys is None else (self.items[k] for k in keys):
             out[e["state"]] += 1
         return out
 
