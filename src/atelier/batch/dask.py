@@ -39,6 +39,19 @@ def _item(task: dict) -> tuple[str, Any]:
     return ("done", box) if state == "done" else ("failed", error or "The job was interrupted on the worker.")
 
 
+def _first_done(futures: list, timeout: float, step: float = 0.02):
+    """A finished future of ``futures`` (in any state), or None after ``timeout``. Polled: the client is
+    not Dask's default one (``set_as_default=False``), which ``distributed.wait`` needs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for f in futures:
+            if f.done():
+                return f
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(step)
+
+
 class DaskCluster:
     """A connection to a Dask scheduler. Each worker gets ``cores / threads`` torch threads per Dask thread
     of its machine, so the processes of one machine do not oversubscribe its cores."""
@@ -77,17 +90,11 @@ class DaskCluster:
     def call(self, task: dict, stop=lambda: False, poll: float = 0.25) -> dict:
         """Run one item on the cluster and return :func:`run_item`'s result; raises the item's sentence as
         an OptionError, or Interrupted when ``stop()`` turns true (the remote run is cancelled)."""
-        from dask.distributed import wait
-
         future = self.submit(_item, task)
-        while True:
-            try:
-                wait([future], timeout=poll)
-                break
-            except TimeoutError:
-                if stop():
-                    future.cancel()
-                    raise Interrupted("Stopped.") from None
+        while _first_done([future], poll) is None:
+            if stop():
+                future.cancel()
+                raise Interrupted("Stopped.")
         try:
             state, payload = future.result()
         except Exception as err:  # KilledWorker, a lost connection
@@ -112,16 +119,9 @@ class DaskPool:
         self.futures[self.cluster.submit(_task, task)] = task["id"]
 
     def next_result(self, timeout: float = 0.5):
-        from dask.distributed import wait
-
-        if not self.futures:
-            time.sleep(timeout)
+        future = _first_done(list(self.futures), timeout)
+        if future is None:
             return None
-        try:
-            done = wait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED").done
-        except TimeoutError:
-            return None
-        future = next(iter(done))
         tid = self.futures.pop(future)
         try:
             return future.result()
