@@ -146,13 +146,13 @@ def test_a_bad_input_fails_its_item_and_the_others_finish(photos, tmp_path, caps
 
 
 def test_csv_rows_override_style_options_seed_and_name(photos, tmp_path, capsys):
-    base, (ax, ay, bx), painting = photos
+    base, _, painting = photos
     other = photo(tmp_path / "other.png", 11)
     csv = base / "list.csv"
     csv.write_text("content,style,iterations,seed,output\n"
-                   f"a/x.png,,,,\n"
-                   f"a/y.png,../other.png,2,7,custom\n"
-                   f"b/x.png,,lots,,\n")
+                   "a/x.png,,,,\n"
+                   "a/y.png,../other.png,2,7,custom\n"
+                   "b/x.png,,lots,,\n")
     out = tmp_path / "out"
     code = main(["batch", str(csv), "-o", str(out), "--style", str(painting), *GATYS, "--workers", "1"])
     err = capsys.readouterr().err
@@ -170,7 +170,7 @@ def test_csv_rows_override_style_options_seed_and_name(photos, tmp_path, capsys)
 @pytest.mark.parametrize("method", ["johnson", "gatys"])
 def test_outputs_are_bit_identical_to_stylize(method, photos, tmp_path, capsys):
     """Two worker processes (one torch thread each) against ``atelier stylize`` in this process."""
-    _, (ax, ay, bx), painting = photos
+    _, (ax, ay, _), painting = photos
     out = tmp_path / "out"
     if method == "johnson":
         common, stylize = ["--model", "starry_night", "--size", "64", "--seed", "3"], lambda c, o: [str(c)]
@@ -252,10 +252,9 @@ def test_dask_cluster_runs_resumes_and_fails_like_local(photos, tmp_path, cluste
 def test_web_image_jobs_run_on_the_cluster(tmp_path, cluster):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
+    from test_web import BASE, TINY, create, read_events
 
     from atelier.web import create_app
-
-    from test_web import BASE, TINY, create, read_events
 
     app = create_app(tmp_path / "jobs", cluster=atelier.connect(cluster.scheduler_address))
     with TestClient(app, base_url=BASE) as client:

@@ -97,7 +97,7 @@ class DaskCluster:
                 raise Interrupted("Stopped.")
         try:
             state, payload = future.result()
-        except Exception as err:  # KilledWorker, a lost connection
+        except Exception as err:  # noqa: BLE001 - KilledWorker, a lost connection: the item fails, saying so
             raise OptionError(KILLED.format(reason=f"{type(err).__name__}: {err}")) from None
         if state != "done":
             raise OptionError(payload)
@@ -125,7 +125,7 @@ class DaskPool:
         tid = self.futures.pop(future)
         try:
             return future.result()
-        except Exception as err:  # KilledWorker after the scheduler's retries, a lost connection
+        except Exception as err:  # noqa: BLE001 - KilledWorker after the scheduler's retries, a lost connection
             return tid, "failed", 0.0, KILLED.format(reason=f"{type(err).__name__}: {err}")
 
     def close(self, *, stop: bool = False, timeout: float = 30.0) -> list[tuple]:

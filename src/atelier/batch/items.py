@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, OptionError
+from ..errors import AtelierError, InputError, OptionError
 from ..io import READ_EXTENSIONS
 from ..methods import list_methods, method_for_model, method_spec
 from ..options import field_type
@@ -191,7 +191,7 @@ def item_method(item: Item, method: str) -> str:
     if "model" in item.overrides:
         try:
             return method_for_model(item.overrides["model"])
-        except Exception:  # an unreadable model: the item fails when prepared, with its sentence
+        except AtelierError:  # an unknown or unreadable model: the item fails when prepared, saying why
             return method
     return method
 

@@ -66,7 +66,7 @@ def outcome(task_id: str, fn, *args) -> tuple[str, str, float, str | None]:
         return task_id, "failed", time.perf_counter() - t0, str(err)
     except MemoryError:
         return task_id, "failed", time.perf_counter() - t0, "The machine ran out of memory; try a smaller size."
-    except Exception as err:  # a worker survives anything an item does
+    except Exception as err:  # noqa: BLE001 - a worker survives anything an item does
         return task_id, "failed", time.perf_counter() - t0, f"Internal error ({type(err).__name__}: {err})."
     return task_id, "done", time.perf_counter() - t0, None
 
