@@ -256,7 +256,7 @@ def test_web_image_jobs_run_on_the_cluster(tmp_path, cluster):
 
     from atelier.web import create_app
 
-    app = create_app(tmp_path / "jobs", cluster=atelier.connect(cluster.scheduler_address))
+    app = create_app(tmp_path / "jobs", cluster=atelier.connect_cluster(cluster.scheduler_address))
     with TestClient(app, base_url=BASE) as client:
         job = create(client, TINY).json()
         final = read_events(client, job["id"])[-1][1]

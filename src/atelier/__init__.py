@@ -66,7 +66,7 @@ _LAZY = {
     "BatchReport": "atelier.batch",
     "run_item": "atelier.batch",
     "default_workers": "atelier.batch",
-    "connect": "atelier.batch",
+    "connect_cluster": "atelier.batch",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
@@ -76,7 +76,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "user_models_dir", "export_onnx",
     "train", "list_trainers", "trainer_spec", "atelier_home", "stylize_video", "VideoResult", "VideoConfig",
-    "RefineOptions", "refinable", "run_batch", "BatchReport", "run_item", "default_workers", "connect",
+    "RefineOptions", "refinable", "run_batch", "BatchReport", "run_item", "default_workers", "connect_cluster",
 ]
 
 

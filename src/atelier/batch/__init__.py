@@ -13,7 +13,7 @@ from .driver import BatchReport, default_workers, run_batch
 from .worker import run_item
 
 
-def connect(address):
+def connect_cluster(address):
     """A :class:`~atelier.batch.dask.DaskCluster` for ``address`` (a scheduler's ``tcp://host:port``): what
     ``atelier serve --scheduler`` submits its jobs through. Needs ``atelier[dist]``."""
     from .dask import DaskCluster
@@ -21,4 +21,4 @@ def connect(address):
     return DaskCluster(address)
 
 
-__all__ = ["BatchReport", "connect", "default_workers", "run_batch", "run_item"]
+__all__ = ["BatchReport", "connect_cluster", "default_workers", "run_batch", "run_item"]

@@ -71,7 +71,7 @@ def main(command: str, argv: list[str]) -> int:
         raise errors.OptionError(f"Cannot use '{jobs_dir}' as the jobs directory ({err.strerror}).") from None
     from ..web import LOOPBACK_HOSTS
 
-    cluster = None if args.scheduler is None else atelier.connect(args.scheduler)
+    cluster = None if args.scheduler is None else atelier.connect_cluster(args.scheduler)
     workers = args.workers or (cluster.threads if cluster else 1)
     app = create_app(jobs_dir, token=args.token, workers=workers, cluster=cluster,
                      max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,

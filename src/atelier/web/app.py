@@ -49,7 +49,7 @@ def create_app(
 ) -> Guard:
     """The web app over ``jobs_dir`` (an ASGI app: the FastAPI app as ``.app``, the jobs as ``.store``).
     ``allowed_hosts``: Host names answered (None: any; ``atelier serve`` passes the loopback names when it
-    runs without a token). ``cluster`` (``atelier.connect(ADDRESS)``): image jobs run on that Dask cluster.
+    runs without a token). ``cluster`` (``atelier.connect_cluster(ADDRESS)``): image jobs run on that Dask cluster.
     Workers start with the app's lifespan."""
     store = JobStore(Path(jobs_dir), workers=workers, cluster=cluster)
     limits = Limits(max_upload_bytes, max_pixels, max_size, max_frames)

@@ -153,7 +153,7 @@ class JobStore:
 
     def __init__(self, root: Path, *, workers: int = 1, cluster=None):
         self.root = Path(root)
-        self.cluster = cluster  # atelier.connect(ADDRESS): image jobs run on a Dask cluster (--scheduler)
+        self.cluster = cluster  # atelier.connect_cluster(ADDRESS): image jobs run on a Dask cluster (--scheduler)
         self.root.mkdir(parents=True, exist_ok=True)
         self.workers = max(1, int(workers))
         self.jobs: dict[str, Job] = {}
