@@ -5,7 +5,8 @@
 Photos: ``--images`` crops of ../shared/data/registry/photos (512x512, a different window of a photo for
 every image), written to a temporary folder and deleted afterwards (never committed). Workloads:
 
-- johnson: the bundled ``starry_night`` model at 512 px over ``--images`` photos;
+- johnson: the bundled ``starry_night`` model at 512 px over ``--images`` photos (``--compile off``: see
+  ``--johnson-compile``);
 - gatys: 256 px over 10 photos, ``--gatys-iterations`` iterations at the final size and none at coarser ones
   (a few: the time per item scales with them; the ratios between the set-ups are what is measured).
 
@@ -138,9 +139,10 @@ def _timed(name: str, photos: list[Path], out: Path, args: list[str], extra: lis
             "peak_rss_mib": [round(v / 2**20) for v in sorted(workers, reverse=True)]}
 
 
-def workload(name: str, tmp: Path, images: int, gatys_iterations: int) -> tuple[list[Path], list[str]]:
+def workload(name: str, tmp: Path, images: int, gatys_iterations: int, compile_: str) -> tuple[list[Path], list[str]]:
     if name == "johnson":
-        return make_photos(tmp / "johnson", images), ["--model", "starry_night", "--size", "512"]
+        return make_photos(tmp / "johnson", images), ["--model", "starry_night", "--size", "512", "--compile",
+                                                      compile_]
     photos = make_photos(tmp / "gatys", 10)
     style = tmp / "style.jpg"
     from PIL import Image
@@ -156,6 +158,9 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=200, help="Photos of the johnson workload.")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--gatys-iterations", type=int, default=20)
+    p.add_argument("--johnson-compile", default="off", choices=["off", "auto", "on"],
+                   help="johnson's --compile: off by default, so that the set-ups differ only in how they share "
+                   "the cores (under auto each worker process compiles once, after ~10 s of eager work).")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--note", default="", help="Recorded beside the figures (e.g. 'under load').")
     a = p.parse_args(argv)
@@ -166,7 +171,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="atelier-batch-bench-") as tmp:
         tmp = Path(tmp)
         for part in a.parts:
-            photos, args = workload(part, tmp, a.images, a.gatys_iterations)
+            photos, args = workload(part, tmp, a.images, a.gatys_iterations, a.johnson_compile)
             chunks = [photos[i::a.rounds] for i in range(a.rounds)]
             runs = []
             for r, chunk in enumerate(chunks):
@@ -181,7 +186,7 @@ def main(argv=None) -> int:
     info = {"measured": datetime.now(UTC).isoformat(timespec="minutes"), "cpu": cpu_model(),
             "cores": len(os.sched_getaffinity(0)), "torch_threads_one_process": "default (= cores)",
             "default_workers": atelier.default_workers(), "note": a.note, "images": a.images,
-            "rounds": a.rounds, "gatys_iterations": a.gatys_iterations, "python": platform.python_version()}
+            "rounds": a.rounds, "gatys_iterations": a.gatys_iterations, "johnson_compile": a.johnson_compile, "python": platform.python_version()}
     write(a.out, info, results)
     return 0
 
@@ -211,7 +216,8 @@ def cpu_model() -> str:
 def write(out: Path, info: dict, results: dict) -> None:
     """``batch_<part>.json`` and ``batch_<part>.md`` per workload."""
     out.mkdir(parents=True, exist_ok=True)
-    titles = {"johnson": f"johnson (bundled starry_night), 512 px, {info['images']} photos",
+    titles = {"johnson": f"johnson (bundled starry_night), 512 px, {info['images']} photos, --compile "
+                         f"{info['johnson_compile']}",
               "gatys": f"gatys, 256 px, 10 photos, {info['gatys_iterations']} iterations (no coarse scales)"}
     note = f" — {info['note']}" if info["note"] else ""
     for part, rows in results.items():

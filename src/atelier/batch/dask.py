@@ -20,20 +20,35 @@ from .worker import cores, outcome, run_item
 KILLED = "The Dask worker running it died ({reason})."
 
 
-def _set_threads(n: int) -> int:
-    import torch
+_THREADS: int | None = None  # torch threads of this worker process, set by DaskCluster._configure
 
-    torch.set_num_threads(n)
+
+def _set_threads(n: int) -> int:
+    global _THREADS
+    _THREADS = n
     return n
+
+
+def _use_threads() -> None:
+    """torch's thread count, set in the thread that runs the task: with OpenMP it is per thread. Checked:
+    ``torch.set_num_threads(2)`` through ``client.run`` left a task's executor thread at 1 (Dask starts its
+    worker processes with OMP_NUM_THREADS=1, which would leave a one-worker machine with one core busy)."""
+    if _THREADS is not None:
+        import torch
+
+        if torch.get_num_threads() != _THREADS:
+            torch.set_num_threads(_THREADS)
 
 
 def _task(task: dict) -> tuple:
     """A batch item on a worker: (id, state, seconds, error), never an exception to unpickle."""
+    _use_threads()
     return outcome(task["id"], run_item, task)
 
 
 def _item(task: dict) -> tuple[str, Any]:
     """A web job on a worker: ("done", run_item's result) or ("failed", the sentence)."""
+    _use_threads()
     box = {}
     _, state, _, error = outcome("", lambda: box.update(run_item(task)))
     return ("done", box) if state == "done" else ("failed", error or "The job was interrupted on the worker.")

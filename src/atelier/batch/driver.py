@@ -3,6 +3,7 @@ processes, or a Dask cluster), record every outcome, report progress, stop clean
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -66,14 +67,21 @@ def _plan(item: Item, method: str, options: dict, styles: list[str], masks, seed
                  int(o.get("seed", seed)), int(o.get("refine", refine)), item.error)
     if plan.error is None:
         try:
-            prepare(plan.method, plan.options, n_styles=len(plan.styles),
-                    n_masks=None if plan.masks is None else len(plan.masks), refine=plan.refine)
+            _check(plan.method, json.dumps(plan.options, sort_keys=True, default=str), len(plan.styles),
+                   None if plan.masks is None else len(plan.masks), plan.refine)
         except AtelierError as err:
             own = item.overrides or item.styles is not None or item.masks is not None
             if not own:  # the command itself is wrong: refuse it before any work
                 raise
             plan.error = f"{item.where}: {err}" if item.where else str(err)
     return plan
+
+
+@functools.lru_cache(maxsize=256)
+def _check(method: str, options_json: str, n_styles: int, n_masks: int | None, refine: int) -> None:
+    """``prepare`` once per distinct run (it reads the model file's header): a thousand photos of one
+    command are checked once."""
+    prepare(method, json.loads(options_json), n_styles=n_styles, n_masks=n_masks, refine=refine)
 
 
 def _stem(plan: _Plan) -> str:
@@ -94,6 +102,8 @@ def run_batch(inputs, out_dir, *, style=None, method: str | None = None, masks=N
     SIGTERM raise :class:`~atelier.errors.Interrupted` after recording what finished; no partial image is
     left."""
     t0 = time.perf_counter()
+    if workers is not None and int(workers) < 1:
+        raise OptionError(f"--workers must be 1 or more, not {workers}.")
     out_dir = Path(out_dir).expanduser()
     styles = [str(Path(s).expanduser().resolve()) for s in ([] if style is None else
                                                              [style] if isinstance(style, (str, Path)) else style)]
@@ -165,8 +175,6 @@ def _backend(n_items: int, workers: int | None, scheduler):
 
         return DaskPool(scheduler)
     n = default_workers() if workers is None else int(workers)
-    if n < 1:
-        raise OptionError(f"--workers must be 1 or more, not {n}.")
     n = min(n, max(1, n_items))  # no idle processes; the cores go to those that work
     return None if n == 1 else LocalPool(n, max(1, cores() // n))
 
