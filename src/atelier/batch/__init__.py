@@ -5,12 +5,22 @@
     worker.py    run_item (the one code path of an item: batch, Dask, web jobs) and the local process pool
     dask.py      the Dask backend (``atelier[dist]``): a client, per-worker torch threads
     driver.py    run_batch: plan, feed a backend, record, report progress, stop cleanly
+    sizing.py    cores() and default_workers(), torch-free
 """
 
 from __future__ import annotations
 
-from .driver import BatchReport, default_workers, run_batch
-from .worker import run_item
+import importlib
+
+from .sizing import cores, default_workers
+
+_LAZY = {"run_batch": ".driver", "BatchReport": ".driver", "run_item": ".worker"}  # they import torch
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'atelier.batch' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)
 
 
 def connect_cluster(address):
@@ -21,4 +31,4 @@ def connect_cluster(address):
     return DaskCluster(address)
 
 
-__all__ = ["BatchReport", "connect_cluster", "default_workers", "run_batch", "run_item"]
+__all__ = ["BatchReport", "connect_cluster", "cores", "default_workers", "run_batch", "run_item"]

@@ -15,7 +15,8 @@ from collections import defaultdict
 from typing import Any
 
 from ..errors import Interrupted, OptionError
-from .worker import cores, outcome, run_item
+from .sizing import cores
+from .worker import outcome, run_item
 
 KILLED = "The Dask worker running it died ({reason})."
 

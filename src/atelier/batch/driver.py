@@ -18,15 +18,10 @@ from ..io import sidecar_path
 from ..methods import method_for_model, method_spec
 from .items import Item, assign_outputs, default_stem, expand_inputs, item_method, model_tag
 from .manifest import Manifest
-from .worker import LocalPool, cores, in_process
+from .sizing import cores, default_workers
+from .worker import LocalPool, in_process
 
 logger = logging.getLogger(__name__)
-
-
-def default_workers(n_cores: int | None = None) -> int:
-    """One worker per core, each with one torch thread (benchmarks/results/batch.md: on 2 cores, 2x1
-    threads ran johnson at 512 px faster than 1x2), at most 8 (each holds its own copy of the networks)."""
-    return max(1, min(8, n_cores or cores()))
 
 
 @dataclass

@@ -19,7 +19,6 @@ import os
 import queue
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 from .. import io
@@ -177,18 +176,7 @@ class LocalPool:
                 return out
 
 
-def cores() -> int:
-    """The CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def in_process(task: dict) -> tuple:
     """One item in this process (``workers=1``): Ctrl-C stops it through the engine."""
     return outcome(task["id"], run_item, task)
 
-
-def output_path(out_dir: Path, name: str) -> str:
-    return str((Path(out_dir) / name).resolve())
