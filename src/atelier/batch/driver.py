@@ -95,7 +95,8 @@ def run_batch(inputs, out_dir, *, style=None, method: str | None = None, masks=N
     this process), or ``scheduler`` (a Dask scheduler address) runs them on a cluster. ``callback`` gets
     :class:`~atelier.events.Progress` events (``stage='batch'``, ``rate`` in items per second). Ctrl-C /
     SIGTERM raise :class:`~atelier.errors.Interrupted` after recording what finished; no partial image is
-    left."""
+    left. Local workers are spawned processes: a script that calls this with ``workers > 1`` needs
+    multiprocessing's usual ``if __name__ == "__main__":`` guard."""
     t0 = time.perf_counter()
     if workers is not None and int(workers) < 1:
         raise OptionError(f"--workers must be 1 or more, not {workers}.")
