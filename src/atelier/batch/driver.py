@@ -115,8 +115,14 @@ def run_batch(inputs, out_dir, *, style=None, method: str | None = None, masks=N
         raise OptionError(f"The output '{out_dir}' is a file; give a folder.")
     manifest = Manifest.open(out_dir, _jsonable(settings))
     todo, skipped, failures = _register(manifest, plans, out_dir)
-    manifest.save()
-    ran, failed = _drive(manifest, todo, out_dir, device, workers, scheduler, callback, t0)
+    pool = _backend(len(todo), workers, scheduler) if todo else None  # an unreachable cluster: nothing written
+    try:
+        manifest.save()
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
+    ran, failed = _drive(manifest, todo, out_dir, device, pool, callback)
     counts = manifest.counts([p.item.key() for p in plans])  # an item no longer among the inputs is not counted
     return BatchReport(out_dir, manifest.path, counts, ran, skipped, time.perf_counter() - t0, failures + failed)
 
@@ -175,12 +181,12 @@ def _backend(n_items: int, workers: int | None, scheduler):
     return None if n == 1 else LocalPool(n, max(1, cores() // n))
 
 
-def _drive(manifest: Manifest, todo, out_dir: Path, device: str, workers, scheduler, callback, t0: float):
-    """Run ``todo`` on the backend, recording each outcome; returns (items finished, failures)."""
+def _drive(manifest: Manifest, todo, out_dir: Path, device: str, pool, callback):
+    """Run ``todo`` on ``pool`` (None: in this process), recording each outcome; closes the pool; returns
+    (items finished, failures)."""
     total, queue = len(todo), list(reversed(todo))
     plans = dict(todo)
     emit(callback, Stage("batch", 0, 1, (0, 0), total))
-    pool = _backend(total, workers, scheduler) if todo else None
     finished, failures, in_flight = 0, [], set()
     t_start = time.perf_counter()
 

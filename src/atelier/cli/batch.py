@@ -11,8 +11,7 @@ import sys
 
 import atelier
 
-from .common import Parser, add_config_options, parse_int, parse_method_args
-from .progress import ProgressPrinter
+from .common import LazyPrinter, Parser, add_config_options, parse_int, parse_method_args
 from .stylize import add_run_options
 
 SHOWN_FAILURES = 10
@@ -49,7 +48,7 @@ def main(command: str, argv: list[str]) -> int:
     args, options = parse_method_args(build_parser, argv)
     if args.workers is not None and args.scheduler is not None:
         raise atelier.errors.OptionError("Give --workers (this machine) or --scheduler (a Dask cluster), not both.")
-    printer = None if args.quiet else ProgressPrinter(show=True)
+    printer = None if args.quiet else LazyPrinter()  # no bar before the work starts (or fails to)
     try:
         report = atelier.run_batch(
             args.inputs, args.output, style=getattr(args, "style", None), method=args.method, masks=args.mask,
