@@ -115,6 +115,23 @@ def test_resume_runs_only_unfinished_items(photos, tmp_path):
     assert entry["attempts"] == 2 and entry["state"] == "done" and entry["seconds"] > 0
 
 
+def test_an_interrupted_batch_records_what_finished_and_resumes(photos, tmp_path):
+    """Ctrl-C in the driver (here: raised by the progress callback after the first item, in-process)."""
+    base, _, _ = photos
+    out = tmp_path / "out"
+
+    def stop(event):
+        if isinstance(event, atelier.events.Progress):
+            raise KeyboardInterrupt
+
+    with pytest.raises(atelier.errors.Interrupted, match="1 item\\(s\\) finished in this run and 2 not done"):
+        atelier.run_batch([base], out, workers=1, callback=stop, **JOHNSON)
+    assert sorted(states(out).values()) == ["done", "pending", "pending"]
+    assert len(list(out.rglob("*.png"))) == 1 and not list(out.rglob(".*tmp*"))
+    again = atelier.run_batch([base], out, workers=1, **JOHNSON)
+    assert (again.ran, again.skipped, again.counts["done"]) == (2, 1, 3)
+
+
 def test_other_settings_in_the_same_folder_are_refused(photos, tmp_path, capsys):
     base, _, _ = photos
     out = tmp_path / "out"
