@@ -6,8 +6,8 @@ A task is a plain dict (picklable, sent to other processes and machines)::
     {"content": path, "styles": [paths], "masks": [paths] | None, "output": path, "method": name,
      "options": {field: value}, "seed": int, "refine": int, "device": "auto", "overwrite": bool}
 
-:func:`run_item` is ``atelier stylize``'s run -- ``prepare``, ``run``, ``write_result`` -- except that an
-interrupted item writes nothing (``stylize`` keeps a partial image; a batch must not leave one). The
+:func:`run_item` is ``atelier stylize``'s run -- ``prepare``, then ``stylize_to_file`` -- except that an
+interrupted item leaves nothing (``stylize`` keeps a partial image; a batch must not leave one). The
 networks (VGG-19, trained models) are cached per process by the library (``features.get_vgg19``,
 ``engine.inference``), so a persistent worker loads each once.
 """
@@ -19,38 +19,50 @@ import os
 import queue
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from .. import io
-from ..api import prepare, run, write_result
+from ..api import prepare, stylize_to_file
 from ..errors import AtelierError, Interrupted
 
 DIED = "The worker process running it died (exit code {code}; out of memory?)."
 
 
 def run_item(task: dict[str, Any], callback=None) -> dict[str, Any]:
-    """Stylise one item and write its image and sidecar atomically; returns ``{"output", "seconds",
-    "info"}`` (``info``: the sidecar). Raises :mod:`atelier.errors` (one sentence) on bad input and
-    :class:`~atelier.errors.Interrupted` on Ctrl-C/SIGTERM, leaving no file behind."""
+    """Stylise one item with ``atelier.stylize_to_file`` (so its image and sidecar are those of ``atelier
+    stylize``); returns ``{"output", "seconds", "info"}`` (``info``: the sidecar). Raises
+    :mod:`atelier.errors` (one sentence) on bad input and :class:`~atelier.errors.Interrupted` on
+    Ctrl-C/SIGTERM, leaving no file behind: the partial image ``stylize`` keeps, or an image whose sidecar
+    was not written yet, is removed."""
     t0 = time.perf_counter()
     styles, masks = list(task.get("styles") or []), task.get("masks")
     prepared = prepare(task["method"], task.get("options") or {}, n_styles=len(styles),
                        n_masks=None if masks is None else len(masks), refine=int(task.get("refine") or 0))
-    inputs = [task["content"], *styles, *(masks or [])]
-    out = io.check_output_path(task["output"], overwrite=bool(task.get("overwrite")), inputs=inputs)
+    out = Path(task["output"]).expanduser()
+    files = (out, io.sidecar_path(out))
+    before = [_stamp(f) for f in files]
     try:
-        result = run(task["content"], styles or None, prepared=prepared, masks=masks, seed=int(task.get("seed", 0)),
-                     device=task.get("device", "auto"), callback=callback)
-    except Interrupted as err:
-        raise Interrupted(str(err)) from None  # the partial image is dropped (and not pickled back)
-    existed = out.exists()
-    try:
-        write_result(result, out, overwrite=bool(task.get("overwrite")), inputs=inputs)
-    except BaseException:  # an image without its sidecar is a partial output: remove it
-        if not existed or not io.sidecar_path(out).exists():
-            out.unlink(missing_ok=True)
+        path, result = stylize_to_file(task["content"], styles or None, out, overwrite=bool(task.get("overwrite")),
+                                       prepared=prepared, masks=masks, seed=int(task.get("seed", 0)),
+                                       device=task.get("device", "auto"), callback=callback)
+    except BaseException as err:
+        for f, stamp in zip(files, before):
+            if _stamp(f) not in (None, stamp):  # written by this call: a partial result
+                f.unlink(missing_ok=True)
+        if isinstance(err, Interrupted):
+            raise Interrupted(str(err)) from None  # without the partial image (not pickled back either)
         raise
-    return {"output": str(out), "seconds": time.perf_counter() - t0, "info": result.info}
+    return {"output": str(path), "seconds": time.perf_counter() - t0, "info": result.info}
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(inode, mtime) of a file, None if absent: atomic writes replace the inode, so a change is seen."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def outcome(task_id: str, fn, *args) -> tuple[str, str, float, str | None]:

@@ -385,9 +385,11 @@ class JobStore:
                 done = self.cluster.call(task, stop=lambda: job.cancel_requested)
             except atelier.errors.Interrupted:
                 raise JobCancelled from None
-        if job.cancel_requested and not job.stopping:  # a finished result is kept at shutdown
-            raise JobCancelled
         path, info = Path(done["output"]), done["info"]
+        if job.cancel_requested and not job.stopping:  # a finished result is kept at shutdown
+            for f in (path, atelier.sidecar_path(path)):
+                f.unlink(missing_ok=True)
+            raise JobCancelled
         with self.lock:
             job.result = path.name
             job.info = {k: info[k] for k in ("output_size", "timings", "iterations", "losses", "stages", "tiles")
