@@ -87,13 +87,14 @@ def _stem(plan: _Plan) -> str:
 
 def run_batch(inputs, out_dir, *, style=None, method: str | None = None, masks=None, seed: int = 0,
               refine: int = 0, device: str = "auto", workers: int | None = None, scheduler=None,
-              callback=None, **options) -> BatchReport:
+              callback=None, write: dict | None = None, **options) -> BatchReport:
     """Stylise every photo of ``inputs`` (files, folders, glob patterns, CSV manifests) into ``out_dir``:
     one image and sidecar per item, named after it, and ``out_dir/atelier-batch.json``, the manifest that
     makes the batch resumable (run it again: only unfinished items run). An item that fails records its
     sentence and the others go on. ``workers`` local processes (default: :func:`default_workers`; 1 runs in
     this process), or ``scheduler`` (a Dask scheduler address) runs them on a cluster. ``callback`` gets
-    :class:`~atelier.events.Progress` events (``stage='batch'``, ``rate`` in items per second). Ctrl-C /
+    :class:`~atelier.events.Progress` events (``stage='batch'``, ``rate`` in items per second); ``write``:
+    more keyword arguments of :func:`~atelier.stylize_to_file` about the written files. Ctrl-C /
     SIGTERM raise :class:`~atelier.errors.Interrupted` after recording what finished; no partial image is
     left. Local workers are spawned processes: a script that calls this with ``workers > 1`` needs
     multiprocessing's usual ``if __name__ == "__main__":`` guard."""
@@ -110,7 +111,7 @@ def run_batch(inputs, out_dir, *, style=None, method: str | None = None, masks=N
     items = expand_inputs(list(inputs), exclude=out_dir)
     plans = [_plan(it, method, options, styles, masks, seed, refine) for it in _unique(items)]
     settings = {"method": method, "options": options, "styles": styles, "masks": masks, "seed": int(seed),
-                "refine": int(refine), "device": str(device)}
+                "refine": int(refine), "device": str(device), "write": dict(write or {})}
     if out_dir.exists() and not out_dir.is_dir():
         raise OptionError(f"The output '{out_dir}' is a file; give a folder.")
     manifest = Manifest.open(out_dir, _jsonable(settings))
@@ -122,7 +123,8 @@ def run_batch(inputs, out_dir, *, style=None, method: str | None = None, masks=N
         if pool is not None:
             pool.close()
         raise
-    ran, failed = _drive(manifest, todo, out_dir, device, pool, callback)
+    ran, failed = _drive(manifest, [(k, _task(k, p, manifest.entry(k)["output"], out_dir, device, write))
+                                    for k, p in todo], pool, callback)
     counts = manifest.counts([p.item.key() for p in plans])  # an item no longer among the inputs is not counted
     return BatchReport(out_dir, manifest.path, counts, ran, skipped, time.perf_counter() - t0, failures + failed)
 
@@ -164,10 +166,10 @@ def _register(manifest: Manifest, plans: list[_Plan], out_dir: Path):
     return todo, skipped, failures
 
 
-def _task(key: str, plan: _Plan, output: str, out_dir: Path, device: str) -> dict:
+def _task(key: str, plan: _Plan, output: str, out_dir: Path, device: str, write: dict | None) -> dict:
     return {"id": key, "content": plan.item.content, "styles": plan.styles, "masks": plan.masks,
             "output": str((out_dir / output).resolve()), "method": plan.method, "options": plan.options,
-            "seed": plan.seed, "refine": plan.refine, "device": device,
+            "seed": plan.seed, "refine": plan.refine, "device": device, "write": dict(write or {}),
             "overwrite": True}  # the name is this batch's: an earlier, unfinished attempt may be replaced
 
 
@@ -181,11 +183,11 @@ def _backend(n_items: int, workers: int | None, scheduler):
     return None if n == 1 else LocalPool(n, max(1, cores() // n))
 
 
-def _drive(manifest: Manifest, todo, out_dir: Path, device: str, pool, callback):
-    """Run ``todo`` on ``pool`` (None: in this process), recording each outcome; closes the pool; returns
-    (items finished, failures)."""
+def _drive(manifest: Manifest, todo: list[tuple[str, dict]], pool, callback):
+    """Run the tasks ``todo`` on ``pool`` (None: in this process), recording each outcome; closes the pool;
+    returns (items finished, failures)."""
     total, queue = len(todo), list(reversed(todo))
-    plans = dict(todo)
+    tasks = dict(todo)
     emit(callback, Stage("batch", 0, 1, (0, 0), total))
     finished, failures, in_flight = 0, [], set()
     t_start = time.perf_counter()
@@ -200,7 +202,7 @@ def _drive(manifest: Manifest, todo, out_dir: Path, device: str, pool, callback)
         manifest.mark(tid, state, seconds=seconds, error=error)
         finished += 1
         if error:
-            failures.append((plans[tid].item.content, error))
+            failures.append((tasks[tid]["content"], error))
         elapsed = time.perf_counter() - t_start
         rate = finished / elapsed if elapsed > 0 else None
         emit(callback, Progress("batch", finished, total, {}, elapsed,
@@ -209,8 +211,7 @@ def _drive(manifest: Manifest, todo, out_dir: Path, device: str, pool, callback)
     try:
         while queue or in_flight:
             while queue and len(in_flight) < (pool.slots if pool else 1):
-                key, plan = queue.pop()
-                task = _task(key, plan, manifest.entry(key)["output"], out_dir, device)
+                key, task = queue.pop()
                 manifest.mark(key, "running")
                 in_flight.add(key)
                 if pool is None:

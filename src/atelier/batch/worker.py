@@ -4,7 +4,8 @@ and the local pool of persistent worker processes.
 A task is a plain dict (picklable, sent to other processes and machines)::
 
     {"content": path, "styles": [paths], "masks": [paths] | None, "output": path, "method": name,
-     "options": {field: value}, "seed": int, "refine": int, "device": "auto", "overwrite": bool}
+     "options": {field: value}, "seed": int, "refine": int, "device": "auto", "overwrite": bool,
+     "write": {more keyword arguments of stylize_to_file about the written file}}
 
 :func:`run_item` is ``atelier stylize``'s run -- ``prepare``, then ``stylize_to_file`` -- except that an
 interrupted item leaves nothing (``stylize`` keeps a partial image; a batch must not leave one). The
@@ -45,7 +46,8 @@ def run_item(task: dict[str, Any], callback=None) -> dict[str, Any]:
     try:
         path, result = stylize_to_file(task["content"], styles or None, out, overwrite=bool(task.get("overwrite")),
                                        prepared=prepared, masks=masks, seed=int(task.get("seed", 0)),
-                                       device=task.get("device", "auto"), callback=callback)
+                                       device=task.get("device", "auto"), callback=callback,
+                                       **(task.get("write") or {}))
     except BaseException as err:
         for f, stamp in zip(files, before):
             if _stamp(f) not in (None, stamp):  # written by this call: a partial result
