@@ -176,7 +176,7 @@ def test_dry_run_prints_estimate_and_writes_nothing(image_files, tmp_path, capsy
     assert not out.exists() and not list(tmp_path.glob("*.json"))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["stylize", "--help"], ["methods"]])
+@pytest.mark.parametrize("argv", [["--help"], ["stylize", "--help"], ["methods"], ["batch", "--help"]])
 def test_help_and_listing_do_not_import_torch(argv):
     """Start-up stays fast: parsing, help and the method list read configs only (torch costs ~1 s)."""
     import subprocess

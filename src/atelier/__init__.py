@@ -7,6 +7,7 @@ Public API (imported lazily so that ``atelier --help`` starts fast)::
     tex = atelier.texture("bark.jpg", method="quilting", size=512)  # -> PIL image
     atelier.stylize_video("clip.mp4", "out.mp4", model="starry_night")   # -> VideoResult
     atelier.list_methods()                                         # -> ["gatys", ...]
+    atelier.run_batch(["photos/"], "out/", model="starry_night")   # -> BatchReport (resumable)
 
 Front ends (CLI, web, batch) use only the names listed in ``__all__``.
 """
@@ -74,6 +75,11 @@ _LAZY = {
     "estimate_video": "atelier.video.estimate",
     "parse_style_at": "atelier.video.keyframes",
     "style_at_method": "atelier.video.keyframes",
+    "run_batch": "atelier.batch",
+    "BatchReport": "atelier.batch",
+    "run_item": "atelier.batch",
+    "default_workers": "atelier.batch",
+    "connect_cluster": "atelier.batch",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
@@ -87,6 +93,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "train", "list_trainers", "trainer_spec", "atelier_home", "check_input_file", "preview_path", "stylize_video",
     "VideoResult", "video_info", "VideoConfig",
     "RefineOptions", "refinable", "WorkSizeOptions", "estimate_video", "parse_style_at", "style_at_method",
+    "run_batch", "BatchReport", "run_item", "default_workers", "connect_cluster",
 ]
 
 

@@ -17,6 +17,7 @@ from .. import __version__
 
 _COMMANDS = {
     "stylize": ("atelier.cli.stylize", "Stylise a photo in the manner of one or more paintings."),
+    "batch": ("atelier.cli.batch", "Stylise a folder (or list) of photos, resumably, locally or on a Dask cluster."),
     "texture": ("atelier.cli.texture", "Synthesise a texture of any size from a sample image."),
     "methods": ("atelier.cli.stylize", "List the style transfer methods and what they support."),
     "eval": ("atelier.cli.evaluate", "Measure a result: style, content, structure and colour distances."),

@@ -31,12 +31,13 @@ class ProgressPrinter:
         events = atelier.events
         if isinstance(event, events.Stage) and self.progress:
             h, w = event.size
-            self.progress.update(self.task, description=f"{event.name} {w}x{h}")
+            self.progress.update(self.task, description=f"{event.name} {w}x{h}" if h and w else event.name)
         elif isinstance(event, events.Progress):
             if self.progress:
                 losses = " ".join(f"{k} {v:.3g}" for k, v in event.losses.items() if k != "total")
-                if getattr(event, "rate", None) is not None:  # video: frames per second
-                    losses = f"{event.rate:.2f} frames/s {losses}".strip()
+                if getattr(event, "rate", None) is not None:  # video: frames per second; batch: items
+                    unit = "items" if event.stage == "batch" else "frames"
+                    losses = f"{event.rate:.2f} {unit}/s {losses}".strip()
                 eta = "?" if event.eta is None else f"{event.eta:.0f}s"
                 self.progress.update(self.task, completed=event.iteration, total=event.total_iterations,
                                      losses=losses, eta=eta)

@@ -22,7 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "restarts (default: $ATELIER_HOME/jobs).")
     p.add_argument("--token", help="A secret every request must carry (the page gets it from the printed "
                    "address; programs send 'Authorization: Bearer TOKEN'). Required off loopback.")
-    p.add_argument("--workers", type=int, default=1, help="Jobs run at the same time (default: 1).")
+    p.add_argument("--workers", type=int, help="Jobs run at the same time (default: 1; with --scheduler, the "
+                   "cluster's threads).")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Run image jobs on a Dask cluster, e.g. "
+                   "tcp://host:8786 (pip install 'atelier[dist]'; its workers must see --jobs-dir at the same "
+                   "path; video and texture jobs still run here).")
     p.add_argument("--max-upload-mb", type=parse_float, default=100, help="Largest request in MB (default: 100).")
     p.add_argument("--max-pixels", type=int, default=40_000_000,
                    help="Largest uploaded image in pixels (default: 40000000).")
@@ -51,8 +55,9 @@ def main(command: str, argv: list[str]) -> int:
         raise errors.OptionError("The --token must be at least 8 characters long.")
     from ..web import check_limits, check_port
 
-    check_limits(port=args.port, workers=args.workers, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
-                 max_size=args.max_size, max_frames=args.max_frames)
+    check_limits(port=args.port, workers=1 if args.workers is None else args.workers,
+                 max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels, max_size=args.max_size,
+                 max_frames=args.max_frames)
     try:
         import uvicorn
 
@@ -67,7 +72,9 @@ def main(command: str, argv: list[str]) -> int:
         raise errors.OptionError(f"Cannot use '{jobs_dir}' as the jobs directory ({err.strerror}).") from None
     from ..web import LOOPBACK_HOSTS
 
-    app = create_app(jobs_dir, token=args.token, workers=args.workers,
+    cluster = None if args.scheduler is None else atelier.connect_cluster(args.scheduler)
+    workers = args.workers or (cluster.threads if cluster else 1)
+    app = create_app(jobs_dir, token=args.token, workers=workers, cluster=cluster,
                      max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,
                      max_size=args.max_size, max_frames=args.max_frames, allowed_hosts=None if args.token else LOOPBACK_HOSTS)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

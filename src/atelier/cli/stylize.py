@@ -31,7 +31,6 @@ def build_parser(method: str) -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    names = {f.name for f in dataclasses.fields(cls.config_class)}
     if cls.capabilities.needs_style:
         p.add_argument("content", nargs="?", metavar="CONTENT",
                        help="The photo to stylise (JPEG, PNG, WebP, TIFF, BMP).")
@@ -47,6 +46,22 @@ def build_parser(method: str) -> argparse.ArgumentParser:
                        "example photo).")
         p.add_argument("-o", "--output", help="Output file for one photo, or a directory (created) for "
                        "several (default: ./atelier-out/CONTENT__MODEL.png).")
+    add_run_options(p, method)
+    p.add_argument("--save-every", type=parse_int, default=0, metavar="N",
+                   help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
+    p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    p.add_argument("--dry-run", action="store_true", help="Print the estimated time and peak memory of the "
+                   "run (after a few seconds of calibration), then exit without writing anything.")
+    add_config_options(p, cls.config_class, f"{method} options")
+    # The defaults are written into the help texts; argparse's own "(default: None)" would mislead.
+    p.formatter_class = argparse.HelpFormatter
+    return p
+
+
+def add_run_options(p: argparse.ArgumentParser, method: str) -> None:
+    """The options of one run besides the method's config: shared by ``atelier stylize`` and ``atelier
+    batch`` (whose items are each a ``stylize`` run)."""
+    names = {f.name for f in dataclasses.fields(atelier.method_spec(method).config_class)}
     if "model" not in names:
         p.add_argument("--model", metavar="NAME|PATH", help="Stylise with a trained feed-forward network "
                        "instead (selects --method johnson; then every positional is a photo; see "
@@ -56,21 +71,12 @@ def build_parser(method: str) -> argparse.ArgumentParser:
                    "style applies; pixels no mask covers keep the photo unchanged.")
     p.add_argument("--seed", type=parse_int, default=0, help="Random seed: same seed and options, same image.")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
-    p.add_argument("--save-every", type=parse_int, default=0, metavar="N",
-                   help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
     p.add_argument("--refine", type=parse_int, default=0, metavar="N",
                    help=atelier.RefineOptions.HELP)
     p.add_argument("--work-size", type=parse_int, default=0, metavar="PX", help=atelier.WorkSizeOptions.HELP)
-    p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
     add_metadata_option(p)
     add_watermark_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
-    p.add_argument("--dry-run", action="store_true", help="Print the estimated time and peak memory of the "
-                   "run (after a few seconds of calibration), then exit without writing anything.")
-    add_config_options(p, cls.config_class, f"{method} options")
-    # The defaults are written into the help texts; argparse's own "(default: None)" would mislead.
-    p.formatter_class = argparse.HelpFormatter
-    return p
 
 
 def _default_output(content: Path, styles: list[Path]) -> Path:

@@ -45,11 +45,13 @@ def create_app(
     max_size: int = DEFAULT_MAX_SIZE,
     max_frames: int = DEFAULT_MAX_FRAMES,
     allowed_hosts: set[str] | None = None,
+    cluster=None,
 ) -> Guard:
     """The web app over ``jobs_dir`` (an ASGI app: the FastAPI app as ``.app``, the jobs as ``.store``).
     ``allowed_hosts``: Host names answered (None: any; ``atelier serve`` passes the loopback names when it
-    runs without a token). Workers start with the app's lifespan."""
-    store = JobStore(Path(jobs_dir), workers=workers)
+    runs without a token). ``cluster`` (``atelier.connect_cluster(ADDRESS)``): image jobs run on that Dask cluster.
+    Workers start with the app's lifespan."""
+    store = JobStore(Path(jobs_dir), workers=workers, cluster=cluster)
     limits = Limits(max_upload_bytes, max_pixels, max_size, max_frames)
     app = FastAPI(title="atelier", version=atelier.__version__, description=DESCRIPTION,
                   lifespan=_lifespan(store),

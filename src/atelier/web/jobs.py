@@ -153,8 +153,9 @@ class Job:
 class JobStore:
     """All jobs of one jobs directory, and the worker threads that run them."""
 
-    def __init__(self, root: Path, *, workers: int = 1):
+    def __init__(self, root: Path, *, workers: int = 1, cluster=None):
         self.root = Path(root)
+        self.cluster = cluster  # atelier.connect_cluster(ADDRESS): image jobs run on a Dask cluster (--scheduler)
         self.root.mkdir(parents=True, exist_ok=True)
         self.workers = max(1, int(workers))
         self.jobs: dict[str, Job] = {}
@@ -388,17 +389,30 @@ class JobStore:
         return content, [job.dir / s for s in job.inputs.get("style_files", [])]
 
     def _run_image(self, job: Job) -> None:
+        """``atelier.run_item``, the batch's code path for one item: here, or on the Dask cluster (whose
+        workers must see the jobs folder at the same path; no progress events come back from there)."""
         content, styles = self._input_paths(job)
         masks = [job.dir / m for m in job.inputs.get("mask_files", [])] or None
         prepared = job.prepared or prepare_run(job.method, job.options, n_styles=len(styles),
                                                n_masks=None if masks is None else len(masks))
-        result = atelier.run(content, styles or None, prepared=prepared, masks=masks, seed=job.seed,
-                             callback=self._callback(job))
+        task = {"id": job.id, "content": str(content), "styles": [str(s) for s in styles],
+                "masks": None if masks is None else [str(m) for m in masks],
+                "output": str(job.dir / "result.png"), "method": prepared.method,
+                "options": {k: v for k, v in job.options.items() if k != "refine"},
+                "refine": prepared.refine, "seed": job.seed, "device": "auto", "overwrite": True,
+                "write": {"metadata": job.metadata}}
+        if self.cluster is None:
+            done = atelier.run_item(task, callback=self._callback(job))
+        else:
+            try:
+                done = self.cluster.call(task, stop=lambda: job.cancel_requested)
+            except atelier.errors.Interrupted:
+                raise JobCancelled from None
+        path, info = Path(done["output"]), done["info"]
         if job.cancel_requested and not job.stopping:  # a finished result is kept at shutdown
+            for f in (path, atelier.sidecar_path(path)):
+                f.unlink(missing_ok=True)
             raise JobCancelled
-        path = atelier.write_result(result, job.dir / "result.png", overwrite=True,
-                                    inputs=[content, *styles, *(masks or [])], metadata=job.metadata)
-        info = result.info
         with self.lock:
             job.result = path.name
             job.info = {k: info[k] for k in ("output_size", "timings", "iterations", "losses", "stages", "tiles")
