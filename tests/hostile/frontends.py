@@ -147,8 +147,11 @@ FRONT_ENDS: dict[str, FrontEnd] = {
                                             "--eval-size", "32", *a.extra], out_is_image=False), "cmp", None),
         FrontEnd("export", _cli(lambda a: ["export", a.model, "-o", a.out, *a.extra], out_is_image=False),
                  "m.onnx", None),
-        # `atelier batch` (being built on another branch) goes here: FrontEnd("batch", ...), and its name in
-        # the `fes` of the cases in cases.py whose slot it takes (image, output, option).
+        # `atelier batch`: the command's own options are refused before any item (exit 2, nothing written);
+        # a bad input file fails its item only (exit 1, recorded in the manifest): tests/test_batch.py.
+        FrontEnd("batch", _cli(lambda a: _cmd(["batch"], [a.image], ["--model", a.model, "-o", a.out, "--size", "32",
+                                                               "--workers", "1", "-q"], a), out_is_image=False),
+                 "out"),
         FrontEnd("web", lambda a: run_web(a), "", 32),
         FrontEnd("web-video", lambda a: run_web(a, kind="video"), "", None),
     ]

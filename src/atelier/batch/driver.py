@@ -14,8 +14,9 @@ from typing import Any
 from ..api import prepare
 from ..errors import AtelierError, Interrupted, OptionError
 from ..events import Progress, Stage, emit
-from ..io import sidecar_path
+from ..io import check_work_size, fit_size, sidecar_path
 from ..methods import method_for_model, method_spec
+from ..options import check_seed
 from .items import Item, assign_outputs, default_stem, expand_inputs, item_method, model_tag
 from .manifest import Manifest
 from .sizing import cores, default_workers
@@ -62,14 +63,32 @@ def _plan(item: Item, method: str, options: dict, styles: list[str], masks, seed
                  int(o.get("seed", seed)), int(o.get("refine", refine)), item.error)
     if plan.error is None:
         try:
+            check_seed(plan.seed)
             _check(plan.method, json.dumps(plan.options, sort_keys=True, default=str), len(plan.styles),
                    None if plan.masks is None else len(plan.masks), plan.refine)
+            _check_size(plan)
         except AtelierError as err:
             own = item.overrides or item.styles is not None or item.masks is not None
             if not own:  # the command itself is wrong: refuse it before any work
                 raise
             plan.error = f"{item.where}: {err}" if item.where else str(err)
     return plan
+
+
+def _check_size(plan: _Plan) -> None:
+    """A ``size`` that would make this photo's output too large is refused before any work (the photo's
+    size from its header; an unreadable photo fails as its item later)."""
+    size = plan.options.get("size")
+    if not isinstance(size, int) or size <= 0:
+        return
+    from PIL import Image
+
+    try:
+        with Image.open(plan.item.content) as im:
+            w, h = im.size
+    except (OSError, ValueError):
+        return
+    check_work_size(fit_size(h, w, size))
 
 
 @functools.lru_cache(maxsize=256)
