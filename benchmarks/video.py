@@ -478,10 +478,11 @@ def write_report(result: dict, out_dir: Path) -> None:
                 continue
             o = r["options"]
             med = f"{r['median_frames_per_second']:.2f}" if r.get("median_frames_per_second") else "-"
+            dry = (f"{r['dry_run_seconds']} s vs {r['total_seconds']} s ({100 * r['dry_run_error']:+.0f} %)"
+                   if "dry_run_seconds" in r else "-")  # rows of an earlier version have no dry run
             lines.append(f"| {'x'.join(map(str, r.get('size', [1280, 720])))} | {o['precision']} (compile "
                          f"{o.get('compile', 'off')}) | {o.get('work_size') or 'full'} | {r['frames']} | {med} | "
-                         f"{r['loop_frames_per_second']:.2f} | {r['end_to_end_frames_per_second']:.2f} | "
-                         f"{r['dry_run_seconds']} s vs {r['total_seconds']} s ({100 * r['dry_run_error']:+.0f} %) | "
+                         f"{r['loop_frames_per_second']:.2f} | {r['end_to_end_frames_per_second']:.2f} | {dry} | "
                          f"{r['audio']} |")
         parts_ms = next((r["parts_ms"] for r in result["throughput"] if "parts_ms" in r), None)
         if parts_ms:
