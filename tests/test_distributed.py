@@ -73,8 +73,10 @@ def _run(folder, path, steps, *, resume=False, callback=None, step_hook=None):
     return model, result
 
 
-def _rank_worker(rank, world, port, tmp):
-    """One rank (started by torch.multiprocessing.spawn): the 2-step run, then a run that rank 1 stops."""
+def _rank_worker(rank, world, port, port2, tmp):
+    """One rank (started by torch.multiprocessing.spawn): the 2-step run, then a run that rank 1 stops (on a
+    port of its own: the first run's store may still hold the first port, and a rank that met the old store
+    waited for ever once, under load)."""
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     from pathlib import Path
@@ -88,6 +90,7 @@ def _rank_worker(rank, world, port, tmp):
         if rank == 1 and call == 3:
             os.kill(os.getpid(), signal.SIGTERM)
 
+    os.environ["MASTER_PORT"] = str(port2)
     try:
         _run(tmp / "photos", tmp / "stopped.ckpt.safetensors", 50, step_hook=sigterm_on_rank_1)
         stopped = None
@@ -100,7 +103,10 @@ def _rank_worker(rank, world, port, tmp):
 
 def test_two_ranks_on_half_batches_give_the_weights_of_one_process_and_resume_alone(tmp_path):
     photos = _photos(tmp_path / "photos")
-    torch.multiprocessing.spawn(_rank_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    ports = _free_port(), _free_port()
+    while ports[1] == ports[0]:
+        ports = ports[0], _free_port()
+    torch.multiprocessing.spawn(_rank_worker, args=(2, *ports, str(tmp_path)), nprocs=2, join=True)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
 
     one, alone = _run(photos, tmp_path / "one.ckpt.safetensors", 2)
