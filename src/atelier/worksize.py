@@ -27,7 +27,7 @@ HELP = ("Run the method at most at this long side and bring the result up to the
 # The long side the method runs at in a video unless --work-size says otherwise (0: the output's size):
 # chosen from benchmarks/video.py's work-size table (style distance and warping error against the full-size
 # pipeline, frames per second at 1280x720).
-VIDEO_WORK_SIZE = 0
+VIDEO_WORK_SIZE = 480
 
 
 @dataclass
