@@ -83,7 +83,8 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
     else gatys), its options, the number of styles and masks, and what the method can honour (masks, several
     styles, video, ``save_every`` snapshots, ``refine`` after a one-pass method, texture synthesis from a
     sample alone and ``tileable`` textures; ``n_styles`` counts the samples then; ``work_size``, a long side
-    to run the method at, needs a method with an output ``size``), and the ``seed``. Raises one clear
+    to run the method at, needs a method with an output ``size``; None: the video default where it has one),
+    and the ``seed``. Raises one clear
     :mod:`atelier.errors` sentence."""
     options = dict(options or {})
     check_seed(seed)
@@ -111,6 +112,8 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
     config = make_config(spec.config_class, options)
     if hasattr(config, "validate"):  # rules across fields; a plug-in's plain dataclass may have none
         config.validate(n_styles)
+    if work_size is None:  # the video default, where the method has an output size
+        work_size = worksize.VIDEO_WORK_SIZE if worksize.has_size(config) and not texture else 0
     work_size = make_config(worksize.WorkSizeOptions, {"work_size": work_size}).work_size
     if work_size and (texture or not worksize.has_size(config)):
         raise OptionError(f"--work-size needs a method that makes an output of a chosen size; the {method} method "

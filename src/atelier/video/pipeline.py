@@ -52,7 +52,6 @@ from ..events import Done, Progress, Stage, emit
 from ..methods import TemporalGuide, get_method
 from ..ops.masks import fit_masks
 from ..ops.upsampling import detail_upsample
-from ..worksize import VIDEO_WORK_SIZE
 from .background import Sink, prefetch, store_frame
 from .blend import BLEND_SCALE, blend
 from .config import VideoConfig, parse_time, split_options
@@ -154,7 +153,7 @@ def prepare_video(style, style_at, method, masks, options: dict, video: VideoCon
         keyed = (keyframes, kind)
         n_styles = min(2, len(keyframes)) if kind == "paintings" else 0
     prepared = prepare(method, options, n_styles=n_styles, n_masks=None if masks is None else len(masks),
-                       video=True, work_size=VIDEO_WORK_SIZE if work_size is None else work_size, seed=seed)
+                       video=True, work_size=work_size, seed=seed)  # None: the video default where it applies
     return video, prepared, styles, keyed
 
 

@@ -210,7 +210,7 @@ def prepare_run(method: str, options: dict, *, n_styles: int, video: bool = Fals
     """``atelier.prepare`` of a job's typed options: the method's, and the run options ``refine`` and
     ``work_size`` (a video's default work size when not given)."""
     method_options = {k: v for k, v in options.items() if k not in ("refine", "work_size")}
-    work_size = options.get("work_size", atelier.WorkSizeOptions.VIDEO if video else 0)
+    work_size = options.get("work_size", None if video else 0)  # None: the video default where it applies
     return atelier.prepare(method, method_options, n_styles=n_styles, video=video, refine=options.get("refine", 0),
                            texture=texture, tileable=tileable, n_masks=n_masks, work_size=work_size, seed=seed)
 
