@@ -230,14 +230,15 @@ def run(
         out = instance.stylize(x, style_t or None, config=run_config, generator=generator, callback=callback,
                                masks=mask_t)
         if work is not None:
-            out = worksize.upsample(out, loaded.rgb.to(dev), work.out_hw)
+            out = worksize.upsample(out, x, loaded.rgb.to(dev), work.out_hw)
         if prepared.refine:
             out, info["refine"] = refine(out, loaded.rgb.to(dev), style_t, mask_t, config, prepared.refine,
                                          generator=generator, callback=callback)
     except Interrupted as err:
         partial = err.partial
         if partial is not None and work is not None and tuple(partial.shape[-2:]) == work.work_hw:
-            partial = worksize.upsample(partial, loaded.rgb.to(dev), work.out_hw)
+            content = loaded.rgb.to(dev)
+            partial = worksize.upsample(partial, io.resize(content, work.work_hw), content, work.out_hw)
         partial = None if partial is None else finish(partial, interrupted=True)
         raise Interrupted(str(err), partial=partial) from None
     return finish(out, interrupted=False)

@@ -27,6 +27,7 @@ WebP XMP and EXIF, TIFF XMP); ``read_metadata`` reads it back.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import io
 import json
@@ -67,6 +68,20 @@ _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 # PIL's decompression-bomb limit is process-global; we swap it out while opening (our own limit
 # replaces it) and serialise those swaps so concurrent reads (web app threads) restore it correctly.
 _PIL_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _open_without_pil_limit(source):
+    """``Image.open(source)`` with PIL's bomb check off (the callers check their own pixel limit, or read
+    the header only)."""
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(source) as img:
+                yield img
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 @dataclass
@@ -287,15 +302,9 @@ def _read_file(source, limit: int, long_side: int | None) -> LoadedImage:
         name = "data"
         opened = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        with _PIL_LIMIT_LOCK, warnings.catch_warnings():
-            # Our own limit (checked in _read_pil before decoding) replaces PIL's bomb check.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                with Image.open(opened) as img:
-                    return _read_pil(img, name, path, limit, long_side)
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
+        # Our own limit (checked in _read_pil before decoding) replaces PIL's bomb check.
+        with _open_without_pil_limit(opened) as img:
+            return _read_pil(img, name, path, limit, long_side)
     except AtelierError:
         raise
     except Exception as exc:  # PIL raises many types (OSError, ValueError, SyntaxError, ...); none may leak
@@ -676,14 +685,8 @@ def read_metadata(path) -> dict | None:
     format), or None if the image carries none. Reads the header only, never the pixels."""
     path = Path(path).expanduser()
     try:
-        with _PIL_LIMIT_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                with Image.open(path) as img:
-                    info = dict(img.info)
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
+        with _open_without_pil_limit(path) as img:
+            info = dict(img.info)
     except Exception as exc:  # PIL raises many types; none may leak
         raise InputError(f"Cannot read '{path}' as an image: {_reason(exc)}.") from exc
     text = info.get(provenance.PNG_KEY)

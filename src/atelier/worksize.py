@@ -82,11 +82,10 @@ def plan(config, content_hw, work_size: int) -> WorkPlan | None:
     return WorkPlan(out_hw, work_hw, dataclasses.replace(config, size=work_size))
 
 
-def upsample(low, content, out_hw):
-    """The method's (1,3,h,w) result at the work size -> (1,3,H,W) at ``out_hw``, with the detail of
-    ``content`` (1,3,*,*, any size: resized to the work and the output size here)."""
+def upsample(low, photo_low, content, out_hw):
+    """The method's (1,3,h,w) result at the work size, made from ``photo_low`` (1,3,h,w) -> (1,3,H,W) at
+    ``out_hw``, with the detail of ``content`` (1,3,*,*, resized to the output size here)."""
     from . import io
     from .ops.upsampling import detail_upsample_tensor
 
-    photo_low = io.resize(content, tuple(low.shape[-2:]))
     return detail_upsample_tensor(low, photo_low, io.resize(content, tuple(out_hw)))

@@ -94,45 +94,29 @@ def _timed(step, frames, prev):
 
 
 def _store_seconds(u8: np.ndarray, *, crf: int, png: bool, mp4: bool) -> float:
-    """What the background writer spends on one frame, timed here: the resume state (PNG as write_frame makes
-    it, or a raw array) and the H.264 encoding (three frames into memory, after one)."""
+    """What the background writer spends on one frame, timed here with its own functions into a folder
+    removed at once: the resume state (PNG, or a raw array) and, for an MP4, the H.264 encoding (the median
+    of three frames after one)."""
     import tempfile
 
-    from .io import write_frame, write_raw_frame
+    from .io import Mp4Writer, even_size, write_frame, write_raw_frame
 
-    with tempfile.TemporaryDirectory() as tmp:  # the writer's own functions, into a folder removed at once
+    with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         if png:
             write_frame(Path(tmp) / "f.png", u8)
         else:
             write_raw_frame(Path(tmp) / "f.npy", u8)
         seconds = time.perf_counter() - t
-    if mp4:
-        seconds += _h264_seconds(u8, crf)
+        if mp4:
+            h, w = even_size(*u8.shape[:2])
+            frame = np.ascontiguousarray(u8[:h, :w])
+            writer = Mp4Writer(Path(tmp) / "f.mp4", w, h, 25, crf=crf)
+            times = []
+            for _ in range(4):
+                t = time.perf_counter()
+                writer.write(frame)
+                times.append(time.perf_counter() - t)
+            writer.close()
+            seconds += float(np.median(times[1:]))
     return seconds
-
-
-def _h264_seconds(u8: np.ndarray, crf: int) -> float:
-    import io
-
-    import av
-
-    from .io import even_size
-
-    h, w = even_size(*u8.shape[:2])
-    frame = np.ascontiguousarray(u8[:h, :w])
-    with av.open(io.BytesIO(), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.options = {"crf": str(crf), "preset": "veryfast"}  # as Mp4Writer
-        times = []
-        for i in range(4):
-            t = time.perf_counter()
-            f = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            f.pts = i
-            for p in stream.encode(f):
-                out.mux(p)
-            times.append(time.perf_counter() - t)
-        for p in stream.encode(None):
-            out.mux(p)
-    return float(np.median(times[1:]))

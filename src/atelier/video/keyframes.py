@@ -163,8 +163,3 @@ class KeyframedStylizer:
                                           masks=masks, **extra)
             out = w * y if out is None else out + w * y
         return out
-
-    @property
-    def info(self) -> dict:
-        inst = self.instance if self.kind == "paintings" else self.instances[0]
-        return inst.info

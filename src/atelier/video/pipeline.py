@@ -379,6 +379,7 @@ class FrameStylizer:
             self.out_hw = self.work.out_hw
         self.keyed = None if keyed is None else KeyframedStylizer(prepared.method, self.run_config, *keyed, self.device)
         self.fps, self.first = float(plan.info.fps), plan.first  # a frame's time, for the keyframes
+        self._seen: tuple = (None, None)  # (input frame, it at the work size) of the last __call__
         self.flows = FlowEstimator(preset=video.flow_preset, max_side=video.flow_size)
         self.weight = video.temporal_weight
         self.mode = "none" if self.weight == 0 else (
@@ -390,6 +391,7 @@ class FrameStylizer:
         the temporal step as float32 in [0,1] (at the work size, if any), the fraction of it where the warp
         is trusted, or None without a warp). ``prev``: :meth:`chain` of the previous frame, or None."""
         seen = rgb if self.work is None else _resize_u8(rgb, self.work.work_hw)  # what the method sees
+        self._seen = (rgb, seen)  # chain() of this frame reuses it
         x = _to_tensor(seen, self.device)
         generator = torch.Generator().manual_seed(self.seed + k)
         guide = warped = reliable = None
@@ -429,7 +431,8 @@ class FrameStylizer:
         if self.work is None:
             return _resize_u8(rgb, u8.shape[:2]), u8.astype(np.float32) / 255
         hw = self.work.work_hw
-        return _resize_u8(rgb, hw), _resize_u8(u8, hw).astype(np.float32) / 255
+        seen = self._seen[1] if self._seen[0] is rgb else _resize_u8(rgb, hw)  # a resumed frame: not stylised
+        return seen, _resize_u8(u8, hw).astype(np.float32) / 255
 
 
 @dataclass
