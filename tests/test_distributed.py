@@ -3,16 +3,22 @@
 Two ranks on half-batches must give the weights of one process on the whole batch; rank 0 alone reports and
 writes; a signal received by one rank stops both after the same step; a checkpoint of two ranks resumes in
 one process. Tiny network and images, so each test takes seconds (most of it starting the processes).
+
+Every wait is bounded: the ranks' collectives time out (ATELIER_DIST_TIMEOUT), the ranks print their stacks
+and exit if they are still running after DEADLINE, and the test kills what is left and fails with what they
+printed (a CI run once waited here until its own time limit).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -28,6 +34,9 @@ from atelier.engine.train import train
 from atelier.errors import Interrupted
 from atelier.methods.johnson.model import TransformerNet
 from atelier.paths import checkpoint_path
+
+DEADLINE = 240  # seconds for a whole multi-process run (seconds on an idle machine, < 1 min under load)
+ENV = {"ATELIER_DIST_TIMEOUT": "120"}
 
 
 def _free_port() -> int:
@@ -77,8 +86,9 @@ def _rank_worker(rank, world, port, port2, tmp):
     """One rank (started by torch.multiprocessing.spawn): the 2-step run, then a run that rank 1 stops (on a
     port of its own: the first run's store may still hold the first port, and a rank that met the old store
     waited for ever once, under load)."""
+    faulthandler.dump_traceback_later(DEADLINE - 30, exit=True)  # stacks in the test's output, not a hang
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), **ENV)
     from pathlib import Path
 
     tmp = Path(tmp)
@@ -106,7 +116,14 @@ def test_two_ranks_on_half_batches_give_the_weights_of_one_process_and_resume_al
     ports = _free_port(), _free_port()
     while ports[1] == ports[0]:
         ports = ports[0], _free_port()
-    torch.multiprocessing.spawn(_rank_worker, args=(2, *ports, str(tmp_path)), nprocs=2, join=True)
+    context = torch.multiprocessing.start_processes(_rank_worker, args=(2, *ports, str(tmp_path)), nprocs=2,
+                                                    join=False, start_method="spawn")
+    deadline = time.monotonic() + DEADLINE
+    while not context.join(timeout=5):  # raises if a rank failed (with its traceback)
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"The two ranks did not finish within {DEADLINE} s.")
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
 
     one, alone = _run(photos, tmp_path / "one.ckpt.safetensors", 2)
@@ -141,6 +158,19 @@ def test_global_mean_is_the_value_itself_in_one_process():
     assert float(m) == 5.0 and not m.requires_grad
 
 
+def _run_bounded(argv, env) -> subprocess.CompletedProcess:
+    """``argv`` in a session of its own, killed with all its processes (torchrun's workers) after DEADLINE."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"torchrun did not finish within {DEADLINE} s; it printed:\n{out[-2000:]}\n{err[-4000:]}")
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
 @pytest.fixture
 def johnson_inputs(tmp_path):
     style = tmp_path / "style.png"
@@ -159,10 +189,10 @@ def test_torchrun_trains_johnson_on_two_processes_and_one_process_resumes_it(joh
     tiny = dict(size=32, style_size=32, batch_size=4, precision="fp32", checkpoint_every=1)
     argv = ["train", "johnson", "--style", str(style), "--data", str(data), "-o", str(out), "--steps", "2",
             "--preview-every", "2", *[f"--{k.replace('_', '-')}={v}" for k, v in tiny.items()]]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-                          "--rdzv-backend", "c10d", f"--rdzv-endpoint=127.0.0.1:{_free_port()}", "-m", "atelier",
-                          *argv], check=False, capture_output=True, text=True, env=env, timeout=600)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **ENV}
+    run = _run_bounded([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+                        "--rdzv-backend", "c10d", f"--rdzv-endpoint=127.0.0.1:{_free_port()}", "-m", "atelier",
+                        *argv], env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("Wrote ") == 1 and str(out) in run.stdout  # rank 0 alone reports
     assert out.is_file() and out.with_name("two.preview.png").is_file()
@@ -217,3 +247,34 @@ def test_without_torchrun_variables_there_is_one_process(monkeypatch):
     assert distributed.is_main() and distributed.any_rank(True, False) == (True, False)
     with distributed.process_group(torch.device("cpu")) as shared:
         assert shared is False and not torch.distributed.is_initialized()
+
+
+@pytest.mark.parametrize("master, preset, expected", [
+    ("127.0.0.1", None, "lo"),  # every rank here: gloo on the loopback interface
+    ("localhost", None, "lo"),
+    ("192.0.2.7", None, None),  # another machine: gloo's own choice
+    ("127.0.0.1", "eth7", "eth7"),  # the user's choice is kept
+])
+def test_ranks_on_this_machine_talk_over_loopback(master, preset, expected, monkeypatch):
+    from atelier.engine import distributed
+
+    monkeypatch.setenv("MASTER_ADDR", master)
+    monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
+    if preset:
+        monkeypatch.setenv("GLOO_SOCKET_IFNAME", preset)
+    monkeypatch.setattr(socket, "if_nameindex", lambda: [(1, "lo"), (2, "eth0")])
+    distributed._gloo_on_loopback_when_local()
+    assert os.environ.get("GLOO_SOCKET_IFNAME") == expected
+
+
+@pytest.mark.parametrize("value, seconds", [("90", 90.0), ("0.5", 0.5), (None, None), ("0", None),
+                                            ("nan", None), ("soon", None)])
+def test_the_wait_for_other_ranks_is_bounded_by_atelier_dist_timeout(value, seconds, monkeypatch, caplog):
+    from atelier.engine import distributed
+
+    monkeypatch.delenv("ATELIER_DIST_TIMEOUT", raising=False)
+    if value is not None:
+        monkeypatch.setenv("ATELIER_DIST_TIMEOUT", value)
+    timeout = distributed._timeout()
+    assert (None if timeout is None else timeout.total_seconds()) == seconds
+    assert ("not a positive number of seconds" in caplog.text) == (value in ("0", "nan", "soon"))

@@ -11,6 +11,12 @@ before each optimizer step, so every rank keeps identical weights and optimizer 
 Without those variables (or with WORLD_SIZE=1) nothing here does anything: ``rank() == 0``,
 ``world_size() == 1``, no process group, no collective operation, exactly the single-process run.
 
+Network: when MASTER_ADDR is a loopback address (every rank on this machine) and GLOO_SOCKET_IFNAME is
+not set, gloo is told to use the loopback interface. Left alone, gloo connects the ranks through the address
+the machine's host name resolves to, and on machines whose firewall drops traffic to that address (sandboxes,
+containers, laptops on some VPNs) the ranks wait for each other until the timeout. ATELIER_DIST_TIMEOUT
+(seconds; torch's default of 30 minutes otherwise) bounds every wait: joining the group and each collective.
+
 Threads: torchrun sets OMP_NUM_THREADS=1 in every worker unless the user set it, which would leave cores
 idle when there are fewer processes than cores; :func:`threads_per_process` replaces that default by
 cores / processes on this machine. Another OMP_NUM_THREADS value, or ATELIER_NUM_THREADS, is kept.
@@ -19,10 +25,13 @@ cores / processes on this machine. Another OMP_NUM_THREADS value, or ATELIER_NUM
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
+import ipaddress
 import json
 import logging
 import os
+import socket
 
 import torch
 
@@ -92,15 +101,53 @@ def process_group(device: torch.device):
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    # torch's default timeout (30 min): ranks may wait that long for one that is slow to set up (listing a
-    # large data folder over a network file system); a rank that dies is noticed by torchrun, which stops all.
-    torch.distributed.init_process_group(backend)
+    if backend == "gloo":
+        _gloo_on_loopback_when_local()
+    # torch's default timeout (30 min) unless ATELIER_DIST_TIMEOUT: ranks may wait that long for one that is
+    # slow to set up (listing a large data folder over a network file system); a rank that dies is noticed
+    # by torchrun, which stops all.
+    torch.distributed.init_process_group(backend, timeout=_timeout())
     logger.info("Rank %d of %d joined the process group (%s, %d threads).", rank(), world_size(), backend,
                 torch.get_num_threads())
     try:
         yield True
     finally:
         torch.distributed.destroy_process_group()
+
+
+def _timeout() -> datetime.timedelta | None:
+    value = os.environ.get("ATELIER_DIST_TIMEOUT", "")
+    try:
+        seconds = float(value) if value else 0.0
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:  # unset, unreadable, 0 or nan: torch's default
+        if value:
+            logger.warning("ATELIER_DIST_TIMEOUT=%r is not a positive number of seconds; using torch's default.", value)
+        return None
+    return datetime.timedelta(seconds=seconds)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
+def _gloo_on_loopback_when_local() -> None:
+    """GLOO_SOCKET_IFNAME = the loopback interface ("lo" on Linux, "lo0" on macOS) when every rank runs
+    here (MASTER_ADDR is a loopback address) and the user chose no interface (see the module doc)."""
+    if "GLOO_SOCKET_IFNAME" in os.environ or not _is_loopback(os.environ.get("MASTER_ADDR", "")):
+        return
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except (AttributeError, OSError):  # a platform without if_nameindex: gloo keeps its default
+        return
+    loopback = next((n for n in names if n in ("lo", "lo0")), None)
+    if loopback is not None:
+        os.environ["GLOO_SOCKET_IFNAME"] = loopback
+        logger.debug("Ranks on this machine: gloo uses the loopback interface %s.", loopback)
 
 
 def any_rank(*flags: bool) -> tuple[bool, ...]:
