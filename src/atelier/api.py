@@ -25,8 +25,8 @@ from . import __version__, io, provenance, worksize
 from .devices import resolve_device
 from .errors import Interrupted, OptionError, WeightsError
 from .methods import MethodSpec, get_method, list_methods, make_config, method_for_model, method_spec
-from .ops.masks import fit_masks
 from .ops import color
+from .ops.masks import fit_masks
 from .options import COARSE_BLOCKS, check_seed, coarse_fine_weights
 from .refine import refinable, refine
 from .weights import check_model_file, find_model, has_model
