@@ -472,8 +472,9 @@ def stylize(content, style=None, *, output: str = "pil", **kwargs):
     """Stylise ``content`` in the manner of ``style`` (paths, PIL images, arrays or tensors).
 
     Keyword options are the method's config fields (``size``, ``iterations``, ``style_strength``,
-    ``preserve_color`` ...) plus ``method``, ``masks``, ``seed``, ``device`` and ``callback`` (receives
-    :mod:`atelier.events`). Returns a PIL image, or a (1,3,H,W) tensor with ``output="tensor"``.
+    ``preserve_color`` ...) plus ``method``, ``masks``, ``seed``, ``device``, ``callback`` (receives
+    :mod:`atelier.events`), and the mixing controls ``coarse_style``/``fine_style`` (instead of ``style``),
+    ``layer_weights`` and ``color_from`` (see :func:`run`). Returns a PIL image, or a (1,3,H,W) tensor with ``output="tensor"``.
     """
     if output not in ("pil", "tensor"):
         raise OptionError("output must be 'pil' or 'tensor'.")
