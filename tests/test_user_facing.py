@@ -36,5 +36,5 @@ def test_readme_options_table_names_only_real_gatys_options():
     fields = {"--" + f.replace("_", "-") for f in
               atelier.method_spec("gatys").config_class.__dataclass_fields__}
     generic = {"--output", "--style-weights", "--mask", "--dry-run", "--seed", "--save-every", "--device",
-               "--overwrite", "--halo", "--tile"}
+               "--overwrite", "--halo", "--tile", "--coarse-style", "--fine-style", "--color-from"}
     assert flags - fields - generic == set()

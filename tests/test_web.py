@@ -658,3 +658,34 @@ def test_masks_are_checked_against_the_method(client):
     video = client.post("/api/jobs", files=[*files(), ("mask", ("m.png", mask_png(), "image/png"))],
                         data={"method": "gatys", "kind": "video"})
     assert video.status_code == 422
+
+
+def test_a_mix_job_takes_coarse_and_fine_paintings_and_a_colour_image(client):
+    mixed = [("content", ("photo.png", png(), "image/png")),
+             ("coarse_style", ("a.png", png(seed=1), "image/png")), ("fine_style", ("b.png", png(seed=2), "image/png")),
+             ("color_from", ("red.png", png(seed=3), "image/png"))]
+    r = client.post("/api/jobs", files=mixed, data={"method": "gatys", "options": json.dumps(TINY)})
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["inputs"]["scale_mix"] and job["inputs"]["style_names"] == ["a.png", "b.png"]
+    assert job["inputs"]["color_from_name"] == "red.png"
+    final = read_events(client, job["id"])[-1][1]
+    assert final["state"] == "done", final["error"]
+    inputs = client.get(final["sidecar"]).json()["inputs"]
+    assert inputs["coarse_blocks"] == [3, 4, 5] and inputs["color_from"]
+    assert client.get(job["inputs"]["color_from"]).content == png(seed=3)
+
+
+@pytest.mark.parametrize("method, parts, expected", [
+    ("gatys", ["style", "coarse_style", "fine_style"], "not both"),
+    ("gatys", ["coarse_style"], "go together"),
+    ("adain", ["coarse_style", "fine_style"], "gatys, wct"),
+    ("gatys", ["style", "color_from_text"], "not an image"),
+])
+def test_bad_mix_jobs_answer_422(client, method, parts, expected):
+    sent = [("content", ("photo.png", png(), "image/png"))]
+    for i, part in enumerate(parts):
+        name, body = (part, png(seed=i + 1)) if part != "color_from_text" else ("color_from", b"hello")
+        sent.append((name, (f"{part}.png", body, "image/png")))
+    r = client.post("/api/jobs", files=sent, data={"method": method, "options": json.dumps(TINY if method == "gatys" else {})})
+    assert r.status_code == 422 and expected in r.json()["detail"], r.text

@@ -303,3 +303,36 @@ def test_page_fills_a_hole_with_a_mask(browser_bits, tmp_path):
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert errors == []
+
+
+def test_page_mixes_coarse_and_fine_paintings_and_a_colour_image(browser_bits, tmp_path):
+    sync_playwright, exe = browser_bits
+    images = {n: write_image(tmp_path / f"{n}.png", 40, 40, i) for i, n in enumerate(("photo", "a", "b", "colours"))}
+    with Server(tmp_path / "jobs") as base, sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = ctx.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.add_init_script(RECORD_EVENTS)
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]")
+            page.select_option("#method", "adain")  # no per-layer statistics: only the colour input
+            assert page.is_hidden("#coarse-file") and not page.locator("#mix").is_hidden()
+            page.select_option("#method", "gatys")
+            page.set_input_files("#content-file", str(images["photo"]))  # no painting: the mix replaces it
+            page.click("#mix summary")
+            page.set_input_files("#coarse-file", str(images["a"]))
+            page.set_input_files("#fine-file", str(images["b"]))
+            page.set_input_files("#color-file", str(images["colours"]))
+            page.fill("#opt-size", "32")
+            page.fill("#opt-iterations", "2")
+            page.click("#start")
+            page.wait_for_selector("#compare:not([hidden])", timeout=180_000)
+            end = [e for e in page.evaluate("window.__sse") if e["type"] == "end"][-1]["data"]
+            assert end["state"] == "done" and end["inputs"]["scale_mix"]
+            assert end["inputs"]["style_names"] == ["a.png", "b.png"] and end["inputs"]["color_from_name"] == "colours.png"
+            assert errors == []
+        finally:
+            ctx.close()

@@ -23,6 +23,7 @@ _LAZY = {
     "stylize_to_file": "atelier.api",
     "run": "atelier.api",
     "prepare": "atelier.api",
+    "mix_inputs": "atelier.api",
     "Prepared": "atelier.api",
     "estimate": "atelier.api",
     "write_result": "atelier.api",
@@ -83,7 +84,7 @@ _LAZY = {
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
-    "__version__", "stylize", "stylize_to_file", "run", "prepare", "Prepared", "estimate", "write_result", "StylizeResult",
+    "__version__", "stylize", "stylize_to_file", "run", "prepare", "mix_inputs", "Prepared", "estimate", "write_result", "StylizeResult",
     "provenance_record", "result_provenance", "provenance", "watermark",
     "texture", "run_texture", "texture_to_file", "texture_size", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",

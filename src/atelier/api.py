@@ -25,8 +25,9 @@ from . import __version__, io, provenance, worksize
 from .devices import resolve_device
 from .errors import Interrupted, OptionError, WeightsError
 from .methods import MethodSpec, get_method, list_methods, make_config, method_for_model, method_spec
+from .ops import color
 from .ops.masks import fit_masks
-from .options import check_seed
+from .options import COARSE_BLOCKS, check_seed, coarse_fine_weights
 from .refine import refinable, refine
 from .weights import check_model_file, find_model, has_model
 
@@ -66,6 +67,8 @@ class Prepared:
     model_path: Path | None = None
     refine: int = 0  # Gatys iterations after a one-pass method (--refine)
     work_size: int = 0  # long side the method runs at, upsampled to the output with the photo's detail (0 = off)
+    scale_mix: bool = False  # per-layer style weights (--coarse-style/--fine-style) checked for this method
+    color_from: bool = False  # --color-from IMAGE checked for this method
 
     @property
     def method(self) -> str:
@@ -78,14 +81,15 @@ def _as_list(items) -> list:
 
 def prepare(method: str | None = None, options: dict | None = None, *, n_styles: int = 0,
             n_masks: int | None = None, video: bool = False, save_every: int = 0, refine: int = 0,
-            texture: bool = False, tileable: bool = False, work_size: int | None = 0, seed: int = 0) -> Prepared:
+            texture: bool = False, tileable: bool = False, work_size: int | None = 0, seed: int = 0,
+            scale_mix: bool = False, color_from: bool = False) -> Prepared:
     """Check a run before any image is read: the method (default: the one that runs ``options['model']``,
     else gatys), its options, the number of styles and masks, and what the method can honour (masks, several
     styles, video, ``save_every`` snapshots, ``refine`` after a one-pass method, texture synthesis from a
     sample alone and ``tileable`` textures; ``n_styles`` counts the samples then; ``work_size``, a long side
     to run the method at, needs a method with an output ``size``; None: the video default where it has one),
-    and the ``seed``. Raises one clear
-    :mod:`atelier.errors` sentence."""
+    the ``seed``, ``scale_mix`` (per-layer style weights: ``--coarse-style``/``--fine-style``) and
+    ``color_from`` (the colours of another image). Raises one clear :mod:`atelier.errors` sentence."""
     options = dict(options or {})
     check_seed(seed)
     if method is None:
@@ -118,7 +122,56 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
     if work_size and (texture or not worksize.has_size(config)):
         raise OptionError(f"--work-size needs a method that makes an output of a chosen size; the {method} method "
                           f"{'synthesising a texture' if texture else 'has no --size'} cannot use it.")
-    return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine, work_size)
+    check_mix(method, caps, config, scale_mix=scale_mix, color_from=color_from, n_styles=n_styles,
+              n_masks=n_masks, refine=refine, video=video or texture)
+    return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine, work_size, scale_mix,
+                    color_from)
+
+
+def check_mix(method: str, caps, config, *, scale_mix: bool, color_from: bool, n_styles: int, n_masks=None,
+              refine: int = 0, video: bool = False) -> None:
+    """What the mixing controls need (Gatys et al. 2017 §3 and §5), refused in one sentence: per-layer style
+    weights (``scale_mix``) a method whose capabilities say ``scale_mix``, one weight set per style, no
+    masks, refine or video; ``color_from`` a method that takes the painting (a trained network's colours
+    are its own) and no luminance-only transfer (that keeps the photo's colours)."""
+    if scale_mix:
+        able = ", ".join(n for n in list_methods() if method_spec(n).capabilities.scale_mix)
+        if not caps.scale_mix:
+            raise OptionError(f"The {method} method has no per-layer style statistics to split between "
+                              f"paintings: --coarse-style/--fine-style need one of: {able}.")
+        if n_masks is not None or refine or video:
+            raise OptionError("--coarse-style/--fine-style mix whole paintings by scale: they cannot be combined "
+                              "with masks, --refine or video.")
+    if color_from:
+        if not caps.needs_style:
+            raise OptionError(f"The {method} method's colours come from its trained network: --color-from "
+                              "needs a method that takes the painting.")
+        if getattr(config, "preserve_color", "none") == "luminance":
+            raise OptionError("--color-from takes the colours of another image and --preserve-color luminance "
+                              "keeps the photo's: choose one.")
+        if video:
+            raise OptionError("--color-from applies to images, not to video or textures.")
+
+
+def mix_inputs(style=None, coarse_style=None, fine_style=None, layer_weights=None) -> tuple[list, list | None]:
+    """(styles, per-layer weights or None) of a run: the positional style(s), or ``coarse_style`` and
+    ``fine_style`` (both, instead of a style), which become two styles with the coarse/fine layer weights
+    of :func:`atelier.options.coarse_fine_weights`; ``layer_weights`` (Python API) weigh given styles per
+    layer ({layer: weight} per style)."""
+    styles = _as_list(style)
+    if coarse_style is None and fine_style is None:
+        if layer_weights is not None and len(_as_list(layer_weights)) != len(styles):
+            raise OptionError(f"layer_weights has {len(_as_list(layer_weights))} entries for {len(styles)} style "
+                              "image(s); give one {layer: weight} per style.")
+        return styles, None if layer_weights is None else _as_list(layer_weights)
+    if styles:
+        raise OptionError("Give either style image(s) or --coarse-style and --fine-style, not both.")
+    if coarse_style is None or fine_style is None:
+        raise OptionError(f"--coarse-style and --fine-style go together: the {'fine' if fine_style is None else 'coarse'}"
+                          " style image is missing.")
+    if layer_weights is not None:
+        raise OptionError("Give per-layer weights or --coarse-style/--fine-style, not both.")
+    return [coarse_style, fine_style], coarse_fine_weights()
 
 
 def _check_styles_and_masks(method: str, caps, n_styles: int, n_masks) -> None:
@@ -183,20 +236,32 @@ def run(
     seed: int = 0,
     device: str | torch.device | None = "auto",
     callback=None,
+    coarse_style=None,
+    fine_style=None,
+    color_from=None,
+    layer_weights: Sequence[dict] | None = None,
     **options,
 ) -> StylizeResult:
     """Stylise and return the image with everything a sidecar needs. ``method`` defaults to the one that
-    runs ``model=`` (else gatys); ``prepared`` (from :func:`prepare`) replaces method and options. Raises
+    runs ``model=`` (else gatys); ``prepared`` (from :func:`prepare`) replaces method and options.
+    ``coarse_style`` and ``fine_style`` (instead of ``style``): coarse structure from one painting, fine
+    strokes from another (Gatys et al. 2017 §5); ``layer_weights``: each style's weight per VGG layer;
+    ``color_from``: an image whose colours the result takes (§3, see :func:`_recolour`). Raises
     ``atelier.errors`` on bad input; on Ctrl-C raises :class:`~atelier.errors.Interrupted` whose
     ``partial`` is a :class:`StylizeResult`."""
     t_start = time.perf_counter()
-    styles, masks = _as_list(style), (None if masks is None else _as_list(masks))
+    styles, layer_weights = mix_inputs(style, coarse_style, fine_style, layer_weights)
+    masks = None if masks is None else _as_list(masks)
+    mixing = {"scale_mix": layer_weights is not None, "color_from": color_from is not None}
     if prepared is None:
         run_options = {k: options.pop(k) for k in ("refine", "work_size") if k in options}
         prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks),
-                           **run_options)
+                           **run_options, **mixing)
     elif options or method not in (None, prepared.method):
         raise OptionError("Give the method and its options to prepare(), not beside a prepared run.")
+    elif (prepared.scale_mix, prepared.color_from) != tuple(mixing.values()):  # checked here if not there
+        check_mix(prepared.method, prepared.spec.capabilities, prepared.config, n_styles=len(styles),
+                  n_masks=None if masks is None else len(masks), refine=prepared.refine, **mixing)
     config = prepared.config
     check_seed(seed)
 
@@ -205,6 +270,8 @@ def run(
     style_t = [io.load_image(s, device=dev) for s in styles]
     mask_t = None if masks is None else fit_masks([io.load_image(m, device=dev) for m in masks],
                                                   loaded.rgb.shape[-2:])
+    if color_from is not None:
+        loaded, style_t = _recolour(loaded, style_t, io.load_image(color_from, device=dev))
     t_loaded = time.perf_counter()
 
     work = worksize.plan(config, loaded.rgb.shape[-2:], prepared.work_size)
@@ -220,6 +287,13 @@ def run(
         "masks": None if masks is None else [_describe(m) for m in masks],
         "content_size": list(loaded.rgb.shape[-2:][::-1]),
     }, config, seed, dev)
+    if coarse_style is not None:
+        info["inputs"].update(coarse_style=_describe(coarse_style), fine_style=_describe(fine_style),
+                              coarse_blocks=list(COARSE_BLOCKS))
+    elif layer_weights is not None:
+        info["inputs"]["layer_weights"] = [{k: v for k, v in lw.items() if v} for lw in layer_weights]
+    if color_from is not None:
+        info["inputs"]["color_from"] = _describe(color_from)
     if work is not None:
         info["work_size"] = work.info()
     finish = _finisher(info, instance, loaded.alpha, t_start, t_loaded)
@@ -227,8 +301,9 @@ def run(
         x = loaded.rgb.to(dev)
         if work is not None:  # the method sees the photo at the work size (it resizes the masks itself)
             x = io.resize(x, work.work_hw)
+        extra = {} if layer_weights is None else {"layer_weights": layer_weights}  # only scale_mix methods
         out = instance.stylize(x, style_t or None, config=run_config, generator=generator, callback=callback,
-                               masks=mask_t)
+                               masks=mask_t, **extra)
         if work is not None:
             out = worksize.upsample(out, x, loaded.rgb.to(dev), work.out_hw)
         if prepared.refine:
@@ -242,6 +317,16 @@ def run(
         partial = None if partial is None else finish(partial, interrupted=True)
         raise Interrupted(str(err), partial=partial) from None
     return finish(out, interrupted=False)
+
+
+def _recolour(loaded, styles: list[torch.Tensor], reference: torch.Tensor):
+    """``--color-from IMAGE``: the photo and every painting recoloured to IMAGE's colour mean and covariance
+    before the transfer, so the result is painted in IMAGE's colours. This is Gatys et al. 2017 §3's colour
+    histogram matching (``ops.color.match_color_histogram``, a linear transform matching the first two
+    moments) with IMAGE as the target instead of the photo; the photo is recoloured too, else its own
+    colours would come back through the content term. Returns (loaded, styles) with the new colours."""
+    rgb = color.match_color_histogram(loaded.rgb, reference.to(loaded.rgb))
+    return dataclasses.replace(loaded, rgb=rgb), [color.match_color_histogram(s, reference.to(s)) for s in styles]
 
 
 def check_resources(instance, config, content_hw, *, out_hw=None) -> tuple[int, int]:
@@ -387,8 +472,9 @@ def stylize(content, style=None, *, output: str = "pil", **kwargs):
     """Stylise ``content`` in the manner of ``style`` (paths, PIL images, arrays or tensors).
 
     Keyword options are the method's config fields (``size``, ``iterations``, ``style_strength``,
-    ``preserve_color`` ...) plus ``method``, ``masks``, ``seed``, ``device`` and ``callback`` (receives
-    :mod:`atelier.events`). Returns a PIL image, or a (1,3,H,W) tensor with ``output="tensor"``.
+    ``preserve_color`` ...) plus ``method``, ``masks``, ``seed``, ``device``, ``callback`` (receives
+    :mod:`atelier.events`), and the mixing controls ``coarse_style``/``fine_style`` (instead of ``style``),
+    ``layer_weights`` and ``color_from`` (see :func:`run`). Returns a PIL image, or a (1,3,H,W) tensor with ``output="tensor"``.
     """
     if output not in ("pil", "tensor"):
         raise OptionError("output must be 'pil' or 'tensor'.")
@@ -405,16 +491,20 @@ def stylize_to_file(content, style, out, *, overwrite: bool = False, snapshots: 
     :class:`~atelier.errors.Interrupted` is re-raised. ``metadata=False`` writes no provenance into the
     image (the sidecar is written either way); ``watermark=True`` adds the faint watermark
     (:mod:`atelier.watermark`)."""
-    inputs = [p for p in [content, *_as_list(style), *(kwargs.get("masks") or [])] if isinstance(p, (str, Path))]
+    mix_keys = ("coarse_style", "fine_style", "color_from", "layer_weights")
+    styles, layer_weights = mix_inputs(style, *(kwargs.get(k) for k in mix_keys[:2]), kwargs.get("layer_weights"))
+    inputs = [p for p in [content, *styles, *(kwargs.get("masks") or []), kwargs.get("color_from")]
+              if isinstance(p, (str, Path))]
     if kwargs.get("prepared") is None:  # prepared here, so the files its options name are known as inputs
-        run_keys = ("method", "masks", "seed", "device", "callback")
+        run_keys = ("method", "masks", "seed", "device", "callback", *mix_keys)
         options = {k: v for k, v in kwargs.items() if k not in run_keys and k != "prepared"}
         run_options = {k: options.pop(k) for k in ("refine", "work_size") if k in options}
         masks = kwargs.get("masks")
         kwargs = {k: v for k, v in kwargs.items() if k in run_keys}
-        kwargs["prepared"] = prepare(kwargs.pop("method", None), options, n_styles=len(_as_list(style)),
+        kwargs["prepared"] = prepare(kwargs.pop("method", None), options, n_styles=len(styles),
                                      n_masks=None if masks is None else len(_as_list(masks)),
-                                     seed=kwargs.get("seed", 0), **run_options)
+                                     seed=kwargs.get("seed", 0), scale_mix=layer_weights is not None,
+                                     color_from=kwargs.get("color_from") is not None, **run_options)
     inputs += file_options(kwargs["prepared"].config)
     return _run_to_file(lambda: run(content, style, **kwargs), out, overwrite, inputs, metadata, watermark,
                         snapshots=snapshots)

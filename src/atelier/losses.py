@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import OptionError
+
 EPS = 1e-8
 
 
@@ -143,6 +145,26 @@ def temporal_loss(image: torch.Tensor, target: torch.Tensor, weights: torch.Tens
     return (weights * (image - target).pow(2)).mean()
 
 
+def blend_weights(weights: Sequence[float], layer_weights: Sequence[dict[str, float]] | None,
+                  layers: Sequence[str]) -> dict[str, list[float]]:
+    """{layer: each style's share at that layer (summing to 1)} from the styles' global ``weights`` and
+    their optional per-layer weights ({layer: weight} per style, a missing layer 0). A layer where every
+    style weighs 0 is refused: it would have no target."""
+    if layer_weights is None:
+        return {k: list(weights) for k in layers}
+    if len(layer_weights) != len(weights):
+        raise OptionError(f"There are per-layer weights for {len(layer_weights)} style(s) and "
+                          f"{len(weights)} style image(s); give one per style.")
+    out = {}
+    for k in layers:
+        w = [g * float(lw.get(k, 0.0)) for g, lw in zip(weights, layer_weights)]
+        if sum(w) <= 0:
+            raise OptionError(f"No style has a weight at the style layer {k}: give one a weight there or "
+                              "leave the layer out of --style-layers.")
+        out[k] = [v / sum(w) for v in w]
+    return out
+
+
 class ContentLoss(nn.Module):
     def __init__(self, target: torch.Tensor):
         super().__init__()
@@ -233,11 +255,15 @@ class PerceptualLoss(nn.Module):
         grams: Sequence[dict[str, torch.Tensor]],
         weights: Sequence[float],
         masks: Sequence[torch.Tensor] | None = None,
+        layer_weights: Sequence[dict[str, float]] | None = None,
     ) -> None:
         """Style targets from precomputed Gram matrices.
 
         Without masks the targets are blended (sum of weight x Gram, weights summing to 1): one loss whose
-        optimum mixes the styles. With masks (one (1,1,H,W) mask per style, output resolution), each style
+        optimum mixes the styles. ``layer_weights`` (one {layer: weight} per style, a missing layer 0) make
+        the blend differ per layer: at layer k style s weighs weights[s] x layer_weights[s][k], normalised
+        over the styles at k; e.g. one painting on the coarse layers and another on the fine ones (Gatys et
+        al. 2017 §5, scale control). With masks (one (1,1,H,W) mask per style, output resolution), each style
         has its own guided Gram term over its region (Gatys et al. 2017 §4) and the weights scale them.
         """
         wsum = sum(weights)
@@ -245,10 +271,13 @@ class PerceptualLoss(nn.Module):
         self.style_losses = nn.ModuleList()
         self.region_weights = []
         if masks is None:
-            blended = {k: sum(w * g[k] for w, g in zip(weights, grams)) for k in self.style_layers}
+            per_layer = blend_weights(weights, layer_weights, self.style_layers)
+            blended = {k: sum(w * g[k] for w, g in zip(per_layer[k], grams)) for k in self.style_layers}
             self.style_losses.append(nn.ModuleList([GramLoss(blended[k]) for k in self.style_layers]))
             self.region_weights.append(1.0)
             return
+        if layer_weights is not None:
+            raise ValueError("per-layer style weights and masks cannot be combined")
         for g, w, m in zip(grams, weights, masks):
             self.style_losses.append(nn.ModuleList([GramLoss(g[k], m) for k in self.style_layers]))
             self.region_weights.append(w)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 import types
 import typing
 from pathlib import Path
@@ -185,6 +186,21 @@ def check_style_weights(weights: list[float] | None, n_styles: int) -> None:
         raise OptionError(f"--style-weights has {len(weights)} value(s) but there are {n_styles} style image(s).")
     if sum(weights) <= 0:
         raise OptionError("--style-weights must be 0 or more and not all 0.")
+
+
+# Scale control (Gatys et al. 2017 §5): the style layers of VGG-19 blocks 3-5 (relu3_1, relu4_1, relu5_1 of
+# the default five) see structures of 16-100+ pixels, "coarse"; those of blocks 1-2 (relu1_1, relu2_1) see
+# strokes and texture grain of a few pixels, "fine". The paper splits the style layers the same way (lower
+# layers: fine scale, higher: coarse); benchmarks/mix.py measures the split per layer.
+COARSE_BLOCKS = (3, 4, 5)
+
+
+def coarse_fine_weights() -> list[dict[str, float]]:
+    """The per-layer style weights of ``--coarse-style A --fine-style B``: [A's, B's], each {layer: 0 or 1}
+    over every VGG-19 layer name (a method picks its own layers from them)."""
+    block = {k: int(re.search(r"\d", k).group()) for k in VGG19_LAYERS}  # "relu3_1" -> 3
+    coarse = {k: float(block[k] in COARSE_BLOCKS) for k in VGG19_LAYERS}
+    return [coarse, {k: 1.0 - v for k, v in coarse.items()}]
 
 
 def make_config(config_class: type, overrides: dict[str, Any] | None = None):

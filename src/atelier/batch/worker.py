@@ -5,7 +5,8 @@ A task is a plain dict (picklable, sent to other processes and machines)::
 
     {"content": path, "styles": [paths], "masks": [paths] | None, "output": path, "method": name,
      "options": {field: value}, "seed": int, "refine": int, "device": "auto", "overwrite": bool,
-     "write": {more keyword arguments of stylize_to_file about the written file}}
+     "write": {more keyword arguments of stylize_to_file about the written file},
+     "coarse_style": path, "fine_style": path, "color_from": path}   # optional (the web's mixing jobs)
 
 :func:`run_item` is ``atelier stylize``'s run -- ``prepare``, then ``stylize_to_file`` -- except that an
 interrupted item leaves nothing (``stylize`` keeps a partial image; a batch must not leave one). The
@@ -40,8 +41,11 @@ def run_item(task: dict[str, Any], callback=None) -> dict[str, Any]:
     styles, masks = list(task.get("styles") or []), task.get("masks")
     options = dict(task.get("options") or {})
     work_size = int(options.pop("work_size", 0) or 0)  # a run option (--work-size), kept among the options
-    prepared = prepare(task["method"], options, n_styles=len(styles), n_masks=None if masks is None else len(masks),
-                       refine=int(task.get("refine") or 0), work_size=work_size, seed=int(task.get("seed", 0)))
+    mix = {k: task[k] for k in ("coarse_style", "fine_style", "color_from") if task.get(k)}
+    n_styles = len(styles) + sum(k in mix for k in ("coarse_style", "fine_style"))
+    prepared = prepare(task["method"], options, n_styles=n_styles, n_masks=None if masks is None else len(masks),
+                       refine=int(task.get("refine") or 0), work_size=work_size, seed=int(task.get("seed", 0)),
+                       scale_mix="coarse_style" in mix or "fine_style" in mix, color_from="color_from" in mix)
     out = Path(task["output"]).expanduser()
     files = (out, io.sidecar_path(out))
     before = [_stamp(f) for f in files]
@@ -49,7 +53,7 @@ def run_item(task: dict[str, Any], callback=None) -> dict[str, Any]:
         path, result = stylize_to_file(task["content"], styles or None, out, overwrite=bool(task.get("overwrite")),
                                        prepared=prepared, masks=masks, seed=int(task.get("seed", 0)),
                                        device=task.get("device", "auto"), callback=callback,
-                                       **(task.get("write") or {}))
+                                       **(task.get("write") or {}), **mix)
     except BaseException as err:
         for f, stamp in zip(files, before):
             if _stamp(f) not in (None, stamp):  # written by this call: a partial result

@@ -47,6 +47,7 @@ def build_parser(method: str) -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", help="Output file for one photo, or a directory (created) for "
                        "several (default: ./atelier-out/CONTENT__MODEL.png).")
     add_run_options(p, method)
+    add_mix_options(p)
     p.add_argument("--save-every", type=parse_int, default=0, metavar="N",
                    help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
@@ -79,6 +80,18 @@ def add_run_options(p: argparse.ArgumentParser, method: str) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
 
 
+def add_mix_options(p: argparse.ArgumentParser) -> None:
+    """Styles mixed by scale and colour (Gatys et al. 2017 §3, §5); the methods that cannot are refused by
+    atelier.prepare in one sentence."""
+    p.add_argument("--coarse-style", metavar="IMAGE", help="Painting whose coarse structure (VGG blocks 3-5: "
+                   "shapes, large patterns) the result takes; with --fine-style, instead of STYLE.")
+    p.add_argument("--fine-style", metavar="IMAGE", help="Painting whose fine strokes (VGG blocks 1-2: brush "
+                   "marks, grain) the result takes; with --coarse-style, instead of STYLE.")
+    p.add_argument("--color-from", metavar="IMAGE", help="Paint in the colours of this image: the photo and "
+                   "the painting(s) are recoloured to its colour mean and covariance first (Gatys et al. 2017 "
+                   "§3, colour histogram matching).")
+
+
 def _default_output(content: Path, styles: list[Path]) -> Path:
     out_dir = Path("atelier-out")
     stem = f"{content.stem}__{'+'.join(s.stem for s in styles)}" if styles else content.stem
@@ -100,18 +113,26 @@ def main(command: str, argv: list[str]) -> int:
     if not spec.capabilities.needs_style:
         return _feed_forward(args, options)
 
+    mixed = args.coarse_style is not None or args.fine_style is not None
     if args.content is None:
         content, style = atelier.default_inputs()
-        styles = [style]
-        print(f"No inputs given: stylising the embedded example ({content.name} with {style.name}).",
-              file=sys.stderr)
+        styles = [] if mixed else [style]
+        print(f"No inputs given: stylising the embedded example ({content.name} with "
+              f"{'the given styles' if mixed else style.name}).", file=sys.stderr)
     else:
         content, styles = Path(args.content), [Path(s) for s in args.styles]
+    mix = {"coarse_style": args.coarse_style, "fine_style": args.fine_style, "color_from": args.color_from}
+    styles, layer_weights = atelier.mix_inputs(styles or None, args.coarse_style, args.fine_style)
+    styles = [Path(s) for s in styles]
+    for path in (*styles, args.color_from):  # missing, a directory or a FIFO: one sentence before any work
+        if path is not None:
+            atelier.check_input_file(path)
     output = Path(args.output) if args.output else _default_output(content, styles)
     # Checked torch-free, once, before any image is read or a progress bar shown (e.g. "no decoder").
     prepared = atelier.prepare(args.method, options, n_styles=len(styles),
                                n_masks=None if args.mask is None else len(args.mask), save_every=args.save_every,
-                               refine=args.refine, work_size=args.work_size, seed=args.seed)
+                               refine=args.refine, work_size=args.work_size, seed=args.seed,
+                               scale_mix=layer_weights is not None, color_from=args.color_from is not None)
     if args.dry_run:
         return _dry_run(content, styles, args, prepared)
     printer = None
@@ -123,9 +144,9 @@ def main(command: str, argv: list[str]) -> int:
                                   metadata=snapshots)
     try:
         path, result = atelier.stylize_to_file(
-            content, styles or None, output, overwrite=args.overwrite, prepared=prepared, metadata=args.metadata,
-            watermark=args.watermark, masks=args.mask, seed=args.seed, device=args.device, callback=printer,
-            snapshots=bool(args.save_every),
+            content, None if mixed else (styles or None), output, overwrite=args.overwrite, prepared=prepared,
+            metadata=args.metadata, watermark=args.watermark, masks=args.mask, seed=args.seed, device=args.device,
+            callback=printer, snapshots=bool(args.save_every), **mix,
         )
     except atelier.errors.Interrupted as err:
         if printer:
@@ -180,9 +201,12 @@ def _feed_forward(args, options: dict) -> int:
     contents = [Path(c) for c in args.contents] or [atelier.default_inputs()[0]]
     for c in contents:
         atelier.check_input_file(c)  # missing, a directory or a FIFO: one sentence before any work
+    if args.coarse_style is not None or args.fine_style is not None:
+        raise atelier.errors.OptionError(f"The {args.method} method's style is in its trained network: "
+                                         "--coarse-style/--fine-style need a method that takes paintings.")
     prepared = atelier.prepare(args.method, options, n_masks=None if args.mask is None else len(args.mask),
                                save_every=args.save_every, refine=args.refine, work_size=args.work_size,
-                               seed=args.seed)  # fails before any work
+                               seed=args.seed, color_from=args.color_from is not None)  # fails before any work
     model_path = prepared.model_path
     fill = prepared.spec.capabilities.fill  # the mask's region filled from the rest of each photo
     tag = str(options.get("model", "")) or ("filled" if fill else args.method)

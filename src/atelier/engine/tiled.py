@@ -79,8 +79,8 @@ class TiledLoss:
     def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
         return self._grams(style, [None])[0]
 
-    def set_styles(self, grams, weights, masks=None) -> None:
-        self.loss.set_styles(grams, weights, masks)
+    def set_styles(self, grams, weights, masks=None, layer_weights=None) -> None:
+        self.loss.set_styles(grams, weights, masks, layer_weights)
         self._layer_masks = None
 
     def _masks(self, image) -> list[dict[str, torch.Tensor] | None]:

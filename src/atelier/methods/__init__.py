@@ -60,6 +60,9 @@ class Capabilities:
     # stylize(photo, None, masks=[hole]) fills the hole from the rest of the photo (no style image); such a
     # method stylises nothing without a mask
     fill: bool = False
+    # stylize(..., layer_weights=[{layer: weight} per style]) weighs each style per VGG layer: coarse structure
+    # from one painting, fine strokes from another (``--coarse-style A --fine-style B``; Gatys et al. 2017 §5)
+    scale_mix: bool = False
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from ..engine import inference
 from ..engine.inference import InferenceRun
 from ..errors import OptionError, WeightsError
 from ..features import get_vgg19
-from ..losses import resize_mask
+from ..losses import blend_weights, resize_mask
 from ..ops import color
 from ..weights import find_model, has_model
 
@@ -186,10 +186,12 @@ class ArbitraryStyle:
         return run.run(apply, stack).clamp(0, 1)
 
     def stylize(self, content: torch.Tensor, style=None, *, config=None, generator=None, callback=None,
-                masks=None) -> torch.Tensor:
+                masks=None, layer_weights=None) -> torch.Tensor:
         """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> (1,3,H',W'), long side ``size``.
 
-        ``generator`` is unused: inference is deterministic."""
+        ``layer_weights`` (one {layer: weight} per style; methods whose spec says ``scale_mix``, one layer a
+        stage): each stage blends the styles by their weights at its layer, e.g. WCT's coarse levels from
+        one painting and its fine levels from another. ``generator`` is unused: inference is deterministic."""
         cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = raw_styles = [style] if isinstance(style, torch.Tensor) else list(style)
         run = InferenceRun(self.METHOD, callback)
@@ -219,13 +221,14 @@ class ArbitraryStyle:
             bpp = self.bytes_per_pixel(dtype, style_px)
             tile, stats_hw = self.plan(out_hw, cfg, bpp)
             sw = [1.0] * len(styles) if cfg.style_weights is None else list(cfg.style_weights)
-            weights = [cfg.alpha * w / sum(sw) for w in sw] + [1.0 - cfg.alpha]
             stages = self.stages(net, cfg)
             run.start(out_hw, tile=tile, overlap=cfg.overlap, align=self.ALIGN, stages=len(stages))
             if tile:
                 logger.info("Tile statistics from the photo at %dx%d.", stats_hw[1], stats_hw[0])
             out = work
             for layers in stages:  # one stage (AdaIN, SANet), or coarse to fine (WCT): each decodes the last
+                share = blend_weights([w / sum(sw) for w in sw], layer_weights, layers)[layers[0]]
+                weights = [cfg.alpha * w for w in share] + [1.0 - cfg.alpha]  # the styles', then the photo's
                 out = self._stage(net, vgg, layers, out, full_masks, codes, weights, tile, stats_hw, run, dtype)
         out = out.clamp(0, 1)
         if cfg.preserve_color == "luminance":

@@ -28,7 +28,9 @@ CREATE_HELP = (
     "more images) or `style_bundled` for methods that need a style; `method`; `options` (a JSON object of "
     "the method's options, see /api/methods); `seed`; `kind` (image, video or texture), `video_options` (see "
     "/api/info); `mask` (one image per style, white where that style applies; one for methods that fill a "
-    "hole, white where to fill) and, for a texture from the one `style` image (its sample, no content), `texture_options` "
+    "hole, white where to fill); `coarse_style` and `fine_style` (instead of `style`: coarse structure from one "
+    "painting, fine strokes from another, for methods whose capabilities say scale_mix) and `color_from` (an "
+    "image whose colours the result takes); and, for a texture from the one `style` image (its sample, no content), `texture_options` "
     "({\"width\", \"height\", \"tileable\"}); `metadata` (default true; false embeds no provenance record in the "
     "result). Answers 413 for uploads over the size or pixel limit, 422 for files that are not images "
     "(or videos whose first frame decodes), for options that do not fit and for a `seed` outside 0 to 2**64 - 1."
@@ -72,9 +74,16 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
         texture_options: Annotated[str, Form()] = "{}",
         mask: Annotated[list[UploadFile] | None, File()] = None,
         metadata: Annotated[bool, Form()] = True,
+        coarse_style: Annotated[UploadFile | None, File()] = None,
+        fine_style: Annotated[UploadFile | None, File()] = None,
+        color_from: Annotated[UploadFile | None, File()] = None,
     ) -> dict:
         styles = [s for s in (style or []) if s.filename or s.size]
         masks = [m for m in (mask or []) if m.filename or m.size]
+        coarse_style, fine_style, color_from = (u if u is not None and (u.filename or u.size) else None
+                                                for u in (coarse_style, fine_style, color_from))
+        mix = _check_mix(kind, styles, style_bundled, coarse_style, fine_style, color_from)
+        styles = [coarse_style, fine_style] if mix["scale_mix"] else styles  # stored as style-0, style-1
         n_styles = len(styles) + (1 if style_bundled else 0)
         _check_request(kind, content is not None or bool(content_bundled), n_styles)
         if masks and kind != "image":
@@ -82,11 +91,15 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
         # In a thread: the first check imports torch and model headers are read from disk.
         opts, prepared, vopts, topts = await asyncio.to_thread(
             _check_options, method, options, video_options, texture_options, kind, n_styles, limits,
-            len(masks) if masks else None, seed)
+            len(masks) if masks else None, seed, mix)
         job_id, d = store.new_dir()
         try:
             inputs = await _store_inputs(d, content, content_bundled, styles, style_bundled,
                                          video=kind == "video", max_pixels=limits.max_pixels)
+            inputs["scale_mix"] = mix["scale_mix"]  # style-0 is the coarse painting, style-1 the fine one
+            if color_from is not None:
+                inputs["color_from_file"], inputs["color_from_name"] = await store_upload(
+                    color_from, d, "color-from", video=False, max_pixels=limits.max_pixels, role="colour")
             stored = [await store_upload(m, d, f"mask-{i}", video=False, max_pixels=limits.max_pixels, role="mask")
                       for i, m in enumerate(masks)]
             if stored:
@@ -119,9 +132,21 @@ def _check_request(kind: str, has_content: bool, n_styles: int) -> None:
         raise http_error(422, f"At most {MAX_STYLES} style images are accepted, not {n_styles}.")
 
 
+def _check_mix(kind: str, styles: list, style_bundled, coarse, fine, color_from) -> dict[str, bool]:
+    """The mixing uploads (Gatys et al. 2017 §3, §5): coarse and fine paintings together, instead of
+    `style`; the library's own sentences (``atelier.mix_inputs``); photo jobs only."""
+    if (coarse or fine or color_from) and kind != "image":
+        raise http_error(422, f"coarse_style, fine_style and color_from go with photo jobs, not with a {kind} job.")
+    try:
+        _, weights = atelier.mix_inputs([*styles, *([style_bundled] if style_bundled else [])] or None, coarse, fine)
+    except atelier.errors.OptionError as err:
+        raise http_error(422, str(err)) from None
+    return {"scale_mix": weights is not None, "color_from": color_from is not None}
+
+
 def _check_options(method: str, options: str, video_options: str, texture_options: str, kind: str,
                    n_styles: int, limits: Limits, n_masks: int | None = None,
-                   seed: int = 0) -> tuple[dict, Any, dict, dict]:
+                   seed: int = 0, mix: dict | None = None) -> tuple[dict, Any, dict, dict]:
     """The method's options and the checked run (atelier.prepare), and the video options (video jobs) or
     the texture's size (texture jobs)."""
     video = kind == "video"
@@ -130,7 +155,7 @@ def _check_options(method: str, options: str, video_options: str, texture_option
             if kind == "texture" else {}
         opts, prepared = prepare_options(method, json.loads(options or "{}"), n_styles=n_styles,
                                          max_size=limits.max_size, video=video, texture=topts or None,
-                                         n_masks=n_masks, seed=seed)
+                                         n_masks=n_masks, seed=seed, **(mix or {}))
         vopts = resolve_video_options(json.loads(video_options or "{}"), limits.max_frames, n_styles,
                                       method) if video else {}
     except json.JSONDecodeError:
@@ -217,13 +242,14 @@ def job_files_router(store: JobStore) -> APIRouter:
         job = _finished(store, job_id)
         return without_paths(json.loads(atelier.sidecar_path(job.dir / job.result).read_text(encoding="utf-8")))
 
-    @router.get("/api/jobs/{job_id}/inputs/{which}", summary="An input of the job: 'content', 'style-N' or 'mask-N'",
+    @router.get("/api/jobs/{job_id}/inputs/{which}", summary="An input of the job: 'content', 'style-N', 'mask-N' or 'color-from'",
                 response_class=FileResponse)
     def job_input(job_id: str, which: str):
         job = _find(store, job_id)
         files = {"content": job.inputs.get("content_file")}
         files.update({f"style-{i}": f for i, f in enumerate(job.inputs.get("style_files", []))})
         files.update({f"mask-{i}": f for i, f in enumerate(job.inputs.get("mask_files", []))})
+        files["color-from"] = job.inputs.get("color_from_file")
         if not files.get(which):
             raise http_error(404, f"The job has no input {which!r}.")
         return FileResponse(job.dir / files[which])

@@ -126,6 +126,9 @@ class Job:
                 "styles": [f"/api/jobs/{self.id}/inputs/style-{i}" for i in range(len(self.inputs.get("style_files", [])))],
                 "masks": [f"/api/jobs/{self.id}/inputs/mask-{i}" for i in range(len(self.inputs.get("mask_files", [])))],
                 "mask_names": self.inputs.get("mask_names", []),
+                "scale_mix": bool(self.inputs.get("scale_mix")),  # styles[0] coarse, styles[1] fine
+                "color_from": f"/api/jobs/{self.id}/inputs/color-from" if self.inputs.get("color_from_file") else None,
+                "color_from_name": self.inputs.get("color_from_name"),
             },
             "state": self.state, "created": self.created, "started": self.started, "finished": self.finished,
             "error": self.error, "progress": self.progress, "info": self.info,
@@ -393,14 +396,19 @@ class JobStore:
         workers must see the jobs folder at the same path; no progress events come back from there)."""
         content, styles = self._input_paths(job)
         masks = [job.dir / m for m in job.inputs.get("mask_files", [])] or None
+        mix = {"scale_mix": bool(job.inputs.get("scale_mix")), "color_from": bool(job.inputs.get("color_from_file"))}
         prepared = job.prepared or prepare_run(job.method, job.options, n_styles=len(styles),
-                                               n_masks=None if masks is None else len(masks))
-        task = {"id": job.id, "content": str(content), "styles": [str(s) for s in styles],
+                                               n_masks=None if masks is None else len(masks), **mix)
+        task = {"id": job.id, "content": str(content), "styles": [] if mix["scale_mix"] else [str(s) for s in styles],
                 "masks": None if masks is None else [str(m) for m in masks],
                 "output": str(job.dir / "result.png"), "method": prepared.method,
                 "options": {k: v for k, v in job.options.items() if k != "refine"},
                 "refine": prepared.refine, "seed": job.seed, "device": "auto", "overwrite": True,
                 "write": {"metadata": job.metadata}}
+        if mix["scale_mix"]:  # style-0 the coarse painting, style-1 the fine one
+            task["coarse_style"], task["fine_style"] = (str(s) for s in styles)
+        if mix["color_from"]:
+            task["color_from"] = str(job.dir / job.inputs["color_from_file"])
         if self.cluster is None:
             done = atelier.run_item(task, callback=self._callback(job))
         else:

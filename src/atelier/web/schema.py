@@ -206,17 +206,21 @@ def _check_model(method: str, schema: dict[str, dict], options: dict) -> None:
 
 
 def prepare_run(method: str, options: dict, *, n_styles: int, video: bool = False, texture: bool = False,
-                tileable: bool = False, n_masks: int | None = None, seed: int = 0) -> atelier.Prepared:
+                tileable: bool = False, n_masks: int | None = None, seed: int = 0, scale_mix: bool = False,
+                color_from: bool = False) -> atelier.Prepared:
     """``atelier.prepare`` of a job's typed options: the method's, and the run options ``refine`` and
-    ``work_size`` (a video's default work size when not given)."""
+    ``work_size`` (a video's default work size when not given); ``scale_mix``/``color_from``: the job mixes
+    a coarse and a fine painting / takes another image's colours."""
     method_options = {k: v for k, v in options.items() if k not in ("refine", "work_size")}
     work_size = options.get("work_size", None if video else 0)  # None: the video default where it applies
     return atelier.prepare(method, method_options, n_styles=n_styles, video=video, refine=options.get("refine", 0),
-                           texture=texture, tileable=tileable, n_masks=n_masks, work_size=work_size, seed=seed)
+                           texture=texture, tileable=tileable, n_masks=n_masks, work_size=work_size, seed=seed,
+                           scale_mix=scale_mix, color_from=color_from)
 
 
 def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int, video: bool = False,
-                    texture: dict | None = None, n_masks: int | None = None, seed: int = 0) -> tuple[dict[str, Any], atelier.Prepared]:
+                    texture: dict | None = None, n_masks: int | None = None, seed: int = 0, scale_mix: bool = False,
+                    color_from: bool = False) -> tuple[dict[str, Any], atelier.Prepared]:
     """The options given (typed, for the job's record) and the run checked by ``atelier.prepare``, within
     this server's ``max_size``; ``texture`` (the checked :func:`resolve_texture_options`) for a texture job,
     whose options may not include those marked ``texture=False``. Raises :class:`OptionsError`."""
@@ -229,7 +233,8 @@ def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int, vide
             raise OptionsError(f"{', '.join(unused)}: not used when the {method} method synthesises a texture.")
     try:
         prepared = prepare_run(method, options, n_styles=n_styles, video=video, texture=texture is not None,
-                               tileable=bool(texture and texture["tileable"]), n_masks=n_masks, seed=seed)
+                               tileable=bool(texture and texture["tileable"]), n_masks=n_masks, seed=seed,
+                               scale_mix=scale_mix, color_from=color_from)
     except atelier.errors.AtelierError as err:
         raise OptionsError(str(err)) from None
     size = getattr(prepared.config, "size", None)

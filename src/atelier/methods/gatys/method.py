@@ -111,11 +111,14 @@ class Gatys:
         callback=None,
         masks: Sequence[torch.Tensor] | None = None,
         temporal: TemporalGuide | None = None,
+        layer_weights: Sequence[dict[str, float]] | None = None,
     ) -> torch.Tensor:
         """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> stylised (1,3,H',W'), long side ``size``.
 
         ``temporal`` (video frames after the first): the previous result warped to this frame, its
-        reliability and weight; adds Ruder et al.'s temporal loss and starts from the warped result."""
+        reliability and weight; adds Ruder et al.'s temporal loss and starts from the warped result.
+        ``layer_weights`` (one {layer: weight} per style): each style's share per style layer, e.g. one
+        painting's Grams on the coarse layers and another's on the fine ones (Gatys 2017 §5)."""
         cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = [style] if isinstance(style, torch.Tensor) else list(style)
         device = content.device
@@ -157,7 +160,7 @@ class Gatys:
             scale_loss.set_content(c)
             grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale))) for s in styles]
             region_masks = None if masks is None else [io.resize(m, hw) for m in masks]
-            scale_loss.set_styles(grams, weights, region_masks)
+            scale_loss.set_styles(grams, weights, region_masks, layer_weights)
             render = self._renderer(c, region_masks)
             if temporal is not None and temporal.weight > 0:  # weight 0: only the start image (--refine)
                 scale_loss = self._with_temporal(scale_loss, temporal, hw)

@@ -8,7 +8,8 @@ SPEC = MethodSpec(
     summary="Optimise the pixels to match VGG-19 content features and Gram statistics (Gatys et al. 2016).",
     config_class=GatysConfig,
     capabilities=Capabilities(needs_style=True, multiple_styles=True, masks=True, video=True,
-                              temporal_loss=True, snapshots=True, texture=True),
+                              temporal_loss=True, snapshots=True, texture=True,
+                              scale_mix=True),
     implementation="atelier.methods.gatys.method:Gatys",
     paper="Gatys, Ecker & Bethge 2016; Gatys et al. 2017; textures: Gatys, Ecker & Bethge 2015",
 )

@@ -1,5 +1,6 @@
 """The wct method's declaration (torch-free; read by ``atelier.methods``)."""
 
+from dataclasses import replace
 from functools import partial
 
 from .. import MethodSpec, TrainerSpec
@@ -12,7 +13,9 @@ SPEC = MethodSpec(
     name="wct",
     summary=partial(summary, "wct", TEXT, DEFAULT_MODEL),
     config_class=WCTConfig,
-    capabilities=ADAIN.capabilities,  # alpha, several styles, masks, colour, tiles, video (Li 2017 §4)
+    # alpha, several styles, masks, colour, tiles, video (Li 2017 §4); and one style per level (scale_mix):
+    # each level's transform colours with its own painting's statistics (coarse levels from one, fine from another)
+    capabilities=replace(ADAIN.capabilities, scale_mix=True),
     implementation="atelier.methods.wct.method:WCT",
     trainer=TrainerSpec(
         WCTTrainConfig, "atelier.methods.wct.train:train",

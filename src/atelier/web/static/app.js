@@ -162,6 +162,10 @@ function renderOptions() {
   $("#mask-title").textContent = caps.fill ? "Hole" : "Masks";
   $("#mask-help").textContent = caps.fill ? "An image, white where to fill" : "Optional: one per painting, white where it applies";
   $("#mask-file").multiple = !caps.fill;
+  // Mixing (Gatys et al. 2017 §3, §5): colours from an image for methods that take paintings; coarse and
+  // fine paintings only where the capabilities say scale_mix (photo jobs only).
+  $("#mix").hidden = state.kind !== "image" || !caps.needs_style;
+  for (const el of document.querySelectorAll(".mix-scale")) el.hidden = !caps.scale_mix;
   const shown = Array.from(document.querySelectorAll(".drops .drop")).filter((d) => !d.hidden).length;
   $(".drops").style.gridTemplateColumns = `repeat(${shown}, minmax(0, 1fr))`;
   const tileable = $("#texture-options [name=tileable]");
@@ -324,7 +328,15 @@ async function startJob(e) {
     if (!c) return showError(`Choose a ${state.kind === "video" ? "video" : "photo"} first.`);
     if (c.file) form.append("content", c.file, c.file.name); else form.append("content_bundled", c.bundled);
   }
-  if (spec.capabilities.needs_style || texture) {
+  const mixOn = !$("#mix").hidden;
+  const coarse = $("#coarse-file").files[0], fine = $("#fine-file").files[0], colour = $("#color-file").files[0];
+  const byScale = mixOn && spec.capabilities.scale_mix && (coarse || fine);
+  if (byScale) {  // instead of the painting; the server says if one of the two is missing
+    if (coarse) form.append("coarse_style", coarse, coarse.name);
+    if (fine) form.append("fine_style", fine, fine.name);
+  }
+  if (mixOn && colour) form.append("color_from", colour, colour.name);
+  if ((spec.capabilities.needs_style || texture) && !byScale) {
     if (!s) return showError(texture ? "Choose a sample first." : "Choose a painting first.");
     if (s.files) {
       const files = spec.capabilities.multiple_styles && !texture ? s.files : s.files.slice(0, 1);
