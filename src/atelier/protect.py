@@ -50,8 +50,8 @@ class ProtectOptions(Config):
     STRENGTH_HELP: ClassVar[str] = STRENGTH_HELP
     DEFAULT_STRENGTH: ClassVar[float] = DEFAULT_STRENGTH
     protect: str = option("none", HELP, "Gatys et al. 2017 §4 (guided Gram), Huang 2017 eq. 14 (spatial alpha)",
-                          choices=("none", "faces"))
-    protect_strength: float = option(DEFAULT_STRENGTH, STRENGTH_HELP, minimum=0.0, maximum=1.0)
+                          choices=("none", "faces"), texture=False)
+    protect_strength: float = option(DEFAULT_STRENGTH, STRENGTH_HELP, minimum=0.0, maximum=1.0, texture=False)
 
 
 def options_of(protect="none", protect_strength=None) -> ProtectOptions:
