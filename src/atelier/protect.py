@@ -34,12 +34,13 @@ from .options import Config, option
 
 logger = logging.getLogger(__name__)
 
-HELP = ("Keep detected faces recognisable: 'faces' finds frontal faces in the photo (OpenCV's Haar cascade) "
+HELP = ("Keep detected faces recognisable: 'faces' finds frontal faces in the photo (OpenCV's Haar cascade, "
+        "from Debian's opencv-data or pip install 'atelier[faces]') "
         "and paints them more lightly, inside soft elliptical masks; 'none' = off.")
 DEFAULT_STRENGTH = 0.8
 STRENGTH_HELP = ("How much --protect keeps of the photo inside the face masks, 0 (none) to 1 (gatys: no style "
                  "term there and a 5x content weight; adain/sanet/wct: alpha 0 there; johnson: the photo).")
-DETECTOR = "OpenCV Haar cascade haarcascade_frontalface_alt2.xml (Viola & Jones 2001; Lienhart 2002)"
+DETECTOR = "Haar cascade haarcascade_frontalface_alt2.xml (OpenCV's; Viola & Jones 2001, Lienhart 2002)"
 
 
 @dataclass

@@ -1,15 +1,15 @@
-"""Faces in a photo: OpenCV's Haar cascade detector and soft (feathered elliptical) masks over them.
+"""Faces in a photo: a Haar cascade face detector and soft (feathered elliptical) masks over the faces.
 
 The detector is Viola & Jones 2001 ("Rapid Object Detection using a Boosted Cascade of Simple Features"),
-with Lienhart's frontal-face cascade ``haarcascade_frontalface_alt2.xml`` (Lienhart & Maydt 2002; Intel
-License Agreement, a BSD-3-style licence, in the XML's header). No weights are downloaded: the file comes
-from the opencv-python(-headless) 4.x wheel (``cv2.data.haarcascades``; the 5.x wheels ship none, hence
-atelier's ``faces`` extra pins ``opencv-python-headless<5``) or from Debian's ``opencv-data`` package.
-Why this cascade: among the cascades of those packages it found the two faces of ../shared/data's
-registry photos and nothing in the other 71 (``haarcascade_frontalface_default.xml`` found 7 false faces
-there: wallpapers, bark, a machine). It is a frontal detector: profiles and small faces are missed.
-
-Torch is imported where a mask is made, so :func:`find_cascade` (``atelier.prepare``) stays light.
+evaluated by ``ops.haar`` (numpy) with OpenCV's frontal-face cascade ``haarcascade_frontalface_alt2.xml``
+(Lienhart & Maydt 2002; the Intel License Agreement, a BSD-3-style licence, is in the XML's header). No
+weights are downloaded: the file comes from Debian's ``opencv-data`` package (/usr/share/opencv4/
+haarcascades) or from an opencv-python(-headless) 4.x wheel (``cv2.data.haarcascades``; atelier's
+``faces`` extra). OpenCV 5 has neither the files nor ``cv2.CascadeClassifier``, hence ``ops.haar``.
+Why this cascade: on ../shared/data's 73 registry photos it found the two frontal faces (Grace Hopper,
+Eileen Collins) and, through OpenCV, nothing else (``haarcascade_frontalface_default.xml`` found 7 false
+faces: wallpapers, bark, a machine); ``ops.haar``'s own resizing adds one false face there (in a wallpaper
+of paint brushes). It is a frontal detector: profiles and faces under ~4 % of the long side are missed.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from ..errors import WeightsError
 CASCADE = "haarcascade_frontalface_alt2.xml"
 # Debian's opencv-data (OpenCV 4.x and older layouts).
 SYSTEM_DIRS = ("/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades")
-INSTALL_HINT = ("--protect faces needs OpenCV's face detector (its Haar cascade files), which is not installed: "
-                "pip install 'atelier[faces]' (opencv-python-headless 4.x ships it) or apt install opencv-data.")
+INSTALL_HINT = ("--protect faces needs OpenCV's face detector file (haarcascade_frontalface_alt2.xml), which is "
+                "not installed: apt install opencv-data, or pip install 'atelier[faces]' (an OpenCV 4 wheel).")
 # Detection runs on the photo's grey copy with this long side (range): faces of at least 20 px (the
-# cascade's window) at this size are found, ~2.5 % of the long side; larger photos are reduced (speed),
-# smaller ones enlarged.
-DETECT_LONG_SIDE = (256, 800)
+# cascade's window) at this size are found, ~4 % of the long side; larger photos are reduced (the numpy
+# cascade takes ~1 s at 400 px on one loaded core), smaller ones enlarged.
+DETECT_LONG_SIDE = (256, 512)
 MIN_FACE = 20
 # The soft mask of a detected box (x, y, w, h): an ellipse centred on the box, ELLIPSE x the box's half
 # sides (the box covers brows to mouth; the ellipse reaches forehead, chin and cheeks), feathered over
@@ -37,21 +37,18 @@ CENTRE_SHIFT = 0.05  # the ellipse centre this fraction of the box height below 
 FEATHER = 0.4
 
 
-def _cv2():
+def _opencv_data_dir() -> str:
+    """The data folder of an installed OpenCV wheel (4.x ships the cascades there), or ''."""
     try:
         import cv2
     except ImportError:
-        return None
-    return cv2 if hasattr(cv2, "CascadeClassifier") else None
+        return ""
+    return str(getattr(getattr(cv2, "data", None), "haarcascades", "") or "")
 
 
 def find_cascade() -> Path:
-    """The frontal-face cascade file: OpenCV's own data folder, then Debian's; one sentence otherwise."""
-    cv2 = _cv2()
-    if cv2 is None:
-        raise WeightsError(INSTALL_HINT)
-    dirs = [getattr(getattr(cv2, "data", None), "haarcascades", ""), *SYSTEM_DIRS]
-    for d in dirs:
+    """The frontal-face cascade file: Debian's folders, then OpenCV's own data folder; one sentence otherwise."""
+    for d in (*SYSTEM_DIRS, _opencv_data_dir()):
         if d and os.path.isfile(os.path.join(d, CASCADE)):
             return Path(d) / CASCADE
     raise WeightsError(INSTALL_HINT)
@@ -61,22 +58,23 @@ def detect_faces(rgb) -> list[tuple[float, float, float, float]]:
     """Face boxes (x, y, w, h) in the photo's pixels of ``rgb`` (1,3,H,W) in [0,1] (a tensor or an array
     of that shape), largest first."""
     import numpy as np
+    from PIL import Image
 
-    cv2 = _cv2()
+    from .haar import detect, equalize_hist
+
     path = find_cascade()
-    detector = cv2.CascadeClassifier(str(path))
-    if detector.empty():
-        raise WeightsError(f"OpenCV could not read the face detector '{path}'; reinstall it. {INSTALL_HINT}")
     arr = np.asarray(rgb.detach().float().cpu() if hasattr(rgb, "detach") else rgb, dtype=np.float32)[0]
     h, w = arr.shape[-2:]
-    grey = (0.299 * arr[0] + 0.587 * arr[1] + 0.114 * arr[2]) * 255.0
+    grey = ((0.299 * arr[0] + 0.587 * arr[1] + 0.114 * arr[2]) * 255.0).round().clip(0, 255).astype(np.uint8)
     long_side = min(max(max(h, w), DETECT_LONG_SIDE[0]), DETECT_LONG_SIDE[1])
     scale = long_side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = cv2.equalizeHist(cv2.resize(grey.clip(0, 255).astype(np.uint8), size, interpolation=interp))
-    found = detector.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(MIN_FACE, MIN_FACE))
-    boxes = [tuple(float(v) / scale for v in box) for box in (found if len(found) else [])]
+    small = np.asarray(Image.fromarray(grey).resize(size, Image.BOX if scale < 1 else Image.BILINEAR))
+    try:
+        found = detect(equalize_hist(small), path, scale_factor=1.1, min_neighbors=5, min_size=MIN_FACE)
+    except (ValueError, OSError, SyntaxError) as err:  # damaged or foreign (ET.ParseError is a SyntaxError)
+        raise WeightsError(f"The face detector file '{path}' cannot be read ({err}); reinstall it.") from None
+    boxes = [tuple(float(v) / scale for v in box) for box in found]
     return sorted(boxes, key=lambda b: -b[2] * b[3])
 
 
