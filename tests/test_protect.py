@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_cli import assert_user_error, run_cli
 
 import atelier
 from atelier import io
@@ -24,8 +25,6 @@ from atelier.errors import OptionError, WeightsError
 from atelier.losses import PerceptualLoss, content_loss, gram_matrix
 from atelier.methods import get_method, make_config, method_spec
 from atelier.ops import faces
-
-from test_cli import assert_user_error, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
