@@ -136,17 +136,18 @@ def test_gatys_changes_a_protected_face_less_and_still_paints_the_rest():
 
 @pytest.mark.parametrize("name", ["adain", "wct"])
 def test_arbitrary_methods_take_protection_as_a_per_pixel_alpha(name):
-    """alpha(x) = alpha (1 - w(x)): w = 1 everywhere is the alpha = 0 result, w = 0 the plain one, exactly;
-    a face mask changes the face, not the far background."""
+    """alpha(x) = alpha (1 - w(x)), then a cross-fade toward the photo by w: w = 0 is the plain result, a
+    constant w = 0.5 the half-alpha result half faded to the photo, exactly; a face mask changes the face,
+    not the far background."""
     x, style = photo(), io.load_image(KISS)
     config = make_config(method_spec(name).config_class, {"size": 0})
     method = get_method(name)(config)
     plain = method.stylize(x, [style], config=config)
     assert torch.allclose(method.stylize(x, [style], config=config, protect=torch.zeros(1, 1, 75, 64)), plain,
                           atol=1e-5)
-    alpha0 = make_config(method_spec(name).config_class, {"size": 0, "alpha": 0.0})
-    assert torch.allclose(method.stylize(x, [style], config=config, protect=torch.ones(1, 1, 75, 64)),
-                          method.stylize(x, [style], config=alpha0), atol=1e-4)
+    half = make_config(method_spec(name).config_class, {"size": 0, "alpha": 0.5})
+    assert torch.allclose(method.stylize(x, [style], config=config, protect=torch.full((1, 1, 75, 64), 0.5)),
+                          0.5 * x + 0.5 * method.stylize(x, [style], config=half), atol=1e-4)
     mask = faces.face_mask(faces.detect_faces(x), (75, 64))
     kept = method.stylize(x, [style], config=config, protect=mask)
     far = mask < 1e-3

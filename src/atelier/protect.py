@@ -12,7 +12,8 @@ terms (its capabilities say ``protect``):
   position 1 + PROTECT_CONTENT_BOOST x w (``methods/gatys/method.py``; ``losses.content_loss(weights=)``);
 * adain, sanet, wct: a per-pixel alpha, alpha(x) = alpha (1 - w(x)): the decoder's input is blended
   toward the photo's own features (alpha = 0) inside the mask, exactly Huang & Belongie 2017 eq. 14
-  (Li et al. 2017 eq. 4 for WCT, at every level) with a spatial alpha;
+  (Li et al. 2017 eq. 4 for WCT, at every level) with a spatial alpha; and, since the decoders cannot draw
+  a face back from those features, the decoded result is cross-faded toward the photo by w as well;
 * johnson: the style is inside the network and has no strength to lower, so the result is cross-faded
   toward the photo inside the mask (out = w photo + (1 - w) result): honest, but a blend, not a lighter
   painting.
@@ -39,7 +40,8 @@ HELP = ("Keep detected faces recognisable: 'faces' finds frontal faces in the ph
         "and paints them more lightly, inside soft elliptical masks; 'none' = off.")
 DEFAULT_STRENGTH = 0.8
 STRENGTH_HELP = ("How much --protect keeps of the photo inside the face masks, 0 (none) to 1 (gatys: no style "
-                 "term there and a 5x content weight; adain/sanet/wct: alpha 0 there; johnson: the photo).")
+                 "term there and a 5x content weight; adain/sanet/wct: alpha 0 there and the photo; johnson: "
+                 "the photo).")
 DETECTOR = "Haar cascade haarcascade_frontalface_alt2.xml (OpenCV's; Viola & Jones 2001, Lienhart 2002)"
 
 

@@ -15,10 +15,13 @@ a style's code is and how features are combined; this module does the rest the s
   - masks (spatial control): one mask per style, resized to the features' size; each region gets its own
     style (for AdaIN also its own content statistics); pixels no mask covers keep the photo exactly, as in
     the gatys method; the style weights do not apply with masks;
-  - ``protect`` (``--protect faces``): a per-pixel alpha, alpha (1 - w(x)). Every ``transfer`` is affine in
-    alpha with the photo's own code at alpha = 0 (AdaIN eq. 14, SANet's T(c, c), WCT eq. 4), so the
-    decoder's input is the transfer blended by w toward the transfer at alpha = 0 (at each WCT level);
-    the weights ride along with the masks as one more channel;
+  - ``protect`` (``--protect faces``), weights w in [0,1]: a per-pixel alpha, alpha (1 - w(x)). Every
+    ``transfer`` is affine in alpha with the photo's own code at alpha = 0 (AdaIN eq. 14, SANet's T(c, c),
+    WCT eq. 4), so the decoder's input is the transfer blended by w toward the transfer at alpha = 0 (at
+    each WCT level; the weights ride along with the masks as one more channel). The decoders cannot draw a
+    face back from the photo's relu4_1 features (alone, this raised the face's SSIM to the photo only
+    1.05-1.3x: benchmarks/results/faces.md), so the decoded image is then also cross-faded toward the photo
+    by w;
   - ``preserve_color``: 'luminance' runs on the photo's grey luminance (paintings' luminance matched to
     it) and puts the photo's chroma back; 'histogram' recolours the paintings to the photo's colour mean and
     covariance before encoding (Gatys et al. 2017 §3, ``ops/color.py``).
@@ -204,9 +207,9 @@ class ArbitraryStyle:
 
         ``layer_weights`` (one {layer: weight} per style; methods whose spec says ``scale_mix``, one layer a
         stage): each stage blends the styles by their weights at its layer, e.g. WCT's coarse levels from
-        one painting and its fine levels from another. ``protect`` (1,1,H,W) in [0,1]: alpha is lowered to
-        alpha (1 - protect) per pixel (``--protect faces``). ``generator`` is unused: inference is
-        deterministic."""
+        one painting and its fine levels from another. ``protect`` (1,1,H,W) in [0,1] (``--protect faces``):
+        alpha is lowered to alpha (1 - protect) per pixel and the result cross-faded toward the photo by
+        ``protect``. ``generator`` is unused: inference is deterministic."""
         cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = raw_styles = [style] if isinstance(style, torch.Tensor) else list(style)
         run = InferenceRun(self.METHOD, callback)
@@ -253,6 +256,8 @@ class ArbitraryStyle:
         if full_masks is not None:  # pixels no mask covers keep the photo exactly (as gatys does)
             keep = (1 - torch.stack(full_masks).sum(0)).clamp(0, 1)
             out = keep * x + (1 - keep) * out
+        if protect is not None:  # the protected face's structure back from the photo (see the module doc)
+            out = protect * x + (1 - protect) * out
         self.info = run.finish(name=cfg.model, path=path, header=header, card_keys=CARD_KEYS,
                                stats_size=list(stats_hw))
         return out.clamp(0, 1)
