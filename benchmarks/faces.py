@@ -136,13 +136,13 @@ def write_report(rows: list[dict], args) -> None:
     cmd = (f"OMP_NUM_THREADS=1 nice -n 19 python benchmarks/faces.py --size {args.size} --iterations "
            f"{args.iterations} --coarse-iterations {args.coarse_iterations}")
     lines = ["# Faces that stay faces: `--protect faces` against the plain run", "",
-             f"`{cmd}`; {cpu_model()}, 1 torch thread, **under load** (a training job on the same 2 cores): "
-             "seconds are wall time of a shared machine.", "",
-             f"Painting: The Starry Night (registry copy; johnson: the bundled `starry_night` model). Protection "
+             (f"`{cmd}`; {cpu_model()}, 1 torch thread, **under load** (a training job on the same 2 cores): "
+             "seconds are wall time of a shared machine."), "",
+             (f"Painting: The Starry Night (registry copy; johnson: the bundled `starry_night` model). Protection "
              f"strength {DEFAULT_STRENGTH} (the default). Face SSIM and face content: result against the photo on "
              "each face's box (SSIM: higher = closer to the photo; content: relu4_2 relative error, lower = "
              "closer). Style and content elsewhere: outside the face masks (Gram distance to the painting guided "
-             "by 1 - mask; content weighted by 1 - mask).", "",
+             "by 1 - mask; content weighted by 1 - mask)."), "",
              "| photo | faces | method | protect | face SSIM | face content | style elsewhere | content elsewhere | s |",
              "|---|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
