@@ -315,6 +315,8 @@ def test_gif_is_refused_by_type(client):
     ("gatys", {"size": -1}, "--size must be at least 16, not -1."),
     ("cubism", {}, "Unknown method 'cubism'"),
     ("johnson", {"model": "/etc/passwd"}, "Unknown model '/etc/passwd'"),
+    ("gatys", {"protect": "faces", "protect_strength": 2}, "--protect-strength must be between 0 and 1, not 2."),
+    ("gatys", {"protect": "eyes"}, "Option protect must be one of none, faces, not 'eyes'."),
 ])
 def test_bad_options_answer_422(client, method, options, expected):
     r = client.post("/api/jobs", files=files(style=None if method == "gatys" else False),
