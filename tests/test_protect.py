@@ -191,6 +191,7 @@ def test_no_face_is_a_warning_and_the_normal_result(tmp_path, caplog):
     (["--protect-strength", "1.5"], ["--protect-strength", "between 0 and 1"]),
     (["--protect", "eyes"], ["--protect", "faces"]),
     (["--method", "quilting"], ["quilting", "--protect faces", "gatys"]),
+    (["--protect", "none", "--protect-strength", "0.5"], ["--protect-strength", "--protect faces"]),
 ])
 def test_cli_refuses_bad_protection_in_one_sentence(flags, words, tmp_path, capsys):
     out = tmp_path / "out.png"

@@ -58,11 +58,16 @@ class ProtectOptions(Config):
 
 
 def options_of(protect="none", protect_strength=None) -> ProtectOptions:
-    """The checked options (one sentence for a wrong word or a strength outside 0..1)."""
+    """The checked options (one sentence for a wrong word, a strength outside 0..1, or a strength without
+    --protect: it would be ignored)."""
     values = {"protect": "none" if protect is None else protect}
     if protect_strength is not None:
         values["protect_strength"] = protect_strength
-    return ProtectOptions(**values)
+    opts = ProtectOptions(**values)
+    if opts.protect == "none" and protect_strength is not None:
+        raise OptionError("--protect-strength sets how much --protect keeps of the photo: give --protect faces "
+                          "with it.")
+    return opts
 
 
 def check(method: str, caps, opts: ProtectOptions, *, video: bool = False, texture: bool = False,
