@@ -3,8 +3,8 @@ photos of ../shared/data.
 
     OMP_NUM_THREADS=1 nice -n 19 python benchmarks/faces.py [--size 256] [--iterations 60] [--coarse-iterations 30]
 
-The registry photos with a frontal face (the detector finds exactly these two of the 73): Grace Hopper and
-Eileen Collins; a third "photo" puts them side by side (two faces in one image). Painting: The Starry Night
+The registry photos with a frontal face (of the 73, the detector fires on these two and once, falsely, on a
+machine): Grace Hopper and Eileen Collins; a third "photo" puts them side by side (two faces in one image). Painting: The Starry Night
 (registry copy; the johnson model ``starry_night`` was trained on it). For each photo and method, the plain
 result and the protected one (``--protect-strength`` default) are measured
 

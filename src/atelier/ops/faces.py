@@ -6,10 +6,11 @@ evaluated by ``ops.haar`` (numpy) with OpenCV's frontal-face cascade ``haarcasca
 weights are downloaded: the file comes from Debian's ``opencv-data`` package (/usr/share/opencv4/
 haarcascades) or from an opencv-python(-headless) 4.x wheel (``cv2.data.haarcascades``; atelier's
 ``faces`` extra). OpenCV 5 has neither the files nor ``cv2.CascadeClassifier``, hence ``ops.haar``.
-Why this cascade: on ../shared/data's 73 registry photos it found the two frontal faces (Grace Hopper,
-Eileen Collins) and, through OpenCV, nothing else (``haarcascade_frontalface_default.xml`` found 7 false
-faces: wallpapers, bark, a machine); ``ops.haar``'s own resizing adds one false face there (in a wallpaper
-of paint brushes). It is a frontal detector: profiles and faces under ~4 % of the long side are missed.
+Why this cascade: on ../shared/data's 73 registry photos, through OpenCV 4's classifier, it found the two
+frontal faces (Grace Hopper, Eileen Collins) and nothing else (``haarcascade_frontalface_default.xml``
+found 7 false faces: wallpapers, bark, a machine); through ``detect_faces`` here (``ops.haar``, PIL's
+resizing) the two faces and one false face (in tuxpaint's wool-mill machine). It is a frontal detector:
+profiles and faces under ~4 % of the long side are missed.
 """
 
 from __future__ import annotations
