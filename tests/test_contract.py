@@ -150,10 +150,12 @@ def test_web_schema_agrees_with_the_config(name):
     options = {o["name"]: o for o in schema.method_schema(name)["options"]}
     fields = {f.name: f for f in dataclasses.fields(atelier.method_spec(name).config_class)}
     # The run options beside the method's: --refine, for the one-pass methods that take the painting;
-    # --work-size, for the methods with an output size.
-    run_options = [*dataclasses.fields(atelier.RefineOptions), *dataclasses.fields(atelier.WorkSizeOptions)]
+    # --work-size, for the methods with an output size; --protect/--protect-strength where the capabilities say so.
+    run_options = [*dataclasses.fields(atelier.RefineOptions), *dataclasses.fields(atelier.WorkSizeOptions),
+                   *dataclasses.fields(atelier.ProtectOptions)]
     assert ("refine" in options) == atelier.refinable(atelier.method_spec(name).capabilities)
     assert ("work_size" in options) == ("size" in fields)
+    assert ("protect" in options) == ("protect_strength" in options) == atelier.method_spec(name).capabilities.protect
     fields.update({f.name: f for f in run_options if f.name in options})
     assert set(options) <= set(fields), "the form offers options the config does not have"
     missing = [n for n, f in fields.items() if f.metadata.get("cli", True) is not False and n not in options]
@@ -210,12 +212,13 @@ ASKS = {
     "several styles": lambda n: dict(n_styles=2),
     "save_every": lambda n: dict(n_styles=n, save_every=2),
     "video": lambda n: dict(n_styles=n, video=True),
+    "protect": lambda n: dict(n_styles=n, protect="faces"),  # needs the face detector (the dev extra has it)
 }
 
 
 def _has(caps: Capabilities, ask: str) -> bool:
     return {"masks": caps.masks or caps.fill, "several styles": caps.needs_style and caps.multiple_styles,
-            "save_every": caps.snapshots, "video": caps.video}[ask]
+            "save_every": caps.snapshots, "video": caps.video, "protect": caps.protect}[ask]
 
 
 @pytest.mark.parametrize("ask", sorted(ASKS))
@@ -298,7 +301,8 @@ def plain():
 
 
 @pytest.mark.parametrize("ask,words", [("masks", ["masks"]), ("several styles", ["one style image", "2"]),
-                                       ("save_every", ["--save-every"]), ("video", ["video"])])
+                                       ("save_every", ["--save-every"]), ("video", ["video"]),
+                                       ("protect", ["--protect faces", "gatys"])])
 def test_each_missing_capability_is_refused(plain, ask, words):
     with pytest.raises(OptionError) as err:
         atelier.prepare(plain, {}, **ASKS[ask](1))

@@ -80,8 +80,11 @@ def test_methods_options_come_from_the_configs(client):
     assert set(methods) == set(atelier.list_methods())
     gatys = {o["name"]: o for o in methods["gatys"]["options"]}
     fields = {f.name: f for f in dataclasses.fields(atelier.method_spec("gatys").config_class)}
-    assert set(gatys) == set(fields) | {"work_size"}  # and the run option --work-size (gatys has a size)
+    # and the run options --work-size (gatys has a size) and --protect/--protect-strength (capability protect)
+    assert set(gatys) == set(fields) | {"work_size", "protect", "protect_strength"}
     assert gatys["work_size"]["default"] == 0 and gatys["work_size"]["zero"] == "off"
+    assert gatys["protect"]["choices"] == ["none", "faces"] and gatys["protect_strength"]["maximum"] == 1
+    assert "protect" not in {o["name"] for o in methods["quilting"]["options"]}  # refused, so not offered
     assert gatys["size"]["default"] == 512 and gatys["size"]["type"] == "integer"
     assert gatys["size"]["help"] == fields["size"].metadata["help"]
     assert gatys["preserve_color"]["choices"] == ["none", "luminance", "histogram"]
@@ -312,6 +315,8 @@ def test_gif_is_refused_by_type(client):
     ("gatys", {"size": -1}, "--size must be at least 16, not -1."),
     ("cubism", {}, "Unknown method 'cubism'"),
     ("johnson", {"model": "/etc/passwd"}, "Unknown model '/etc/passwd'"),
+    ("gatys", {"protect": "faces", "protect_strength": 2}, "--protect-strength must be between 0 and 1, not 2."),
+    ("gatys", {"protect": "eyes"}, "Option protect must be one of none, faces, not 'eyes'."),
 ])
 def test_bad_options_answer_422(client, method, options, expected):
     r = client.post("/api/jobs", files=files(style=None if method == "gatys" else False),

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from . import __version__, io, provenance, worksize
+from . import __version__, io, protect, provenance, worksize
 from .devices import resolve_device
 from .errors import Interrupted, OptionError, WeightsError
 from .methods import MethodSpec, get_method, list_methods, make_config, method_for_model, method_spec
@@ -69,10 +69,15 @@ class Prepared:
     work_size: int = 0  # long side the method runs at, upsampled to the output with the photo's detail (0 = off)
     scale_mix: bool = False  # per-layer style weights (--coarse-style/--fine-style) checked for this method
     color_from: bool = False  # --color-from IMAGE checked for this method
+    protect: Any = None  # protect.ProtectOptions (--protect faces, --protect-strength), checked for this method
 
     @property
     def method(self) -> str:
         return self.spec.name
+
+
+# Options of a run beside the method's config (checked by prepare, applied by run).
+RUN_OPTIONS = ("refine", "work_size", "protect", "protect_strength")
 
 
 def _as_list(items) -> list:
@@ -82,14 +87,17 @@ def _as_list(items) -> list:
 def prepare(method: str | None = None, options: dict | None = None, *, n_styles: int = 0,
             n_masks: int | None = None, video: bool = False, save_every: int = 0, refine: int = 0,
             texture: bool = False, tileable: bool = False, work_size: int | None = 0, seed: int = 0,
-            scale_mix: bool = False, color_from: bool = False) -> Prepared:
+            scale_mix: bool = False, color_from: bool = False, protect: str | None = "none",
+            protect_strength: float | None = None) -> Prepared:
     """Check a run before any image is read: the method (default: the one that runs ``options['model']``,
     else gatys), its options, the number of styles and masks, and what the method can honour (masks, several
     styles, video, ``save_every`` snapshots, ``refine`` after a one-pass method, texture synthesis from a
     sample alone and ``tileable`` textures; ``n_styles`` counts the samples then; ``work_size``, a long side
     to run the method at, needs a method with an output ``size``; None: the video default where it has one),
-    the ``seed``, ``scale_mix`` (per-layer style weights: ``--coarse-style``/``--fine-style``) and
-    ``color_from`` (the colours of another image). Raises one clear :mod:`atelier.errors` sentence."""
+    the ``seed``, ``scale_mix`` (per-layer style weights: ``--coarse-style``/``--fine-style``),
+    ``color_from`` (the colours of another image) and ``protect``/``protect_strength`` (``'faces'``: detected
+    faces painted more lightly, :mod:`atelier.protect`; the detector must be installed). Raises one clear
+    :mod:`atelier.errors` sentence."""
     options = dict(options or {})
     check_seed(seed)
     if method is None:
@@ -124,8 +132,18 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
                           f"{'synthesising a texture' if texture else 'has no --size'} cannot use it.")
     check_mix(method, caps, config, scale_mix=scale_mix, color_from=color_from, n_styles=n_styles,
               n_masks=n_masks, refine=refine, video=video or texture)
+    shield = _protect_options(method, caps, protect, protect_strength, video=video, texture=texture)
     return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine, work_size, scale_mix,
-                    color_from)
+                    color_from, shield)
+
+
+def _protect_options(method: str, caps, value, strength, *, video=False, texture=False):
+    """``--protect``/``--protect-strength`` checked for ``method`` (:func:`atelier.protect.check`): the
+    options, or None when off."""
+    opts = protect.options_of(value, strength)
+    able = ", ".join(n for n in list_methods() if method_spec(n).capabilities.protect)
+    protect.check(method, caps, opts, video=video, texture=texture, able=able)
+    return None if opts.protect == "none" else opts
 
 
 def check_mix(method: str, caps, config, *, scale_mix: bool, color_from: bool, n_styles: int, n_masks=None,
@@ -254,7 +272,7 @@ def run(
     masks = None if masks is None else _as_list(masks)
     mixing = {"scale_mix": layer_weights is not None, "color_from": color_from is not None}
     if prepared is None:
-        run_options = {k: options.pop(k) for k in ("refine", "work_size") if k in options}
+        run_options = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
         prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks),
                            **run_options, **mixing)
     elif options or method not in (None, prepared.method):
@@ -294,6 +312,9 @@ def run(
         info["inputs"]["layer_weights"] = [{k: v for k, v in lw.items() if v} for lw in layer_weights]
     if color_from is not None:
         info["inputs"]["color_from"] = _describe(color_from)
+    shield = None
+    if prepared.protect is not None:  # detected on the photo as given (its full size)
+        shield, info["protect"] = protect.face_weights(loaded.rgb.to(dev), prepared.protect)
     if work is not None:
         info["work_size"] = work.info()
     finish = _finisher(info, instance, loaded.alpha, t_start, t_loaded)
@@ -302,13 +323,15 @@ def run(
         if work is not None:  # the method sees the photo at the work size (it resizes the masks itself)
             x = io.resize(x, work.work_hw)
         extra = {} if layer_weights is None else {"layer_weights": layer_weights}  # only scale_mix methods
+        if shield is not None:  # only methods whose capabilities say protect (prepare checked)
+            extra["protect"] = shield
         out = instance.stylize(x, style_t or None, config=run_config, generator=generator, callback=callback,
                                masks=mask_t, **extra)
         if work is not None:
             out = worksize.upsample(out, x, loaded.rgb.to(dev), work.out_hw)
         if prepared.refine:
             out, info["refine"] = refine(out, loaded.rgb.to(dev), style_t, mask_t, config, prepared.refine,
-                                         generator=generator, callback=callback)
+                                         generator=generator, callback=callback, protect=shield)
     except Interrupted as err:
         partial = err.partial
         if partial is not None and work is not None and tuple(partial.shape[-2:]) == work.work_hw:
@@ -498,7 +521,7 @@ def stylize_to_file(content, style, out, *, overwrite: bool = False, snapshots: 
     if kwargs.get("prepared") is None:  # prepared here, so the files its options name are known as inputs
         run_keys = ("method", "masks", "seed", "device", "callback", *mix_keys)
         options = {k: v for k, v in kwargs.items() if k not in run_keys and k != "prepared"}
-        run_options = {k: options.pop(k) for k in ("refine", "work_size") if k in options}
+        run_options = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
         masks = kwargs.get("masks")
         kwargs = {k: v for k, v in kwargs.items() if k in run_keys}
         kwargs["prepared"] = prepare(kwargs.pop("method", None), options, n_styles=len(styles),

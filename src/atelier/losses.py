@@ -100,10 +100,20 @@ def gram_matrix(feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
     return _SymmetricProduct.apply(m).float() / norm
 
 
-def content_loss(feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Relative feature reconstruction error (Gatys et al. 2016 eq. 1, normalised; see module doc)."""
+def content_loss(feats: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Relative feature reconstruction error (Gatys et al. 2016 eq. 1, normalised; see module doc).
+
+    ``weights`` (B|1,1,H',W', >= 0), a spatially varying content weight (``--protect faces``): each position's
+    squared error is weighted by the map at this layer's resolution, the normalisation ||F(c)||^2 kept, so a
+    weight of 1 everywhere is the plain loss."""
     _check_feats(feats)
-    return relative_sq_error(feats.float(), target.float())
+    if weights is None:
+        return relative_sq_error(feats.float(), target.float())
+    if feats.shape[1:] != target.shape[1:]:
+        raise ValueError(f"shape mismatch: {tuple(feats.shape)} vs {tuple(target.shape)}")
+    w = resize_mask(weights.float(), tuple(feats.shape[-2:]))
+    num = (w * (feats.float() - target.float()).pow(2)).sum(dim=(1, 2, 3))
+    return (num / (target.float().pow(2).sum(dim=(1, 2, 3)) + EPS)).mean()
 
 
 def gram_loss(feats: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -166,12 +176,13 @@ def blend_weights(weights: Sequence[float], layer_weights: Sequence[dict[str, fl
 
 
 class ContentLoss(nn.Module):
-    def __init__(self, target: torch.Tensor):
+    def __init__(self, target: torch.Tensor, weights: torch.Tensor | None = None):
         super().__init__()
         self.register_buffer("target", target.detach())
+        self.register_buffer("weights", None if weights is None else weights.detach())  # (1,1,H,W) or None
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return content_loss(feats, self.target)
+        return content_loss(feats, self.target, self.weights)
 
 
 class GramLoss(nn.Module):
@@ -240,9 +251,10 @@ class PerceptualLoss(nn.Module):
         return self.vgg(image, layers)
 
     @torch.no_grad()
-    def set_content(self, content: torch.Tensor) -> None:
+    def set_content(self, content: torch.Tensor, weights: torch.Tensor | None = None) -> None:
+        """Content targets; ``weights`` (1,1,H,W) at the image's size: a per-position content weight."""
         feats = self.features(content, self.content_layers)
-        self.content_losses = nn.ModuleDict({k: ContentLoss(feats[k].float()) for k in self.content_layers})
+        self.content_losses = nn.ModuleDict({k: ContentLoss(feats[k].float(), weights) for k in self.content_layers})
 
     @torch.no_grad()
     def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -256,6 +268,7 @@ class PerceptualLoss(nn.Module):
         weights: Sequence[float],
         masks: Sequence[torch.Tensor] | None = None,
         layer_weights: Sequence[dict[str, float]] | None = None,
+        guide: torch.Tensor | None = None,
     ) -> None:
         """Style targets from precomputed Gram matrices.
 
@@ -265,7 +278,12 @@ class PerceptualLoss(nn.Module):
         over the styles at k; e.g. one painting on the coarse layers and another on the fine ones (Gatys et
         al. 2017 §5, scale control). With masks (one (1,1,H,W) mask per style, output resolution), each style
         has its own guided Gram term over its region (Gatys et al. 2017 §4) and the weights scale them.
+        ``guide`` (1,1,H,W) in [0,1], a spatially varying style weight (``--protect faces``: 1 - protection):
+        every term becomes a Gram matrix guided by it (times the region's mask), so where it is 0 the style
+        term pulls on nothing and the rest of the image carries the painting's statistics.
         """
+        if guide is not None:
+            masks = None if masks is None else [m * guide for m in masks]
         wsum = sum(weights)
         weights = [w / wsum for w in weights]
         self.style_losses = nn.ModuleList()
@@ -273,7 +291,7 @@ class PerceptualLoss(nn.Module):
         if masks is None:
             per_layer = blend_weights(weights, layer_weights, self.style_layers)
             blended = {k: sum(w * g[k] for w, g in zip(per_layer[k], grams)) for k in self.style_layers}
-            self.style_losses.append(nn.ModuleList([GramLoss(blended[k]) for k in self.style_layers]))
+            self.style_losses.append(nn.ModuleList([GramLoss(blended[k], guide) for k in self.style_layers]))
             self.region_weights.append(1.0)
             return
         if layer_weights is not None:

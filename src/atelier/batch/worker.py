@@ -41,11 +41,13 @@ def run_item(task: dict[str, Any], callback=None) -> dict[str, Any]:
     styles, masks = list(task.get("styles") or []), task.get("masks")
     options = dict(task.get("options") or {})
     work_size = int(options.pop("work_size", 0) or 0)  # a run option (--work-size), kept among the options
+    shield = {k: options.pop(k) for k in ("protect", "protect_strength") if k in options}  # --protect, too
     mix = {k: task[k] for k in ("coarse_style", "fine_style", "color_from") if task.get(k)}
     n_styles = len(styles) + sum(k in mix for k in ("coarse_style", "fine_style"))
     prepared = prepare(task["method"], options, n_styles=n_styles, n_masks=None if masks is None else len(masks),
                        refine=int(task.get("refine") or 0), work_size=work_size, seed=int(task.get("seed", 0)),
-                       scale_mix="coarse_style" in mix or "fine_style" in mix, color_from="color_from" in mix)
+                       scale_mix="coarse_style" in mix or "fine_style" in mix, color_from="color_from" in mix,
+                       **shield)
     out = Path(task["output"]).expanduser()
     files = (out, io.sidecar_path(out))
     before = [_stamp(f) for f in files]

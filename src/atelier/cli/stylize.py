@@ -15,6 +15,7 @@ from .common import (
     add_config_options,
     add_metadata_option,
     add_watermark_option,
+    parse_float,
     parse_int,
     parse_method_args,
 )
@@ -75,9 +76,18 @@ def add_run_options(p: argparse.ArgumentParser, method: str) -> None:
     p.add_argument("--refine", type=parse_int, default=0, metavar="N",
                    help=atelier.RefineOptions.HELP)
     p.add_argument("--work-size", type=parse_int, default=0, metavar="PX", help=atelier.WorkSizeOptions.HELP)
+    p.add_argument("--protect", default="none", metavar="faces", help=atelier.ProtectOptions.HELP)
+    p.add_argument("--protect-strength", type=parse_float, metavar="S",
+                   help=f"{atelier.ProtectOptions.STRENGTH_HELP} Default: {atelier.ProtectOptions.DEFAULT_STRENGTH}.")
     add_metadata_option(p)
     add_watermark_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
+
+
+def protect_options(args) -> dict:
+    """--protect/--protect-strength as atelier.prepare's keywords (checked there, in one sentence)."""
+    out = {} if args.protect == "none" else {"protect": args.protect}
+    return out if args.protect_strength is None else {**out, "protect_strength": args.protect_strength}
 
 
 def add_mix_options(p: argparse.ArgumentParser) -> None:
@@ -132,7 +142,8 @@ def main(command: str, argv: list[str]) -> int:
     prepared = atelier.prepare(args.method, options, n_styles=len(styles),
                                n_masks=None if args.mask is None else len(args.mask), save_every=args.save_every,
                                refine=args.refine, work_size=args.work_size, seed=args.seed,
-                               scale_mix=layer_weights is not None, color_from=args.color_from is not None)
+                               scale_mix=layer_weights is not None, color_from=args.color_from is not None,
+                               **protect_options(args))
     if args.dry_run:
         return _dry_run(content, styles, args, prepared)
     printer = None
@@ -206,7 +217,8 @@ def _feed_forward(args, options: dict) -> int:
                                          "--coarse-style/--fine-style need a method that takes paintings.")
     prepared = atelier.prepare(args.method, options, n_masks=None if args.mask is None else len(args.mask),
                                save_every=args.save_every, refine=args.refine, work_size=args.work_size,
-                               seed=args.seed, color_from=args.color_from is not None)  # fails before any work
+                               seed=args.seed, color_from=args.color_from is not None,
+                               **protect_options(args))  # fails before any work
     model_path = prepared.model_path
     fill = prepared.spec.capabilities.fill  # the mask's region filled from the rest of each photo
     tag = str(options.get("model", "")) or ("filled" if fill else args.method)

@@ -48,6 +48,7 @@ class TiledLoss:
         # Per-target constants, computed once when targets change rather than on every evaluation.
         self._content_norms: dict[str, float] = {}
         self._layer_masks: list | None = None
+        self._content_weights: dict[str, torch.Tensor | None] = {}
 
     def _tiles(self, image: torch.Tensor) -> list[Tile]:
         return grid(image.shape[-2], image.shape[-1], self.tile, self.halo)
@@ -70,17 +71,20 @@ class TiledLoss:
         return out
 
     @torch.no_grad()
-    def set_content(self, content: torch.Tensor) -> None:
+    def set_content(self, content: torch.Tensor, weights: torch.Tensor | None = None) -> None:
         feats = self._assemble(content, self.loss.content_layers)
-        self.loss.content_losses = torch.nn.ModuleDict({k: ContentLoss(v) for k, v in feats.items()})
+        self.loss.content_losses = torch.nn.ModuleDict({k: ContentLoss(v, weights) for k, v in feats.items()})
         self._content_norms = {k: float(v.pow(2).sum()) + 1e-8 for k, v in feats.items()}
+        # per-position content weights at each content layer's resolution (whole image), or None
+        self._content_weights = {k: None if weights is None else resize_mask(weights.float(), tuple(v.shape[-2:]))
+                                 for k, v in feats.items()}
 
     @torch.no_grad()
     def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
         return self._grams(style, [None])[0]
 
-    def set_styles(self, grams, weights, masks=None, layer_weights=None) -> None:
-        self.loss.set_styles(grams, weights, masks, layer_weights)
+    def set_styles(self, grams, weights, masks=None, layer_weights=None, guide=None) -> None:
+        self.loss.set_styles(grams, weights, masks, layer_weights, guide)
         self._layer_masks = None
 
     def _masks(self, image) -> list[dict[str, torch.Tensor] | None]:
@@ -152,7 +156,9 @@ class TiledLoss:
                 for k, c in lo.content_losses.items():
                     cy, cx = t.core_in_crop(STRIDE[k])
                     iy, ix = t.core_in_image(STRIDE[k])
-                    part = (feats[k][..., cy, cx].float() - c.target[..., iy, ix]).pow(2).sum() / norms[k] / n_content
+                    sq = (feats[k][..., cy, cx].float() - c.target[..., iy, ix]).pow(2)
+                    cw = self._content_weights.get(k)
+                    part = (sq if cw is None else cw[..., iy, ix] * sq).sum() / norms[k] / n_content
                     content_value = content_value + part.detach()
                     surrogate = surrogate + lo.content_weight * part
                 for r, mk in enumerate(masks):

@@ -63,6 +63,9 @@ class Capabilities:
     # stylize(..., layer_weights=[{layer: weight} per style]) weighs each style per VGG layer: coarse structure
     # from one painting, fine strokes from another (``--coarse-style A --fine-style B``; Gatys et al. 2017 §5)
     scale_mix: bool = False
+    # stylize(..., protect=w) with w (1,1,H,W) in [0,1] at the photo's size: paint more lightly where w is
+    # high (``--protect faces``, atelier/protect.py says how each method maps it)
+    protect: bool = False
 
 
 @dataclass(frozen=True)

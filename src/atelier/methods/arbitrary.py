@@ -15,6 +15,13 @@ a style's code is and how features are combined; this module does the rest the s
   - masks (spatial control): one mask per style, resized to the features' size; each region gets its own
     style (for AdaIN also its own content statistics); pixels no mask covers keep the photo exactly, as in
     the gatys method; the style weights do not apply with masks;
+  - ``protect`` (``--protect faces``), weights w in [0,1]: a per-pixel alpha, alpha (1 - w(x)). Every
+    ``transfer`` is affine in alpha with the photo's own code at alpha = 0 (AdaIN eq. 14, SANet's T(c, c),
+    WCT eq. 4), so the decoder's input is the transfer blended by w toward the transfer at alpha = 0 (at
+    each WCT level; the weights ride along with the masks as one more channel). The decoders cannot draw a
+    face back from the photo's relu4_1 features (alone, this raised the face's SSIM to the photo only
+    1.05-1.3x: benchmarks/results/faces.md), so the decoded image is then also cross-faded toward the photo
+    by w;
   - ``preserve_color``: 'luminance' runs on the photo's grey luminance (paintings' luminance matched to
     it) and puts the photo's chroma back; 'histogram' recolours the paintings to the photo's colour mean and
     covariance before encoding (Gatys et al. 2017 §3, ``ops/color.py``).
@@ -158,9 +165,11 @@ class ArbitraryStyle:
         self._codes = (list(raw), versions, settings, codes) if reusable else None
         return list(codes)
 
-    def _stage(self, net, vgg, layers, work, full_masks, codes, weights, tile, stats_hw, run, dtype):
+    def _stage(self, net, vgg, layers, work, full_masks, codes, weights, tile, stats_hw, run, dtype,
+               protect=None):
         """One encode-combine-decode pass of ``work`` (1,3,H,W) at ``layers``, tiled when ``tile``: a
-        statistics pass of the whole image at ``stats_hw`` first (see the module doc). -> (1,3,H,W) fp32."""
+        statistics pass of the whole image at ``stats_hw`` first (see the module doc); ``protect``
+        (1,1,H,W) in [0,1]: the per-pixel share of alpha = 0 in the decoder's input. -> (1,3,H,W) fp32."""
         small = io.resize(work, stats_hw)
         feats = vgg(small, layers)
         small_masks = None if full_masks is None else [
@@ -173,25 +182,34 @@ class ArbitraryStyle:
         whole_feats = None if tile else feats
         del feats, small
 
+        n_masks = 0 if full_masks is None else len(full_masks)
+        photo_weights = [0.0] * (len(weights) - 1) + [1.0]  # alpha = 0: the photo's own code alone
+
         def apply(crop: torch.Tensor) -> torch.Tensor:
-            # crop (1,3+K,h,w): the image and its masks' crops -> (1,3,h,w) fp32
+            # crop (1,3+K(+1),h,w): the image, its masks' crops (and the protection's) -> (1,3,h,w) fp32
             img, m = crop[:, :3], crop[:, 3:]
             f = whole_feats if whole_feats is not None else vgg(img, layers)
-            fm = None if full_masks is None else [
-                resize_mask(m[:, k:k + 1], f[layers[0]].shape[-2:]) for k in range(m.shape[1])]
+            hw = f[layers[0]].shape[-2:]
+            fm = None if full_masks is None else [resize_mask(m[:, k:k + 1], hw) for k in range(n_masks)]
             t = self.transfer(net, f, codes, weights, fm, whole)
+            if protect is not None:  # per-pixel alpha: t blended toward the transfer at alpha = 0
+                w = resize_mask(m[:, n_masks:n_masks + 1].float(), hw)  # (1,1,h',w')
+                t = t + w * (self.transfer(net, f, codes, photo_weights, fm, whole) - t)
             return decoder(t.to(dtype), size=tuple(img.shape[-2:])).float()
 
-        stack = work if full_masks is None else torch.cat([work, *full_masks], dim=1)  # (1,3+K,H,W)
+        extra = [*(full_masks or []), *([] if protect is None else [protect])]
+        stack = torch.cat([work, *extra], dim=1) if extra else work  # (1,3+K(+1),H,W)
         return run.run(apply, stack).clamp(0, 1)
 
     def stylize(self, content: torch.Tensor, style=None, *, config=None, generator=None, callback=None,
-                masks=None, layer_weights=None) -> torch.Tensor:
+                masks=None, layer_weights=None, protect=None) -> torch.Tensor:
         """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> (1,3,H',W'), long side ``size``.
 
         ``layer_weights`` (one {layer: weight} per style; methods whose spec says ``scale_mix``, one layer a
         stage): each stage blends the styles by their weights at its layer, e.g. WCT's coarse levels from
-        one painting and its fine levels from another. ``generator`` is unused: inference is deterministic."""
+        one painting and its fine levels from another. ``protect`` (1,1,H,W) in [0,1] (``--protect faces``):
+        alpha is lowered to alpha (1 - protect) per pixel and the result cross-faded toward the photo by
+        ``protect``. ``generator`` is unused: inference is deterministic."""
         cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = raw_styles = [style] if isinstance(style, torch.Tensor) else list(style)
         run = InferenceRun(self.METHOD, callback)
@@ -213,6 +231,7 @@ class ArbitraryStyle:
             raise OptionError("Every style image needs at least 16 pixels per side: increase --style-size.")
         work, styles = color.prepare_inputs(x, styles, cfg.preserve_color)
         full_masks = None if masks is None else [io.resize(m, out_hw) for m in masks]
+        protect = None if protect is None else io.resize(protect.to(x), out_hw)
 
         with torch.inference_mode():
             codes = self._style_codes(net, vgg, raw_styles, styles, (cfg.style_size, cfg.preserve_color, path,
@@ -229,13 +248,16 @@ class ArbitraryStyle:
             for layers in stages:  # one stage (AdaIN, SANet), or coarse to fine (WCT): each decodes the last
                 share = blend_weights([w / sum(sw) for w in sw], layer_weights, layers)[layers[0]]
                 weights = [cfg.alpha * w for w in share] + [1.0 - cfg.alpha]  # the styles', then the photo's
-                out = self._stage(net, vgg, layers, out, full_masks, codes, weights, tile, stats_hw, run, dtype)
+                out = self._stage(net, vgg, layers, out, full_masks, codes, weights, tile, stats_hw, run, dtype,
+                                  protect)
         out = out.clamp(0, 1)
         if cfg.preserve_color == "luminance":
             out = color.combine_luminance(out, x)
         if full_masks is not None:  # pixels no mask covers keep the photo exactly (as gatys does)
             keep = (1 - torch.stack(full_masks).sum(0)).clamp(0, 1)
             out = keep * x + (1 - keep) * out
+        if protect is not None:  # the protected face's structure back from the photo (see the module doc)
+            out = protect * x + (1 - protect) * out
         self.info = run.finish(name=cfg.model, path=path, header=header, card_keys=CARD_KEYS,
                                stats_size=list(stats_hw))
         return out.clamp(0, 1)

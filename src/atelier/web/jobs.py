@@ -423,8 +423,8 @@ class JobStore:
             raise JobCancelled
         with self.lock:
             job.result = path.name
-            job.info = {k: info[k] for k in ("output_size", "timings", "iterations", "losses", "stages", "tiles")
-                        if k in info}
+            job.info = {k: info[k] for k in ("output_size", "timings", "iterations", "losses", "stages", "tiles",
+                                             "protect") if k in info}
 
     def _run_texture(self, job: Job) -> None:
         _, (sample,) = self._input_paths(job)
@@ -458,6 +458,8 @@ class JobStore:
             if any(isinstance(r, str) for _, r in pairs):
                 options.pop("model", None)  # the keyframes' models replace the form's one
         vopts.pop("style_at", None)
+        for k in ("protect", "protect_strength"):  # photo-only run options ('faces' was refused for videos)
+            options.pop(k, None)
         try:
             result = atelier.stylize_video(content, out, styles or None, method=job.method, seed=job.seed,
                                            callback=self._callback(job), overwrite=True, metadata=job.metadata,

@@ -75,6 +75,8 @@ def method_schema(name: str) -> dict[str, Any]:
         options += config_schema(atelier.RefineOptions)
     if any(f.name == "size" for f in dataclasses.fields(spec.config_class)):  # atelier.prepare(work_size=N)
         options += config_schema(atelier.WorkSizeOptions)
+    if spec.capabilities.protect:  # atelier.prepare(protect="faces", protect_strength=S)
+        options += config_schema(atelier.ProtectOptions)
     for opt in options:
         if opt["name"] == "model":
             opt.update(choices=model_names(name), help=MODEL_HELP)
@@ -208,14 +210,16 @@ def _check_model(method: str, schema: dict[str, dict], options: dict) -> None:
 def prepare_run(method: str, options: dict, *, n_styles: int, video: bool = False, texture: bool = False,
                 tileable: bool = False, n_masks: int | None = None, seed: int = 0, scale_mix: bool = False,
                 color_from: bool = False) -> atelier.Prepared:
-    """``atelier.prepare`` of a job's typed options: the method's, and the run options ``refine`` and
-    ``work_size`` (a video's default work size when not given); ``scale_mix``/``color_from``: the job mixes
-    a coarse and a fine painting / takes another image's colours."""
-    method_options = {k: v for k, v in options.items() if k not in ("refine", "work_size")}
+    """``atelier.prepare`` of a job's typed options: the method's, and the run options ``refine``,
+    ``work_size`` (a video's default work size when not given), ``protect`` and ``protect_strength``;
+    ``scale_mix``/``color_from``: the job mixes a coarse and a fine painting / takes another image's colours."""
+    run_keys = ("refine", "work_size", "protect", "protect_strength")
+    method_options = {k: v for k, v in options.items() if k not in run_keys}
+    shield = {k: options[k] for k in run_keys[2:] if k in options}
     work_size = options.get("work_size", None if video else 0)  # None: the video default where it applies
     return atelier.prepare(method, method_options, n_styles=n_styles, video=video, refine=options.get("refine", 0),
                            texture=texture, tileable=tileable, n_masks=n_masks, work_size=work_size, seed=seed,
-                           scale_mix=scale_mix, color_from=color_from)
+                           scale_mix=scale_mix, color_from=color_from, **shield)
 
 
 def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int, video: bool = False,

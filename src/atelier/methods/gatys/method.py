@@ -54,6 +54,9 @@ BASE_STYLE_WEIGHT = 10.0
 # that weight 1 more than halves the warping error while the style distance moves by under 10 %
 # (benchmarks/video.py).
 BASE_TEMPORAL_WEIGHT = 1000.0
+# --protect faces: the content weight at a fully protected pixel is 1 + this (the style weight there is 0).
+# Chosen by hand on the two registry portraits; its effect is measured in benchmarks/results/faces.md.
+PROTECT_CONTENT_BOOST = 4.0
 
 # Peak memory model of one scale (see ``estimate``): bytes per output pixel kept for the backward pass,
 # fitted to measured peaks, and a fixed part (targets, buffers) on top of the process's memory before the
@@ -112,13 +115,17 @@ class Gatys:
         masks: Sequence[torch.Tensor] | None = None,
         temporal: TemporalGuide | None = None,
         layer_weights: Sequence[dict[str, float]] | None = None,
+        protect: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> stylised (1,3,H',W'), long side ``size``.
 
         ``temporal`` (video frames after the first): the previous result warped to this frame, its
         reliability and weight; adds Ruder et al.'s temporal loss and starts from the warped result.
         ``layer_weights`` (one {layer: weight} per style): each style's share per style layer, e.g. one
-        painting's Grams on the coarse layers and another's on the fine ones (Gatys 2017 §5)."""
+        painting's Grams on the coarse layers and another's on the fine ones (Gatys 2017 §5).
+        ``protect`` (1,1,H,W) in [0,1] (``--protect faces``): a spatially varying style weight 1 - protect
+        (the Gram matrices guided by it, Gatys 2017 §4) and content weight 1 + PROTECT_CONTENT_BOOST x
+        protect."""
         cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = [style] if isinstance(style, torch.Tensor) else list(style)
         device = content.device
@@ -157,10 +164,12 @@ class Gatys:
             else:
                 image = self._initial(image, c, hw, cfg, generator)
             scale_loss = self._loss_for(loss, hw, cfg)
-            scale_loss.set_content(c)
+            shield = None if protect is None else io.resize(protect.to(c), hw)  # (1,1,h,w) in [0,1]
+            scale_loss.set_content(c, None if shield is None else 1 + PROTECT_CONTENT_BOOST * shield)
             grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale))) for s in styles]
             region_masks = None if masks is None else [io.resize(m, hw) for m in masks]
-            scale_loss.set_styles(grams, weights, region_masks, layer_weights)
+            scale_loss.set_styles(grams, weights, region_masks, layer_weights,
+                                  guide=None if shield is None else 1 - shield)
             render = self._renderer(c, region_masks)
             if temporal is not None and temporal.weight > 0:  # weight 0: only the start image (--refine)
                 scale_loss = self._with_temporal(scale_loss, temporal, hw)

@@ -193,10 +193,13 @@ class Johnson:
         self.info: dict = {}
 
     def stylize(self, content: torch.Tensor, style=None, *, config: JohnsonConfig | None = None,
-                generator: torch.Generator | None = None, callback=None, masks=None) -> torch.Tensor:
+                generator: torch.Generator | None = None, callback=None, masks=None,
+                protect: torch.Tensor | None = None) -> torch.Tensor:
         """Content (1,3,H,W) in [0,1] -> stylised (1,3,H',W'), long side ``size`` (or H,W for size 0).
 
-        ``generator`` is unused: inference is deterministic (no noise input).
+        ``generator`` is unused: inference is deterministic (no noise input). ``protect`` (1,1,H,W) in [0,1]
+        (``--protect faces``): the painting is inside the network, with no strength to lower, so the result is
+        cross-faded toward the photo by that weight (a blend, not a lighter painting; atelier/protect.py).
         """
         cfg = config or self.config  # checked by atelier.api.prepare (no style, no masks)
         run = InferenceRun("johnson", callback)
@@ -238,6 +241,9 @@ class Johnson:
         out = run.run(apply, x)
         if cfg.preserve_color == "histogram":
             out = color.match_color_histogram(out, x)
+        if protect is not None:
+            w = io.resize(protect.to(out), tuple(out.shape[-2:])).clamp(0, 1)  # (1,1,H',W')
+            out = w * x.to(out) + (1 - w) * out
         self.info = run.finish(name=cfg.model, path=path, header=header, card_keys=CARD_KEYS,
                                model_extra={"backend": backend})
         return out.clamp(0, 1)

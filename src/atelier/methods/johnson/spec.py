@@ -8,7 +8,7 @@ SPEC = MethodSpec(
     name="johnson",
     summary=TEXT,
     config_class=JohnsonConfig,
-    capabilities=Capabilities(needs_style=False, video=True),
+    capabilities=Capabilities(needs_style=False, video=True, protect=True),
     implementation="atelier.methods.johnson.method:Johnson",
     trainer=TrainerSpec(
         JohnsonTrainConfig, "atelier.methods.johnson.train:train",
