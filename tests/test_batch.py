@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import atelier
@@ -263,7 +264,16 @@ def test_dask_cluster_runs_resumes_and_fails_like_local(photos, tmp_path, cluste
     report = atelier.run_batch([base], out, scheduler=cluster.scheduler_address, **JOHNSON)
     assert report.counts == {"pending": 0, "running": 0, "done": 3, "failed": 1}
     assert report.failures[0][1].startswith(f"Cannot read '{base / 'b' / 'broken.png'}' as an image")
-    atelier.run_batch([base], local, workers=1, **JOHNSON)
+    # The same torch thread count as the Dask workers (cores / 2 here): float sums are split per thread, so a
+    # different count may move a pixel by one level (seen once in CI). workers=1 runs in this process.
+    from atelier.batch import dask as dask_backend
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(dask_backend._THREADS)
+    try:
+        atelier.run_batch([base], local, workers=1, **JOHNSON)
+    finally:
+        torch.set_num_threads(threads)
     for name in ("a/x__starry_night.png", "a/y__starry_night.png", "b/x__starry_night.png"):
         assert (out / name).read_bytes() == (local / name).read_bytes()
     again = atelier.run_batch([base], out, scheduler=cluster.scheduler_address, **JOHNSON)
