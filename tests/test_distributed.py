@@ -101,14 +101,15 @@ def _rank_worker(rank, world, port, port2, tmp):
             os.kill(os.getpid(), signal.SIGTERM)
 
     os.environ["MASTER_PORT"] = str(port2)
-    kept = None
+    kept: list = []
     try:
         _run(tmp / "photos", tmp / "stopped.ckpt.safetensors", 50, step_hook=sigterm_on_rank_1)
         stopped = None
     except Interrupted as err:
         # kept: releasing the traceback (it holds the DDP wrapper and gloo's buffers) hung once in a fresh
         # clone's run, in gloo's teardown after the group was destroyed; the rank exits without it below.
-        stopped, kept = err.partial.steps, err
+        stopped = err.partial.steps
+        kept.append(err)
     (tmp / f"rank{rank}.json").write_text(json.dumps({"events": len(events), "steps": result.steps,
                                                       "losses": result.history,
                                                       "stopped_at": stopped, "threads": torch.get_num_threads()}))
