@@ -36,14 +36,7 @@ if [ ! -d "$STYLES" ]; then
     done
 fi
 
-if [ ! -d "$TRAIN/photos" ]; then  # the registry photos minus the five benchmarks/johnson_eval.py holds out
-    mkdir -p "$TRAIN/photos"
-    HELD=$("$ROOT/.venv/bin/python" -c "import sys; sys.path.insert(0, '$ROOT/benchmarks'); \
-from johnson_eval import HELD_OUT; print(' '.join(HELD_OUT))")
-    for f in "$SHARED"/registry/photos/*; do
-        case " $HELD " in *" $(basename "$f") "*) ;; *) cp "$f" "$TRAIN/photos/" ;; esac
-    done
-fi
+. "$ROOT/benchmarks/train_photos.sh"  # $TRAIN/photos: registry photos minus the held-out five
 
 RESUME=""
 [ -f "${OUT%.safetensors}.ckpt.safetensors" ] && RESUME="--resume"
