@@ -82,6 +82,29 @@ def _run(folder, path, steps, *, resume=False, callback=None, step_hook=None):
     return model, result
 
 
+def _count_wrappers_alive_at_destroy() -> list[int]:
+    """How many of the training's DDP wrappers are still alive each time the process group is destroyed
+    (their gloo teardown after the group's hung a rank once: the trainer drops them first)."""
+    import weakref
+
+    from atelier.engine import distributed
+
+    made, alive = [], []
+    wrap, destroy = distributed.data_parallel_step, torch.distributed.destroy_process_group
+
+    def tracked_wrap(*args, **kwargs):
+        wrapper = wrap(*args, **kwargs)
+        made.append(weakref.ref(wrapper))
+        return wrapper
+
+    def tracked_destroy(*args, **kwargs):
+        alive.append(sum(ref() is not None for ref in made))
+        return destroy(*args, **kwargs)
+
+    distributed.data_parallel_step, torch.distributed.destroy_process_group = tracked_wrap, tracked_destroy
+    return alive
+
+
 def _rank_worker(rank, world, port, port2, tmp):
     """One rank (started by torch.multiprocessing.spawn): the 2-step run, then a run that rank 1 stops (on a
     port of its own: the first run's store may still hold the first port, and a rank that met the old store
@@ -92,6 +115,7 @@ def _rank_worker(rank, world, port, port2, tmp):
     from pathlib import Path
 
     tmp = Path(tmp)
+    alive_at_destroy = _count_wrappers_alive_at_destroy()
     events = []
     model, result = _run(tmp / "photos", tmp / "two.ckpt.safetensors", 2, callback=events.append)
     torch.save(model.state_dict(), tmp / f"weights{rank}.pt")
@@ -112,7 +136,8 @@ def _rank_worker(rank, world, port, port2, tmp):
         kept.append(err)
     (tmp / f"rank{rank}.json").write_text(json.dumps({"events": len(events), "steps": result.steps,
                                                       "losses": result.history,
-                                                      "stopped_at": stopped, "threads": torch.get_num_threads()}))
+                                                      "stopped_at": stopped, "threads": torch.get_num_threads(),
+                                                      "alive_at_destroy": alive_at_destroy}))
     os._exit(0)  # the results are written; skip the interpreter's teardown of torch's distributed state
 
 
@@ -148,6 +173,9 @@ def test_two_ranks_on_half_batches_give_the_weights_of_one_process_and_resume_al
     # SIGTERM on rank 1 during step 3: that step is finished on both, then both stop with a checkpoint.
     assert ranks[0]["stopped_at"] == ranks[1]["stopped_at"] == 3
     assert ckpt.read(tmp_path / "stopped.ckpt.safetensors")[1]["step"] == 3
+    # Both runs (the interrupted one too, whose exception the rank keeps) dropped their DDP wrapper before
+    # the process group was destroyed.
+    assert ranks[0]["alive_at_destroy"] == ranks[1]["alive_at_destroy"] == [0, 0]
 
     # The 2-rank checkpoint (step 2) resumes in one process: 2 + 1 steps = 3 uninterrupted steps.
     resumed, result = _run(photos, tmp_path / "two.ckpt.safetensors", 3, resume=True)

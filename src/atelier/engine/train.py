@@ -32,6 +32,7 @@ with another number of processes, or in one.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -282,6 +283,13 @@ def _train(*, model, optimizer, step_fn, batches, steps, minutes, generator, che
                              history)
         where = f"; checkpoint saved to '{path}' (continue with --resume)" if path else ""
         raise Interrupted(f"Training interrupted at step {step}{where}.", partial=result) from None
+    finally:
+        # The DDP wrapper goes before the process group does (distributed.process_group's exit): kept alive
+        # by an Interrupted's traceback (this frame), it released gloo's buffers after the group was
+        # destroyed, and that teardown hung a rank once. gc: DDP's hooks make reference cycles.
+        run_step = terms = total = None
+        if shared:
+            gc.collect()
     seconds = time.perf_counter() - start
     if step > start_step or not (path and path.is_file()):
         save(step)
