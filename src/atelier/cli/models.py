@@ -78,9 +78,12 @@ def _export(argv: list[str]) -> int:
     p.add_argument("-o", "--output", help="Output file (default: ./atelier-out/MODEL.onnx).")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    p.add_argument("--direction", choices=["a2b", "b2a"],
+                   help="A cyclegan model's generator to export (default a2b); other models have one network.")
     args = p.parse_args(argv)
     output = Path(args.output) if args.output else Path("atelier-out") / f"{Path(args.model).stem}.onnx"
-    path = atelier.export_onnx(args.model, output, opset=args.opset, overwrite=args.overwrite)
+    path = atelier.export_onnx(args.model, output, opset=args.opset, overwrite=args.overwrite,
+                               direction=args.direction)
     print(f"Wrote {path}")
     return 0
 
