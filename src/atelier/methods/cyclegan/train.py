@@ -53,6 +53,7 @@ from ...engine.train import train as run_training
 from ...errors import OptionError, OutputError
 from ...events import Callback
 from ...paths import checkpoint_path
+from ..johnson.model import TransformerNet
 from ..train_checks import check_paths, resumed_config, same_path
 from .model import SIZES, CycleGANTrainer, generator_arch
 from .train_config import CycleGANTrainConfig
@@ -148,8 +149,8 @@ def _folders(value) -> list[Path]:
     return [Path(v).expanduser() for v in items]
 
 
-def load_init(net: CycleGANTrainer, name: str) -> dict:
-    """--init: the generators of a trained cyclegan model (file or installed name); what the card records."""
+def load_init(net: torch.nn.Module, name: str, method: str) -> dict:
+    """--init: ``net.gen`` from a trained model of ``method`` (file or installed name); what the card records."""
     from ...weights import find_model, has_model
 
     path = Path(name).expanduser()
@@ -158,8 +159,8 @@ def load_init(net: CycleGANTrainer, name: str) -> dict:
             raise OptionError(f"--init: there is no model file or installed model '{name}'.")
         path = find_model(name)
     state, header = ckpt.load_model(path)
-    if header.get("method") != METHOD:
-        raise OptionError(f"--init: '{path}' holds a {header.get('method')!r} network, not a cyclegan one.")
+    if header.get("method") != method:
+        raise OptionError(f"--init: '{path}' holds a {header.get('method')!r} network, not a {method} one.")
     try:
         net.gen.load_state_dict(state)
     except RuntimeError as err:
@@ -178,17 +179,33 @@ def train(style, data, output, *, config: CycleGANTrainConfig | None = None, res
 
     Bad inputs raise ``atelier.errors`` before any training; Ctrl-C writes the checkpoint and raises
     :class:`~atelier.errors.Interrupted` (continue with ``resume=True``)."""
-    cfg = config or CycleGANTrainConfig()
+    return train_unpaired(
+        method=METHOD, paper=PAPER, style=style, data=data, output=output,
+        config=config or CycleGANTrainConfig(), resume=resume, callback=callback, device=device,
+        overwrite=overwrite,
+        build=lambda cfg, arch, ndf: CycleGANTrainer(arch, ndf, cfg.pool_size, cfg.crop),
+        groups=lambda net: [net.gen.parameters(), [*net.d_a.parameters(), *net.d_b.parameters()]],
+        make_step=make_step, preview=lambda net, a, b: preview_image(net.gen, a, b))
+
+
+def train_unpaired(*, method: str, paper: str, style, data, output, config, resume: bool, callback, device,
+                   overwrite: bool, build: Callable, groups: Callable, make_step: Callable,
+                   preview: Callable) -> dict:
+    """What CycleGAN and CUT (``methods/cut``) share: checks, the two domains' streams, one Adam over
+    parameter groups (``groups(net)``: generators, discriminators, ...), the loop, the card, the model file
+    (``net.gen``'s weights). ``build(cfg, arch, ndf)`` -> the trained module (with ``gen`` and, if it has
+    pools, ``commit``); ``make_step(net, cfg, generator, bf16)`` -> ``step(a, b)``; ``preview(net, a, b)``."""
+    cfg = config
     cfg.validate()
     dirs_a, dirs_b, output = _folders(data), _folders(style), Path(output).expanduser()
     check_paths([*dirs_a, *dirs_b], output, resume=resume, overwrite=overwrite, preview=cfg.preview_every > 0)
     ckpt_file = checkpoint_path(output)
     if resume:
-        cfg = resumed_config(cfg, ckpt_file, METHOD)
+        cfg = resumed_config(cfg, ckpt_file, method)
     dev = resolve_device(device)
     bf16 = resolve_precision(cfg.precision, dev) == torch.bfloat16
     if bf16 and dev.type != "cpu":
-        raise OptionError("CycleGAN's bf16 training is implemented for the CPU only; use --precision fp32.")
+        raise OptionError(f"{method}'s bf16 training is implemented for the CPU only; use --precision fp32.")
 
     # Each domain keeps half the decode cache; unreadable files are skipped with one warning each.
     dom_a = ImageFolderData(dirs_a, cfg.crop, max_scale=cfg.max_scale, cache_mb=cfg.cache_mb / 2)
@@ -200,18 +217,17 @@ def train(style, data, output, *, config: CycleGANTrainConfig | None = None, res
     arch, ndf = architecture(cfg)
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, the caller's RNG untouched
         torch.manual_seed(cfg.seed)
-        net = CycleGANTrainer(arch, ndf, cfg.pool_size, cfg.crop).to(dev)
-    init = None if resume or not cfg.init else load_init(net, cfg.init)
-    # One Adam, two groups: exactly the reference's optimizer_G and optimizer_D (Adam is per-parameter).
-    optimizer = torch.optim.Adam([{"params": net.gen.parameters()},
-                                  {"params": [*net.d_a.parameters(), *net.d_b.parameters()]}],
-                                 lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    optimizer.register_step_post_hook(lambda *_: net.commit())  # the pools' writes, with the weights'
-    pool_rng = torch.Generator().manual_seed(cfg.seed)  # the pools' draws; saved in the checkpoint
+        net = build(cfg, arch, ndf).to(dev)
+    init = None if resume or not cfg.init else load_init(net, cfg.init, method)
+    # One Adam, one group per network kind: exactly the reference's separate Adams (Adam is per-parameter).
+    optimizer = torch.optim.Adam([{"params": g} for g in groups(net)], lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    if hasattr(net, "commit"):
+        optimizer.register_step_post_hook(lambda *_: net.commit())  # the pools' writes, with the weights'
+    rng = torch.Generator().manual_seed(cfg.seed)  # the step's own draws (pools, patches); in the checkpoint
     batches = PairedStream(dom_a.batches(cfg.batch_size, cfg.seed, key="domain_a"),
                            dom_b.batches(cfg.batch_size, cfg.seed, key="domain_b"))
     view_a, view_b = (_square(d.load_full(), cfg.crop).to(dev) for d in (dom_a, dom_b))
-    step = make_step(net, cfg, pool_rng, bf16)
+    step = make_step(net, cfg, rng, bf16)
 
     def step_fn(batch) -> dict[str, torch.Tensor]:
         linear_decay(optimizer, cfg.lr, cfg.steps)
@@ -219,19 +235,20 @@ def train(style, data, output, *, config: CycleGANTrainConfig | None = None, res
         return step(a, b)
 
     config_dict = dataclasses.asdict(cfg)
-    n_gen = sum(p.numel() for p in net.gen.a2b.parameters())
-    logger.info("Training CycleGAN (%s: generators of %d parameters each) on %d + %d images, %d px crops%s.",
+    with torch.random.fork_rng(devices=[]):  # a generator's size; building one must not draw from the RNG
+        n_gen = sum(p.numel() for p in TransformerNet.from_arch(arch).parameters())
+    logger.info("Training %s (%s: generators of %d parameters) on %d + %d images, %d px crops%s.", method,
                 cfg.size, n_gen, len(dom_a), len(dom_b), cfg.crop, ", bf16" if bf16 else "")
     result = run_training(
         model=net, optimizer=optimizer, step_fn=step_fn, batches=batches, steps=cfg.steps or None,
-        minutes=cfg.minutes, generator=pool_rng, checkpoint_path=ckpt_file, checkpoint_every=cfg.checkpoint_every,
-        checkpoint_info={"method": METHOD, "arch": arch, "config": config_dict}, resume=resume,
-        preview_fn=lambda: preview_image(net.gen, view_a, view_b), preview_every=cfg.preview_every,
+        minutes=cfg.minutes, generator=rng, checkpoint_path=ckpt_file, checkpoint_every=cfg.checkpoint_every,
+        checkpoint_info={"method": method, "arch": arch, "config": config_dict}, resume=resume,
+        preview_fn=lambda: preview(net, view_a, view_b), preview_every=cfg.preview_every,
         callback=callback, size=(cfg.crop, cfg.crop),
     )
     card = {
-        "method": METHOD,
-        "paper": PAPER,
+        "method": method,
+        "paper": paper,
         "domains": {"a": {"folders": [f.name for f in dirs_a], "images": dom_a.usable},
                     "b": {"folders": [f.name for f in dirs_b], "images": dom_b.usable}},
         "steps": result.steps,
@@ -246,7 +263,7 @@ def train(style, data, output, *, config: CycleGANTrainConfig | None = None, res
         "atelier": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    ckpt.save_model(output, net.gen.state_dict(), method=METHOD, arch=arch, config=config_dict, card=card)
+    ckpt.save_model(output, net.gen.state_dict(), method=method, arch=arch, config=config_dict, card=card)
     logger.info("Wrote %s; checkpoint kept at %s.", output, ckpt_file)
     return {"output": output, "checkpoint": ckpt_file, "steps": result.steps, "seconds": result.seconds,
             "losses": result.losses, "stopped_by": result.stopped_by, "card": card}

@@ -27,7 +27,9 @@ INPUTS = (
 
 
 @dataclass
-class CycleGANTrainConfig(Config):
+class UnpairedTrainConfig(Config):
+    """What CycleGAN's and CUT's trainings share (``methods/cut/train_config.py`` extends it)."""
+
     size: str = _f(
         "compact", "Network size: 'compact' (generators of 16/32/64 channels and 6 residual blocks, "
         "discriminators of width 32: sized for a CPU) or 'paper' (64/128/256, 9 blocks, width 64).",
@@ -51,13 +53,6 @@ class CycleGANTrainConfig(Config):
                          "Zhu 2017 §7 (1)", minimum=1)
     lr: float = _f(2e-4, "Adam learning rate (generators and discriminators).", "Zhu 2017 §7", above=0)
     beta1: float = _f(0.5, "Adam's first-moment decay.", "Zhu 2017 §7", minimum=0, maximum=0.999)
-    cycle_weight: float = _f(10.0, "Weight of the cycle-consistency loss (L1, images in [-1, 1]).",
-                             "Zhu 2017 eq. 3, 4 (lambda)", minimum=0)
-    identity_weight: float = _f(0.5, "Weight of the identity loss, times --cycle-weight (a generator given an "
-                                "image of its own output domain should return it: keeps colours).",
-                                "Zhu 2017 §5.2 (0.5 lambda)", minimum=0)
-    pool_size: int = _f(50, "Generated images kept to show the discriminators (half the time an older one).",
-                        "Zhu 2017 §4 (50); Shrivastava 2017", minimum=0, maximum=1000)
     max_scale: float = _f(1.12, "Scale augmentation: images seen with their short side between --crop and "
                           "this times --crop (the paper resizes to 286 and crops 256: 1.12).",
                           "Zhu 2017 §7", minimum=1.0, maximum=4.0)
@@ -72,11 +67,22 @@ class CycleGANTrainConfig(Config):
                             "MODEL.preview.png: row 1 A -> B, row 2 B -> A; 0 = never).", minimum=0)
     seed: int = _f(0, "Random seed of the initial weights, the crops and the image pools: same seed, same run.",
                    minimum=0, maximum=SEED_LIMIT - 1)
-    init: str = _f("", "Start the generators from a trained cyclegan model (a file or an installed model's "
-                   "name; same size); the discriminators start afresh (a model file holds the generators "
-                   "only). A resumed run continues its checkpoint instead.", metavar="MODEL")
+    init: str = _f("", "Start the generator(s) from a trained model of this method (a file or an installed "
+                   "model's name; same size); the discriminators start afresh (a model file holds the "
+                   "generators only). A resumed run continues its checkpoint instead.", metavar="MODEL")
 
     def validate(self) -> None:
         """Rules across fields (ranges and choices are on the fields, checked when the config is made)."""
         if self.steps == 0 and self.minutes <= 0:
             raise OptionError("Give --steps or --minutes (or both): training needs an end.")
+
+
+@dataclass
+class CycleGANTrainConfig(UnpairedTrainConfig):
+    cycle_weight: float = _f(10.0, "Weight of the cycle-consistency loss (L1, images in [-1, 1]).",
+                             "Zhu 2017 eq. 3, 4 (lambda)", minimum=0)
+    identity_weight: float = _f(0.5, "Weight of the identity loss, times --cycle-weight (a generator given an "
+                                "image of its own output domain should return it: keeps colours).",
+                                "Zhu 2017 §5.2 (0.5 lambda)", minimum=0)
+    pool_size: int = _f(50, "Generated images kept to show the discriminators (half the time an older one).",
+                        "Zhu 2017 §4 (50); Shrivastava 2017", minimum=0, maximum=1000)
