@@ -9,13 +9,14 @@ networks), batch 1, for the compact and the paper size at 128 and 256 px crops, 
 Compact: median of ``--repeats`` steps after one warm-up step; paper: one step without warm-up (an upper
 bound; its steps take tens of seconds on a shared machine). The reference row is the compact size at 128 px
 in fp32, run in the same process: every row prints its ratio to it, which survives the machine's load
-better than the seconds do. ``--sizes`` runs a part (each run keeps the other sizes' rows of the JSON), so
+better than the seconds do. ``--sizes``/``--crops`` run a part (each run keeps the JSON's other rows), so
 no single run is long; ``--threads``: torch threads (on a loaded machine 2 threads spin-wait on each other:
 measured 10x slower than 1).
 
 Inference: ``atelier.run(photo, method="cyclegan")`` on a 512x512 photo with a compact model (random
 weights: the arithmetic is the same), fp32 and bf16, eager (compile off); the median of warm runs. Target
-(issue 19): <= 0.3 s on 2 cores in fp32. Results: ``cyclegan.md`` and ``cyclegan.json``.
+(issue 19): <= 0.3 s on 2 cores in fp32; johnson's compact network is timed beside it as the reference (its
+idle 2-core time is in feedforward.md), so the ratio gives the figure when the machine is busy. Results: ``cyclegan.md`` and ``cyclegan.json``.
 """
 
 from __future__ import annotations
@@ -70,22 +71,25 @@ def step_seconds(size: str, crop: int, bf16: bool, repeats: int, warmup: int = 1
     return statistics.median(times)
 
 
-def inference_seconds(precision: str, repeats: int, tmp: Path) -> float:
-    """Median seconds of atelier.run on a 512x512 photo with a compact cyclegan model (eager)."""
+def inference_seconds(method: str, precision: str, repeats: int, tmp: Path) -> float:
+    """Median seconds of atelier.run on a 512x512 photo with a compact ``method`` model (cyclegan, or
+    johnson's compact network as the reference; random weights), eager."""
     import atelier
     from atelier.engine.checkpoint import save_model
     from atelier.methods.cyclegan.model import SIZES, GeneratorPair, generator_arch
+    from atelier.methods.johnson.model import TransformerNet
 
-    path = tmp / "compact.safetensors"
+    path = tmp / f"{method}.safetensors"
     if not path.exists():
         torch.manual_seed(0)
-        pair = GeneratorPair(generator_arch(SIZES["compact"]["ngf"], SIZES["compact"]["blocks"]))
-        save_model(path, pair.state_dict(), method="cyclegan", arch=pair.arch)
+        net = (GeneratorPair(generator_arch(SIZES["compact"]["ngf"], SIZES["compact"]["blocks"]))
+               if method == "cyclegan" else TransformerNet.from_arch("compact"))
+        save_model(path, net.state_dict(), method=method, arch=net.arch)
     photo = torch.rand(1, 3, 512, 512)
     times = []
     for i in range(repeats + 2):  # two warm-ups: the file load, oneDNN's kernel choice
         t0 = time.perf_counter()
-        atelier.run(photo, method="cyclegan", model=str(path), size=0, precision=precision, compile="off")
+        atelier.run(photo, method=method, model=str(path), size=0, precision=precision, compile="off")
         if i >= 2:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -94,6 +98,7 @@ def inference_seconds(precision: str, repeats: int, tmp: Path) -> float:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", default=["compact", "paper"], choices=["compact", "paper"])
+    p.add_argument("--crops", nargs="+", type=int, default=[128, 256], choices=[128, 256])
     p.add_argument("--no-inference", action="store_true", help="Skip the 512 px inference timing.")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
@@ -103,10 +108,10 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     store = args.out / "cyclegan.json"
     old = json.loads(store.read_text()) if store.exists() else {}
-    rows = [r for r in old.get("training", []) if r["size"] not in args.sizes]
+    rows = [r for r in old.get("training", []) if r["size"] not in args.sizes or r["crop"] not in args.crops]
     ref = step_seconds("compact", 128, False, args.repeats)
     for size in args.sizes:
-        for crop in (128, 256):
+        for crop in args.crops:
             for bf16 in (False, True):
                 if (size, crop, bf16) == ("compact", 128, False):
                     sec = ref
@@ -123,8 +128,10 @@ def main(argv=None) -> int:
     infer = old.get("inference_512", {})
     if not args.no_inference:
         with tempfile.TemporaryDirectory() as tmp:
-            infer = {prec: round(inference_seconds(prec, 2 * args.repeats + 1, Path(tmp)), 4)
+            infer = {prec: round(inference_seconds("cyclegan", prec, 2 * args.repeats + 1, Path(tmp)), 4)
                      for prec in ("fp32", "bf16")}
+            infer["johnson_compact_fp32"] = round(inference_seconds("johnson", "fp32", 2 * args.repeats + 1,
+                                                                    Path(tmp)), 4)
             infer.update(threads=args.threads, load_average=round(os.getloadavg()[0], 2))
         print("inference 512 px:", infer, flush=True)
     meta = {"cpu": cpu_model(), "threads": args.threads, "load_average_at_start": round(load, 2),
@@ -153,7 +160,12 @@ def main(argv=None) -> int:
     if infer:
         lines += [f"Inference, compact generator, 512x512 photo, `atelier.run` eager (median of warm runs), "
                   f"{infer['threads']} thread(s), load {infer['load_average']}: fp32 {infer['fp32']:.3f} s, "
-                  f"bf16 {infer['bf16']:.3f} s (target <= 0.3 s on 2 cores in fp32).", ""]
+                  f"bf16 {infer['bf16']:.3f} s (target <= 0.3 s on 2 cores in fp32). Johnson's compact network "
+                  f"in the same run, fp32: {infer['johnson_compact_fp32']:.3f} s, so the cyclegan generator costs "
+                  f"{infer['fp32'] / infer['johnson_compact_fp32']:.2f}x johnson's compact; johnson's compact "
+                  f"measured 0.157 s fp32 eager on 2 threads (feedforward.md), which puts the cyclegan "
+                  f"generator at ~{0.157 * infer['fp32'] / infer['johnson_compact_fp32']:.2f} s there "
+                  "(an estimate by ratio, not a measurement on an idle machine).", ""]
     (args.out / "cyclegan.md").write_text("\n".join(lines))
     return 0
 

@@ -109,7 +109,7 @@ def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False, d
 
 def _network(src: Path, direction: str | None) -> tuple[nn.Module, dict]:
     """The network to export (fp32 on the CPU, uncached: the trace and the check images run this copy
-    only): a johnson network, or a cyclegan model's generator of ``direction``."""
+    only): a johnson or cut network, or a cyclegan model's generator of ``direction``."""
     from .methods.cyclegan.config import DIRECTIONS
     from .methods.cyclegan.model import GeneratorPair
     from .methods.johnson.model import TransformerNet
@@ -123,7 +123,8 @@ def _network(src: Path, direction: str | None) -> tuple[nn.Module, dict]:
         return getattr(pair, direction or "a2b"), header
     if direction is not None:
         raise OptionError(f"--direction chooses a generator of a cyclegan model; '{src.name}' is a {method} one.")
-    return read_network(src, kind="johnson", build=lambda h: TransformerNet.from_arch(h["arch"]))
+    kind = "cut" if method == "cut" else "johnson"  # a CUT generator is a TransformerNet too
+    return read_network(src, kind=kind, build=lambda h: TransformerNet.from_arch(h["arch"]))
 
 
 def _check(data: bytes, net: nn.Module) -> None:

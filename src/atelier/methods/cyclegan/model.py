@@ -44,9 +44,9 @@ def generator_arch(ngf: int, blocks: int) -> dict:
 
 
 def init_weights(net: nn.Module, std: float = 0.02) -> nn.Module:
-    """Convolutions ~ N(0, std), biases 0 (Zhu et al.'s reference code); norms keep scale 1, shift 0."""
+    """Convolutions (and linear layers) ~ N(0, std), biases 0 (the reference code); norms keep 1 and 0."""
     for m in net.modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

@@ -77,7 +77,7 @@ def lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
     return ((pred - 1.0) ** 2).mean() if real else (pred ** 2).mean()
 
 
-def _frozen(d: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+def frozen(d: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """``d`` with its parameters detached: gradients reach the input only (the generators' adversarial
     terms must not train the discriminator)."""
     params = {n: p.detach() for n, p in d.named_parameters()}
@@ -114,7 +114,7 @@ def make_step(net: CycleGANTrainer, cfg, generator: torch.Generator, bf16: bool)
         with cast():
             fake_b, fake_a = g_ab(a), g_ba(b)  # (B,3,S,S) in [0,1]
             rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
-            d_b, d_a = _frozen(net.d_b), _frozen(net.d_a)
+            d_b, d_a = frozen(net.d_b), frozen(net.d_a)
             terms = {"G_A": lsgan(d_b(pm(fake_b)), True), "G_B": lsgan(d_a(pm(fake_a)), True),
                      "cycle": lam * (l1(rec_a, a) + l1(rec_b, b))}
             terms["idt"] = (lam_idt * (l1(g_ab(b), b) + l1(g_ba(a), a)) if lam_idt
