@@ -142,14 +142,15 @@ def main(argv=None) -> int:
     lines = [
         "# CycleGAN: training step and inference cost",
         "",
-        f"`python benchmarks/cyclegan_speed.py --threads {args.threads} --repeats {args.repeats}`, {meta['date']}, "
-        f"CPU: {meta['cpu']}, {args.threads} torch threads, torch {meta['torch']}. Load average "
-        f"{meta['load_average_at_start']} at the start, {meta['load_average_at_end']} at the end (the machine "
-        "is shared: other jobs ran; the ratios to the reference row, measured in the same process, are the "
-        "more stable figures).",
+        (f"`python benchmarks/cyclegan_speed.py --threads {args.threads} --repeats {args.repeats}` (last part), "
+         f"{meta['date']}, CPU: {meta['cpu']}, torch {meta['torch']}. Load average {meta['load_average_at_start']} "
+         f"at the start, {meta['load_average_at_end']} at the end of the last part: all figures were taken UNDER "
+         "LOAD (the machine is shared with a training and other jobs; this ran at nice 19), so the seconds are "
+         "upper bounds; the ratios to the reference row, measured in the same process, are the more stable "
+         "figures."),
         "",
-        "Training (batch 1; compact: median of the steps after a warm-up, paper: one step, no warm-up; ratio "
-        "to the compact 128 px fp32 step of the same run; load: the 1-minute load average after the row):",
+        ("Training (batch 1; compact: median of the steps after a warm-up, paper: one step, no warm-up; ratio "
+         "to the compact 128 px fp32 step of the same run; load: the 1-minute load average after the row):"),
         "",
         "| size | crop | precision | s/step | ratio | steps/hour | threads | load |",
         "|---|---|---|---|---|---|---|---|",
@@ -158,14 +159,14 @@ def main(argv=None) -> int:
         "",
     ]
     if infer:
-        lines += [f"Inference, compact generator, 512x512 photo, `atelier.run` eager (median of warm runs), "
+        lines += [(f"Inference, compact generator, 512x512 photo, `atelier.run` eager (median of warm runs), "
                   f"{infer['threads']} thread(s), load {infer['load_average']}: fp32 {infer['fp32']:.3f} s, "
                   f"bf16 {infer['bf16']:.3f} s (target <= 0.3 s on 2 cores in fp32). Johnson's compact network "
                   f"in the same run, fp32: {infer['johnson_compact_fp32']:.3f} s, so the cyclegan generator costs "
                   f"{infer['fp32'] / infer['johnson_compact_fp32']:.2f}x johnson's compact; johnson's compact "
                   f"measured 0.157 s fp32 eager on 2 threads (feedforward.md), which puts the cyclegan "
                   f"generator at ~{0.157 * infer['fp32'] / infer['johnson_compact_fp32']:.2f} s there "
-                  "(an estimate by ratio, not a measurement on an idle machine).", ""]
+                  "(an estimate by ratio, not a measurement on an idle machine)."), ""]
     (args.out / "cyclegan.md").write_text("\n".join(lines))
     return 0
 

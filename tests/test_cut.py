@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from test_cyclegan import _same, _weights, domains  # noqa: F401 - the fixture is used by name
 
 import atelier
 from atelier.engine import checkpoint as ckpt
@@ -13,8 +14,6 @@ from atelier.errors import WeightsError
 from atelier.methods.cut.model import PatchMLP, encoder_features, nce_channels, patch_nce
 from atelier.methods.cyclegan.model import generator_arch
 from atelier.methods.johnson.model import TransformerNet
-
-from test_cyclegan import _same, _weights, domains  # noqa: F401 - the fixture is used by name
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

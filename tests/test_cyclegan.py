@@ -16,8 +16,14 @@ from atelier.cli import main
 from atelier.engine import checkpoint as ckpt
 from atelier.errors import Interrupted, OptionError, WeightsError
 from atelier.methods.cyclegan import train as cg_train
-from atelier.methods.cyclegan.model import (SIZES, CycleGANTrainer, GeneratorPair, ImagePool, PatchDiscriminator,
-                                            generator_arch)
+from atelier.methods.cyclegan.model import (
+    SIZES,
+    CycleGANTrainer,
+    GeneratorPair,
+    ImagePool,
+    PatchDiscriminator,
+    generator_arch,
+)
 from atelier.methods.cyclegan.train import linear_decay, lsgan, make_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -56,8 +62,8 @@ def _weights(path):
 
 def _same(x: dict, y: dict):
     assert x.keys() == y.keys()
-    for k in x:
-        assert torch.equal(x[k], y[k]), k
+    for k, v in x.items():
+        assert torch.equal(v, y[k]), k
 
 
 # ------------------------------------------------------------------------------------------- networks

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from ...engine import inference
-from ...engine.compiled import Compiled
 from ...engine.checkpoint import ModelCache
+from ...engine.compiled import Compiled
 from ...errors import OptionError
 from ..johnson.method import Johnson, load_onnx
 from .config import CycleGANConfig
