@@ -30,7 +30,13 @@ def _style(model) -> str:
         arbitrary = atelier.method_spec(model.method).capabilities.needs_style
     except atelier.errors.AtelierError:  # a model of a method not installed here
         arbitrary = False
-    return "style: any painting (decoder)" if arbitrary else f"style: {model.card.get('style', '?')}"
+    if arbitrary:
+        return "style: any painting (decoder)"
+    domains = model.card.get("domains")  # cyclegan, cut: translation between two folders
+    if isinstance(domains, dict) and {"a", "b"} <= domains.keys():
+        names = ["+".join(domains[k].get("folders", [])) or "?" for k in ("a", "b")]
+        return f"domains: {names[0]} <-> {names[1]}"
+    return f"style: {model.card.get('style', '?')}"
 
 
 def _list(argv: list[str]) -> int:
