@@ -95,15 +95,55 @@ def inference_seconds(method: str, precision: str, repeats: int, tmp: Path) -> f
     return statistics.median(times)
 
 
+def write_report(out: Path, *, threads: int, repeats: int) -> None:
+    """cyclegan.md from cyclegan.json."""
+    data = json.loads((out / "cyclegan.json").read_text())
+    meta, rows, infer = data["meta"], data["training"], data.get("inference_512", {})
+    lines = [
+        "# CycleGAN: training step and inference cost",
+        "",
+        (f"`python benchmarks/cyclegan_speed.py --threads {threads} --repeats {repeats}` (last part), "
+         f"{meta['date']}, CPU: {meta['cpu']}, torch {meta['torch']}. Load average {meta['load_average_at_start']} "
+         f"at the start, {meta['load_average_at_end']} at the end of the last part: all figures were taken UNDER "
+         "LOAD (the machine is shared with a training and other jobs; this ran at nice 19), so the seconds are "
+         "upper bounds; the ratios to the reference row, measured in the same process, are the more stable "
+         "figures."),
+        "",
+        ("Training (batch 1; compact: median of the steps after a warm-up, paper: one step, no warm-up; ratio "
+         "to the compact 128 px fp32 step of the same run; load: the 1-minute load average after the row):"),
+        "",
+        "| size | crop | precision | s/step | ratio | steps/hour | threads | load |",
+        "|---|---|---|---|---|---|---|---|",
+        *[f"| {r['size']} | {r['crop']} | {r['precision']} | {r['seconds_per_step']:.3f} | {r['ratio']:.2f} | "
+          f"{r['steps_per_hour']} | {r.get('threads', '')} | {r.get('load_average', '')} |" for r in rows],
+        "",
+    ]
+    if infer:
+        lines += [(f"Inference, compact generator, 512x512 photo, `atelier.run` eager (median of warm runs), "
+                  f"{infer['threads']} thread(s), load {infer['load_average']}: fp32 {infer['fp32']:.3f} s, "
+                  f"bf16 {infer['bf16']:.3f} s (target <= 0.3 s on 2 cores in fp32). Johnson's compact network "
+                  f"in the same run, fp32: {infer['johnson_compact_fp32']:.3f} s, so the cyclegan generator costs "
+                  f"{infer['fp32'] / infer['johnson_compact_fp32']:.2f}x johnson's compact; johnson's compact "
+                  f"measured 0.157 s fp32 eager on 2 threads (feedforward.md), which puts the cyclegan "
+                  f"generator at ~{0.157 * infer['fp32'] / infer['johnson_compact_fp32']:.2f} s there "
+                  "(an estimate by ratio, not a measurement on an idle machine)."), ""]
+    lines += [f"Note: {n}" for n in data.get("notes", [])] + [""]
+    (out / "cyclegan.md").write_text("\n".join(lines))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", default=["compact", "paper"], choices=["compact", "paper"])
+    p.add_argument("--report", action="store_true", help="Only rewrite cyclegan.md from cyclegan.json.")
     p.add_argument("--crops", nargs="+", type=int, default=[128, 256], choices=[128, 256])
     p.add_argument("--no-inference", action="store_true", help="Skip the 512 px inference timing.")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", type=Path, default=HERE / "results")
     args = p.parse_args(argv)
+    if args.report:
+        write_report(args.out, threads=args.threads, repeats=args.repeats)
+        return 0
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0]
     store = args.out / "cyclegan.json"
@@ -138,36 +178,9 @@ def main(argv=None) -> int:
             "load_average_at_end": round(os.getloadavg()[0], 2), "torch": torch.__version__,
             "date": datetime.now(UTC).isoformat(timespec="seconds")}
     args.out.mkdir(parents=True, exist_ok=True)
-    store.write_text(json.dumps({"meta": meta, "training": rows, "inference_512": infer}, indent=2) + "\n")
-    lines = [
-        "# CycleGAN: training step and inference cost",
-        "",
-        (f"`python benchmarks/cyclegan_speed.py --threads {args.threads} --repeats {args.repeats}` (last part), "
-         f"{meta['date']}, CPU: {meta['cpu']}, torch {meta['torch']}. Load average {meta['load_average_at_start']} "
-         f"at the start, {meta['load_average_at_end']} at the end of the last part: all figures were taken UNDER "
-         "LOAD (the machine is shared with a training and other jobs; this ran at nice 19), so the seconds are "
-         "upper bounds; the ratios to the reference row, measured in the same process, are the more stable "
-         "figures."),
-        "",
-        ("Training (batch 1; compact: median of the steps after a warm-up, paper: one step, no warm-up; ratio "
-         "to the compact 128 px fp32 step of the same run; load: the 1-minute load average after the row):"),
-        "",
-        "| size | crop | precision | s/step | ratio | steps/hour | threads | load |",
-        "|---|---|---|---|---|---|---|---|",
-        *[f"| {r['size']} | {r['crop']} | {r['precision']} | {r['seconds_per_step']:.3f} | {r['ratio']:.2f} | "
-          f"{r['steps_per_hour']} | {r.get('threads', '')} | {r.get('load_average', '')} |" for r in rows],
-        "",
-    ]
-    if infer:
-        lines += [(f"Inference, compact generator, 512x512 photo, `atelier.run` eager (median of warm runs), "
-                  f"{infer['threads']} thread(s), load {infer['load_average']}: fp32 {infer['fp32']:.3f} s, "
-                  f"bf16 {infer['bf16']:.3f} s (target <= 0.3 s on 2 cores in fp32). Johnson's compact network "
-                  f"in the same run, fp32: {infer['johnson_compact_fp32']:.3f} s, so the cyclegan generator costs "
-                  f"{infer['fp32'] / infer['johnson_compact_fp32']:.2f}x johnson's compact; johnson's compact "
-                  f"measured 0.157 s fp32 eager on 2 threads (feedforward.md), which puts the cyclegan "
-                  f"generator at ~{0.157 * infer['fp32'] / infer['johnson_compact_fp32']:.2f} s there "
-                  "(an estimate by ratio, not a measurement on an idle machine)."), ""]
-    (args.out / "cyclegan.md").write_text("\n".join(lines))
+    store.write_text(json.dumps({"meta": meta, "training": rows, "inference_512": infer,
+                                 "notes": old.get("notes", [])}, indent=2) + "\n")
+    write_report(args.out, threads=args.threads, repeats=args.repeats)
     return 0
 
 
