@@ -315,3 +315,27 @@ def test_video_of_frames_through_the_temporal_blend(model, tmp_path):
                                 direction="b2a")
     assert len(sorted((tmp_path / "out").glob("*.png"))) == 3
     assert res is not None
+
+
+def test_torchrun_trains_on_two_processes_and_one_process_resumes(domains, tmp_path):
+    """The DDP path: both generators and discriminators in one DistributedDataParallel step, rank 0 writes;
+    the checkpoint (made with 2 ranks) continues in one process."""
+    import os
+    import sys
+
+    from test_distributed import ENV, _free_port, _run_bounded
+
+    out = tmp_path / "two.safetensors"
+    argv = ["train", "cyclegan", "--domain-a", str(domains[0]), "--domain-b", str(domains[1]), "-o", str(out),
+            "--steps", "2", "--batch-size", "2", "--precision", "fp32",
+            *[f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **ENV}
+    run = _run_bounded([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+                        "--rdzv-backend", "c10d", f"--rdzv-endpoint=127.0.0.1:{_free_port()}", "-m", "atelier",
+                        *argv], env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("Wrote ") == 1
+    header = ckpt.read(tmp_path / "two.ckpt.safetensors")[1]
+    assert header["step"] == 2 and header["extra"]["data"]["first"]["next"] == 4  # two global batches of 2
+    res = _train(domains, out, steps=3, batch_size=2, precision="fp32", resume=True)
+    assert res["steps"] == 3 and set(res["losses"]) >= {"G_A", "D_B"}
