@@ -46,19 +46,31 @@ def cpu_model() -> str:
 
 
 def step_seconds(size: str, crop: int, bf16: bool, repeats: int, warmup: int = 1) -> float:
-    """Median seconds of one training step (after ``warmup`` steps)."""
+    """Median seconds of one training step (after ``warmup`` steps); size 'cut': FastCUT with the compact
+    generator and discriminator (methods/cut)."""
     import atelier
     from atelier.methods.cyclegan.model import SIZES, CycleGANTrainer, generator_arch
     from atelier.methods.cyclegan.train import make_step
 
-    s = SIZES[size]
+    s = SIZES["compact" if size == "cut" else size]
+    arch = generator_arch(s["ngf"], s["blocks"])
     torch.manual_seed(0)
-    net = CycleGANTrainer(generator_arch(s["ngf"], s["blocks"]), s["ndf"], pool_size=50, crop=crop)
-    opt = torch.optim.Adam([{"params": net.gen.parameters()},
-                            {"params": [*net.d_a.parameters(), *net.d_b.parameters()]}], lr=2e-4, betas=(0.5, 0.999))
-    opt.register_step_post_hook(lambda *_: net.commit())
-    cfg = atelier.trainer_spec("cyclegan").config_class()
-    step = make_step(net, cfg, torch.Generator().manual_seed(0), bf16)
+    if size == "cut":
+        from atelier.methods.cut.model import CUTTrainer
+        from atelier.methods.cut.train import make_step as make_cut_step
+
+        net = CUTTrainer(arch, s["ndf"])
+        groups = [net.gen.parameters(), net.d.parameters(), net.mlp.parameters()]
+        step = make_cut_step(net, atelier.trainer_spec("cut").config_class(), torch.Generator().manual_seed(0),
+                             bf16)
+    else:
+        net = CycleGANTrainer(arch, s["ndf"], pool_size=50, crop=crop)
+        groups = [net.gen.parameters(), [*net.d_a.parameters(), *net.d_b.parameters()]]
+        step = make_step(net, atelier.trainer_spec("cyclegan").config_class(), torch.Generator().manual_seed(0),
+                         bf16)
+    opt = torch.optim.Adam([{"params": g} for g in groups], lr=2e-4, betas=(0.5, 0.999))
+    if hasattr(net, "commit"):
+        opt.register_step_post_hook(lambda *_: net.commit())
     a, b = torch.rand(1, 3, crop, crop), torch.rand(1, 3, crop, crop)
     times = []
     for i in range(repeats + warmup):
@@ -133,7 +145,8 @@ def write_report(out: Path, *, threads: int, repeats: int) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", nargs="+", default=["compact", "paper"], choices=["compact", "paper"])
+    p.add_argument("--sizes", nargs="+", default=["compact", "paper"], choices=["compact", "paper", "cut"],
+                   help="'cut': a FastCUT step with the compact networks.")
     p.add_argument("--report", action="store_true", help="Only rewrite cyclegan.md from cyclegan.json.")
     p.add_argument("--crops", nargs="+", type=int, default=[128, 256], choices=[128, 256])
     p.add_argument("--no-inference", action="store_true", help="Skip the 512 px inference timing.")
@@ -155,7 +168,7 @@ def main(argv=None) -> int:
             for bf16 in (False, True):
                 if (size, crop, bf16) == ("compact", 128, False):
                     sec = ref
-                elif size == "compact":
+                elif size in ("compact", "cut"):
                     sec = step_seconds(size, crop, bf16, args.repeats)
                 else:
                     sec = step_seconds(size, crop, bf16, 1, warmup=0)
@@ -164,7 +177,7 @@ def main(argv=None) -> int:
                              "steps_per_hour": int(3600 / sec), "threads": args.threads,
                              "load_average": round(os.getloadavg()[0], 2)})
                 print(rows[-1], flush=True)
-    rows.sort(key=lambda r: (r["size"] != "compact", r["crop"], r["precision"]))
+    rows.sort(key=lambda r: (["compact", "cut", "paper"].index(r["size"]), r["crop"], r["precision"]))
     infer = old.get("inference_512", {})
     if not args.no_inference:
         with tempfile.TemporaryDirectory() as tmp:
