@@ -42,6 +42,8 @@ TINY = {
     "adain": dict(weights="random", size=32, style_size=32),
     "sanet": dict(weights="random", size=32, style_size=32),
     "wct": dict(weights="random", size=32, style_size=32),  # model: a random-weight file, made below
+    "cyclegan": dict(size=32, compile="off"),  # model: a random-weight file, made below
+    "cut": dict(size=32, compile="off"),  # model: a random-weight file, made below
     "efros_leung": dict(size=32, window=5, sample_size=32),
     "quilting": dict(size=32, block=8, sample_size=32, passes=2),
     "portilla_simoncelli": dict(size=32, n_scales=2, spatial_neighbors=3, stylize_iterations=3, iterations=3,
@@ -66,8 +68,39 @@ def _random_wct_model() -> str:
     return str(save_model(path, net.state_dict(), method="wct", arch=net.arch))
 
 
+def _random_cyclegan_model() -> str:
+    """No cyclegan model is bundled yet: tiny random generators stand in (the contract, not quality)."""
+    import tempfile
+
+    from atelier.engine.checkpoint import save_model
+    from atelier.methods.cyclegan.model import GeneratorPair, generator_arch
+
+    torch.manual_seed(0)
+    pair = GeneratorPair(generator_arch(4, 1))
+    path = Path(tempfile.mkdtemp()) / "cyclegan-random.safetensors"
+    return str(save_model(path, pair.state_dict(), method="cyclegan", arch=pair.arch))
+
+
 if not has_model("wct"):
     TINY["wct"]["model"] = _random_wct_model()
+def _random_cut_model() -> str:
+    """No cut model is bundled yet: a tiny random generator stands in."""
+    import tempfile
+
+    from atelier.engine.checkpoint import save_model
+    from atelier.methods.cyclegan.model import generator_arch
+    from atelier.methods.johnson.model import TransformerNet
+
+    torch.manual_seed(0)
+    net = TransformerNet.from_arch(generator_arch(4, 1))
+    path = Path(tempfile.mkdtemp()) / "cut-random.safetensors"
+    return str(save_model(path, net.state_dict(), method="cut", arch=net.arch))
+
+
+if not has_model("cyclegan"):
+    TINY["cyclegan"]["model"] = _random_cyclegan_model()
+if not has_model("cut"):
+    TINY["cut"]["model"] = _random_cut_model()
 
 CONTRACT = [  # (name, kind, default) of stylize(content, style=None, *, config=None, ...)
     ("content", inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty),

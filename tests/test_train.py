@@ -300,7 +300,7 @@ def test_johnson_refuses_bad_outputs_before_any_work(inputs, tmp_path):
 def test_trainer_registry_and_public_api(inputs, tmp_path):
     assert "johnson" in atelier.list_trainers()
     assert atelier.trainer_spec("johnson").config_class is JohnsonTrainConfig
-    with pytest.raises(OptionError, match="trainable methods: adain, johnson, sanet"):
+    with pytest.raises(OptionError, match="trainable methods: adain, .*johnson, sanet"):
         atelier.trainer_spec("gatys")
     with pytest.raises(OptionError, match="Unknown option"):
         atelier.train("johnson", *inputs, tmp_path / "m.safetensors", iterations=3)

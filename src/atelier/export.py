@@ -56,8 +56,9 @@ class _Core(nn.Module):
 MIN_OPSET, MAX_OPSET = 11, 20
 
 
-def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False) -> Path:
-    """Export a johnson model (name or .safetensors path) to ``output`` (.onnx); returns the path written.
+def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False, direction: str | None = None) -> Path:
+    """Export a johnson model, or one generator of a cyclegan model (``direction`` 'a2b', the default, or
+    'b2a'), given by name or .safetensors path, to ``output`` (.onnx); returns the path written.
 
     Raises OutputError if ``output`` exists (unless ``overwrite``) or is the model itself, and WeightsError
     if onnxruntime's output differs from torch's by more than ``TOLERANCE`` on the check images.
@@ -66,8 +67,6 @@ def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False) -
         raise OptionError(f"--opset must be a whole number from {MIN_OPSET} to {MAX_OPSET} (the opsets the "
                           f"exporter writes with the operators the networks use), not {opset!r}.")
     onnx, _ = require_onnx()
-    from .methods.johnson.model import TransformerNet
-
     src = find_model(model)
     out = Path(output).expanduser()
     if out.suffix.lower() != ".onnx":
@@ -81,8 +80,7 @@ def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False) -
     if out.exists() and not overwrite:
         raise OutputError(f"Output '{out}' already exists (use --overwrite to replace it).")
 
-    # fp32 on the CPU, uncached: the trace and the check images below run this copy only.
-    net, header = read_network(src, kind="johnson", build=lambda h: TransformerNet.from_arch(h["arch"]))
+    net, header = _network(src, direction)
     core = _Core(net)
 
     buf = _bytes_io.BytesIO()
@@ -97,7 +95,8 @@ def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False) -
                           "stylized": {0: "batch", 2: "height", 3: "width"}},
         )
     proto = onnx.load_from_string(buf.getvalue())
-    meta = {**header, "format": "onnx", "opset": opset, "exported_from": src.name}
+    meta = {**header, "format": "onnx", "opset": opset, "exported_from": src.name,
+            **({"direction": direction or "a2b"} if header.get("method") == "cyclegan" else {})}
     entry = proto.metadata_props.add()
     entry.key, entry.value = "atelier", json.dumps(meta, sort_keys=True)
     data = proto.SerializeToString()
@@ -106,6 +105,26 @@ def export_onnx(model, output, *, opset: int = OPSET, overwrite: bool = False) -
     atomic_write(out, lambda tmp: tmp.write_bytes(data))
     logger.info("Exported %s to %s (opset %d, %d bytes).", src, out, opset, len(data))
     return out
+
+
+def _network(src: Path, direction: str | None) -> tuple[nn.Module, dict]:
+    """The network to export (fp32 on the CPU, uncached: the trace and the check images run this copy
+    only): a johnson or cut network, or a cyclegan model's generator of ``direction``."""
+    from .methods.cyclegan.config import DIRECTIONS
+    from .methods.cyclegan.model import GeneratorPair
+    from .methods.johnson.model import TransformerNet
+    from .weights import read_header
+
+    method = read_header(src).get("method")
+    if method == "cyclegan":
+        if direction not in (None, *DIRECTIONS):
+            raise OptionError(f"--direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}.")
+        pair, header = read_network(src, kind="cyclegan", build=lambda h: GeneratorPair(h["arch"]))
+        return getattr(pair, direction or "a2b"), header
+    if direction is not None:
+        raise OptionError(f"--direction chooses a generator of a cyclegan model; '{src.name}' is a {method} one.")
+    kind = "cut" if method == "cut" else "johnson"  # a CUT generator is a TransformerNet too
+    return read_network(src, kind=kind, build=lambda h: TransformerNet.from_arch(h["arch"]))
 
 
 def _check(data: bytes, net: nn.Module) -> None:

@@ -30,7 +30,13 @@ def _style(model) -> str:
         arbitrary = atelier.method_spec(model.method).capabilities.needs_style
     except atelier.errors.AtelierError:  # a model of a method not installed here
         arbitrary = False
-    return "style: any painting (decoder)" if arbitrary else f"style: {model.card.get('style', '?')}"
+    if arbitrary:
+        return "style: any painting (decoder)"
+    domains = model.card.get("domains")  # cyclegan, cut: translation between two folders
+    if isinstance(domains, dict) and {"a", "b"} <= domains.keys():
+        names = ["+".join(domains[k].get("folders", [])) or "?" for k in ("a", "b")]
+        return f"domains: {names[0]} <-> {names[1]}"
+    return f"style: {model.card.get('style', '?')}"
 
 
 def _list(argv: list[str]) -> int:
@@ -78,9 +84,12 @@ def _export(argv: list[str]) -> int:
     p.add_argument("-o", "--output", help="Output file (default: ./atelier-out/MODEL.onnx).")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    p.add_argument("--direction", choices=["a2b", "b2a"],
+                   help="A cyclegan model's generator to export (default a2b); other models have one network.")
     args = p.parse_args(argv)
     output = Path(args.output) if args.output else Path("atelier-out") / f"{Path(args.model).stem}.onnx"
-    path = atelier.export_onnx(args.model, output, opset=args.opset, overwrite=args.overwrite)
+    path = atelier.export_onnx(args.model, output, opset=args.opset, overwrite=args.overwrite,
+                               direction=args.direction)
     print(f"Wrote {path}")
     return 0
 

@@ -188,9 +188,20 @@ def _stats_size(out_hw, cfg: JohnsonConfig, bpp: int) -> tuple[int, int]:
 class Johnson:
     """Stylise in one pass of a feed-forward network trained for one style (Johnson et al. 2016)."""
 
+    CARD_KEYS = CARD_KEYS
+
     def __init__(self, config: JohnsonConfig | None = None):
         self.config = config or JohnsonConfig()
         self.info: dict = {}
+
+    def load(self, path: Path, backend: str, device: torch.device, dtype: torch.dtype, cfg):
+        """(network, header, Compiled wrapper or None) of the model file; a subclass whose files hold
+        other networks overrides this (cyclegan: one of two generators) and runs the rest as it is."""
+        return _load(path, backend, device, dtype)
+
+    def model_extra(self, cfg, backend: str, header: dict) -> dict:
+        """What info["model"] records besides the name, path, arch and card."""
+        return {"backend": backend}
 
     def stylize(self, content: torch.Tensor, style=None, *, config: JohnsonConfig | None = None,
                 generator: torch.Generator | None = None, callback=None, masks=None,
@@ -202,11 +213,11 @@ class Johnson:
         cross-faded toward the photo by that weight (a blend, not a lighter painting; atelier/protect.py).
         """
         cfg = config or self.config  # checked by atelier.api.prepare (no style, no masks)
-        run = InferenceRun("johnson", callback)
+        run = InferenceRun(getattr(self, "name", "johnson"), callback)  # the bound method name (cyclegan)
         path = find_model(cfg.model)
         backend = _backend(cfg, path)
         dtype, prec = _precision(cfg, content.device, backend)
-        net, header, compiled = _load(path, backend, content.device, dtype)
+        net, header, compiled = self.load(path, backend, content.device, dtype, cfg)
         run.loaded()
 
         out_hw = _output_size(content.shape[-2:], cfg.size)
@@ -244,8 +255,8 @@ class Johnson:
         if protect is not None:
             w = io.resize(protect.to(out), tuple(out.shape[-2:])).clamp(0, 1)  # (1,1,H',W')
             out = w * x.to(out) + (1 - w) * out
-        self.info = run.finish(name=cfg.model, path=path, header=header, card_keys=CARD_KEYS,
-                               model_extra={"backend": backend})
+        self.info = run.finish(name=cfg.model, path=path, header=header, card_keys=self.CARD_KEYS,
+                               model_extra=self.model_extra(cfg, backend, header))
         return out.clamp(0, 1)
 
     def estimate(self, content: torch.Tensor, style=None, *, config: JohnsonConfig | None = None) -> dict:
@@ -261,7 +272,7 @@ class Johnson:
         backend = _backend(cfg, path)
         out_hw = _output_size(content.shape[-2:], cfg.size)
         dtype, prec = _precision(cfg, content.device, backend)
-        net, header, _ = _load(path, backend, content.device, dtype)
+        net, header, _ = self.load(path, backend, content.device, dtype, cfg)
         bpp = bytes_per_pixel(header.get("arch", {}), prec)
         tile = _plan(out_hw, cfg, bpp)
 

@@ -15,6 +15,9 @@ upsampling stages and a 9x9 convolution back to RGB. Deliberate deviations, as i
   artefacts);
 * the output is ``(tanh(y) + 1) / 2``, an RGB image in [0, 1] (the paper scaled tanh to 0..255).
 
+The same network, with 7x7 outer convolutions (``kernel``), is CycleGAN's generator (Zhu et al. 2017,
+appendix 7.2, after Johnson et al.): ``methods/cyclegan/model.py``.
+
 ``ARCHS`` names the two sizes we train: ``paper`` (32/64/128 channels, 5 residual blocks, 1.68 M
 parameters) and ``compact`` (16/32/64, 3 blocks, 0.28 M; measured 0.085 s fp32 at 512 px on 2 cores).
 """
@@ -83,7 +86,7 @@ class TransformerNet(nn.Module):
     """
 
     def __init__(self, channels=(32, 64, 128), residual_blocks: int = 5, padding: str = "reflect",
-                 upsample: str = "nearest"):
+                 upsample: str = "nearest", kernel: int = 9):
         super().__init__()
         if padding not in ("reflect", "zeros"):
             raise ValueError(f"padding must be 'reflect' or 'zeros', not {padding!r}")
@@ -93,8 +96,10 @@ class TransformerNet(nn.Module):
         self.arch = {"channels": [c1, c2, c3], "residual_blocks": residual_blocks, "padding": padding}
         if upsample != "nearest":  # files written before this option have no key: nearest
             self.arch["upsample"] = upsample
+        if kernel != 9:  # the outer convolutions' size; files without the key: Johnson's 9x9 (CycleGAN: 7x7)
+            self.arch["kernel"] = kernel
         self.down = nn.Sequential(
-            ConvLayer(3, c1, 9, padding=padding),  # (B,c1,H,W)
+            ConvLayer(3, c1, kernel, padding=padding),  # (B,c1,H,W)
             ConvLayer(c1, c2, 3, 2, padding=padding),  # (B,c2,H/2,W/2)
             ConvLayer(c2, c3, 3, 2, padding=padding),  # (B,c3,H/4,W/4)
         )
@@ -102,7 +107,7 @@ class TransformerNet(nn.Module):
         self.up = nn.Sequential(
             Upsample(c3, c2, padding=padding, mode=upsample),  # (B,c2,H/2,W/2)
             Upsample(c2, c1, padding=padding, mode=upsample),  # (B,c1,H,W)
-            ConvLayer(c1, 3, 9, padding=padding, last=True),  # (B,3,H,W)
+            ConvLayer(c1, 3, kernel, padding=padding, last=True),  # (B,3,H,W)
         )
 
     @classmethod
@@ -113,7 +118,7 @@ class TransformerNet(nn.Module):
                 raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
             arch = ARCHS[arch]
         return cls(tuple(arch["channels"]), int(arch["residual_blocks"]), arch.get("padding", "reflect"),
-                   arch.get("upsample", "nearest"))
+                   arch.get("upsample", "nearest"), int(arch.get("kernel", 9)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]

@@ -1,0 +1,1 @@
+"""CycleGAN (Zhu, Park, Isola & Efros 2017): unpaired translation between two image collections."""
