@@ -5,6 +5,8 @@ a content loss on VGG-19 features plus a style loss on their Gram matrices, star
 Gatys, Ecker, Bethge, Hertzmann & Shechtman 2017, "Controlling Perceptual Factors in Neural Style
 Transfer" (CVPR): colour preservation (§3), spatial control with guided Gram matrices (§4), scale control
 and coarse-to-fine optimisation for large images (§5).
+Li & Wand 2016, "Combining Markov Random Fields and Convolutional Neural Networks for Image Synthesis"
+(CVPR): ``style_loss='mrf'``, nearest-neighbour 3x3 feature patches at relu3_1/relu4_1 (``losses.mrf_loss``).
 Gatys, Ecker & Bethge 2015, "Texture Synthesis Using Convolutional Neural Networks" (NeurIPS): the same
 optimisation with the Gram (style) term alone, from noise (``texture``).
 
@@ -37,7 +39,7 @@ from ...engine.tiled import TiledLoss
 from ...errors import Interrupted, OptionError
 from ...events import Done, Progress, Stage, emit
 from ...features import STRIDE, get_vgg19
-from ...losses import PerceptualLoss, TemporalLoss
+from ...losses import MRF_LAYERS, MRF_PATCH, PerceptualLoss, TemporalLoss
 from ...ops import color
 from ...ops.tiling import grid, tile_for_budget
 from ...runtime import resident_bytes
@@ -146,10 +148,16 @@ class Gatys:
             content_weight=cfg.content_weight,
             style_weight=BASE_STYLE_WEIGHT * cfg.style_strength,
             tv_weight=cfg.tv_weight,
+            style_loss=cfg.style_loss,
+            mrf_stride=cfg.mrf_stride,
         )
         weights = cfg.style_weights or [1.0] * len(styles)
 
         sizes, plan = self.plan(content.shape[-2:], cfg)
+        if cfg.style_loss == "mrf" and self._loss_for(None, sizes[-1], cfg) is not None:
+            raise OptionError(f"--style-loss mrf matches patches over the whole image, and a {sizes[-1][1]}x"
+                              f"{sizes[-1][0]} output needs tiles within --max-memory {cfg.max_memory:g}: "
+                              "raise --max-memory or lower --size.")
         clock = RunClock(plan)
         image = None
         stages = []
@@ -231,6 +239,8 @@ class Gatys:
     def plan(content_hw, cfg: GatysConfig) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The coarse-to-fine schedule: sizes (h, w) and (pixels, planned iterations) per scale."""
         min_side = max(STRIDE[k] for k in (*cfg.content_layers, *cfg.style_layers))
+        if cfg.style_loss == "mrf":  # the MRF layers need at least one 3x3 patch
+            min_side = max(min_side, *(MRF_PATCH * STRIDE[k] for k in MRF_LAYERS if k in cfg.style_layers))
         sizes = scale_sizes(*content_hw, cfg.size, min(cfg.min_size, cfg.size), min_side)
         plan = [(h * w, cfg.coarse_iterations if i < len(sizes) - 1 else cfg.iterations)
                 for i, (h, w) in enumerate(sizes)]
