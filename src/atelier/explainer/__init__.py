@@ -48,7 +48,7 @@ def planned_files(out_dir: Path, with_result: bool) -> list[Path]:
     return [out_dir / n for n in (*names, *(["shares.png"] if with_result else []), "explain.json")]
 
 
-def check(painting, out_dir, *, size: int, result=None, iterations: int = DEFAULT_ITERATIONS,
+def check_explain(painting, out_dir, *, size: int, result=None, iterations: int = DEFAULT_ITERATIONS,
           overwrite: bool = False) -> list[Path]:
     """Every refusal of :func:`explain`, before any work, in one sentence each: the inputs exist and are
     files, ``size`` and ``iterations`` are in range, ``out_dir`` is not a file and no file it would hold
@@ -78,7 +78,7 @@ def explain(painting, out_dir, *, size: int = 256, result=None, iterations: int 
     directions of each layer's Gram matrix, and with ``result`` (a finished stylisation's path) each layer's
     share of its remaining Gram distance to the painting. Progress: Stage/Progress events per
     reconstruction, then Done. ``weights='random'`` is for tests."""
-    files = check(painting, out_dir, size=size, result=result, iterations=iterations, overwrite=overwrite)
+    files = check_explain(painting, out_dir, size=size, result=result, iterations=iterations, overwrite=overwrite)
     t0 = time.perf_counter()
     dev = resolve_device(device)
     art = io.resize_long_side(io.load_image(painting).to(dev), size)  # (1,3,H,W)

@@ -92,10 +92,13 @@ def scale_sizes(height: int, width: int, size: int, min_size: int, min_side: int
     return sizes[::-1]
 
 
-def style_size_for(style: torch.Tensor, out_hw: tuple[int, int], style_scale: float) -> tuple[int, int]:
-    """The style image's (h, w) so its area is style_scale^2 x the output's area (aspect kept)."""
+def style_size_for(style: torch.Tensor, out_hw: tuple[int, int], style_scale: float,
+                   min_side: int = 0) -> tuple[int, int]:
+    """The style image's (h, w) so its area is style_scale^2 x the output's area (aspect kept), its short
+    side at least ``min_side`` (the MRF term needs a 3x3 patch at relu4_1: 24 px)."""
     sh, sw = style.shape[-2:]
     f = style_scale * math.sqrt(out_hw[0] * out_hw[1] / (sh * sw))
+    f = max(f, min_side / min(sh, sw))
     return max(16, round(sh * f)), max(16, round(sw * f))
 
 
@@ -159,6 +162,7 @@ class Gatys:
                               f"{sizes[-1][0]} output needs tiles within --max-memory {cfg.max_memory:g}: "
                               "raise --max-memory or lower --size.")
         clock = RunClock(plan)
+        mrf_side = self.plan_min_side(cfg) if cfg.style_loss == "mrf" else 0
         image = None
         stages = []
         for i, (hw, (_, iters)) in enumerate(zip(sizes, plan)):
@@ -174,7 +178,8 @@ class Gatys:
             scale_loss = self._loss_for(loss, hw, cfg)
             shield = None if protect is None else io.resize(protect.to(c), hw)  # (1,1,h,w) in [0,1]
             scale_loss.set_content(c, None if shield is None else 1 + PROTECT_CONTENT_BOOST * shield)
-            grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale))) for s in styles]
+            grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale, mrf_side)))
+                     for s in styles]
             region_masks = None if masks is None else [io.resize(m, hw) for m in masks]
             scale_loss.set_styles(grams, weights, region_masks, layer_weights,
                                   guide=None if shield is None else 1 - shield)
@@ -236,12 +241,18 @@ class Gatys:
         return loss_fn
 
     @staticmethod
+    def plan_min_side(cfg: GatysConfig) -> int:
+        """The shortest side a scale may have: one feature at the deepest layer, and with the MRF term one
+        3x3 patch at each MRF layer."""
+        side = max(STRIDE[k] for k in (*cfg.content_layers, *cfg.style_layers))
+        if cfg.style_loss == "mrf":
+            side = max(side, *(MRF_PATCH * STRIDE[k] for k in MRF_LAYERS if k in cfg.style_layers))
+        return side
+
+    @staticmethod
     def plan(content_hw, cfg: GatysConfig) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The coarse-to-fine schedule: sizes (h, w) and (pixels, planned iterations) per scale."""
-        min_side = max(STRIDE[k] for k in (*cfg.content_layers, *cfg.style_layers))
-        if cfg.style_loss == "mrf":  # the MRF layers need at least one 3x3 patch
-            min_side = max(min_side, *(MRF_PATCH * STRIDE[k] for k in MRF_LAYERS if k in cfg.style_layers))
-        sizes = scale_sizes(*content_hw, cfg.size, min(cfg.min_size, cfg.size), min_side)
+        sizes = scale_sizes(*content_hw, cfg.size, min(cfg.min_size, cfg.size), Gatys.plan_min_side(cfg))
         plan = [(h * w, cfg.coarse_iterations if i < len(sizes) - 1 else cfg.iterations)
                 for i, (h, w) in enumerate(sizes)]
         return sizes, plan
