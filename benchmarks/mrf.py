@@ -38,7 +38,6 @@ VARIANTS = {"gram": {"style_loss": "gram"}, "mrf s2": {"style_loss": "mrf", "mrf
 
 
 def speed(sizes, repeats: int) -> list[str]:
-    import torch
 
     from atelier import io
     from atelier.features import get_vgg19
@@ -60,7 +59,7 @@ def speed(sizes, repeats: int) -> list[str]:
             losses[name] = loss
         x = c.clone().requires_grad_(True)
 
-        def step(loss):
+        def step(loss, x=x):
             t = time.perf_counter()
             x.grad = None
             loss(x)["total"].backward()

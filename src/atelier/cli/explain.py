@@ -26,8 +26,8 @@ def build_parser() -> Parser:
                    "the whole sheet in about 5 minutes on 2 CPU cores).")
     p.add_argument("--result", metavar="OUT.png", help="A finished stylisation of this painting: adds each "
                    "layer's share of its remaining style loss.")
-    p.add_argument("--iterations", type=parse_int, default=60, metavar="N",
-                   help="L-BFGS steps per reconstruction (default 60).")
+    p.add_argument("--iterations", type=parse_int, metavar="N",
+                   help="L-BFGS steps per reconstruction, half at half size (default 50).")
     p.add_argument("--seed", type=parse_int, default=0, help="Seed of the white noise the reconstructions start from.")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     p.add_argument("--overwrite", action="store_true", help="Replace the files of an earlier sheet in DIR.")
@@ -37,7 +37,9 @@ def build_parser() -> Parser:
 
 def main(command: str, argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    kwargs = {"size": args.size, "result": args.result, "iterations": args.iterations, "overwrite": args.overwrite}
+    kwargs = {"size": args.size, "result": args.result, "overwrite": args.overwrite}
+    if args.iterations is not None:  # else the library's default
+        kwargs["iterations"] = args.iterations
     atelier.check_explain(args.painting, args.output, **kwargs)  # refusals before the progress bar
     printer = None if args.quiet else ProgressPrinter(show=True)
     try:

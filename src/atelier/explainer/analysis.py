@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import io
 from ..engine.optimize import RunClock, optimize_image
 from ..events import Stage
 from ..losses import PerceptualLoss, gram_loss, gram_matrix
@@ -28,19 +29,36 @@ STYLE_WEIGHT = 10.0
 def reconstruct(vgg, painting: torch.Tensor, iterations: int, *, generator: torch.Generator | None = None,
                 callback=None, clock: RunClock | None = None) -> list[dict]:
     """Five style reconstructions of ``painting`` (1,3,H,W) from one seeded white noise, with the Gram
-    losses of the first 1..5 of LAYERS: [{"layers", "image" (1,3,H,W), "iterations", "style_loss"}]."""
-    noise = torch.rand(painting.shape, generator=generator, device="cpu").to(painting.device)
+    losses of the first 1..5 of LAYERS: [{"layers", "image" (1,3,H,W), "iterations", "style_loss"}].
+
+    Each runs coarse to fine like a gatys texture: half of the ``iterations`` at half the size (a quarter
+    of the work per step, and the large structures of the deep layers settle there), then the rest at
+    full size from the upsampled image."""
+    hw = tuple(painting.shape[-2:])
+    coarse = coarse_size(hw)
+    steps = [(coarse, iterations // 2), (hw, iterations - iterations // 2)] if coarse else [(hw, iterations)]
+    noise = torch.rand(1, 3, *steps[0][0], generator=generator, device="cpu").to(painting.device)
     out = []
     for n in range(1, len(LAYERS) + 1):
         layers = LAYERS[:n]
-        loss = PerceptualLoss(vgg, content_layers=(), style_layers=layers, style_weight=STYLE_WEIGHT)
-        loss.set_styles([loss.style_grams(painting)], [1.0])
-        stage = Stage(f"reconstruction {n}/{len(LAYERS)} ({'+'.join(layers)})", n - 1, len(LAYERS),
-                      tuple(painting.shape[-2:]), iterations)
-        res = optimize_image(noise, loss, iterations=iterations, clock=clock, stage=stage, callback=callback)
-        out.append({"layers": list(layers), "image": res.image, "iterations": res.iterations,
-                    "style_loss": res.losses.get("style", float("nan")) / STYLE_WEIGHT})
+        image, done, losses = noise, 0, {}
+        for size, iters in steps:
+            target = io.resize(painting, size)
+            loss = PerceptualLoss(vgg, content_layers=(), style_layers=layers, style_weight=STYLE_WEIGHT)
+            loss.set_styles([loss.style_grams(target)], [1.0])
+            stage = Stage(f"reconstruction {n}/{len(LAYERS)} ({'+'.join(layers)})", n - 1, len(LAYERS), size, iters)
+            res = optimize_image(io.resize(image, size), loss, iterations=iters, clock=clock, stage=stage,
+                                 callback=callback)
+            image, done, losses = res.image, done + res.iterations, res.losses
+        out.append({"layers": list(layers), "image": image, "iterations": done,
+                    "style_loss": losses.get("style", float("nan")) / STYLE_WEIGHT})
     return out
+
+
+def coarse_size(hw: tuple[int, int]) -> tuple[int, int] | None:
+    """Half of ``hw`` (the coarse scale of a reconstruction), or None when relu5_1 would have no feature."""
+    half = io.fit_size(*hw, max(hw) // 2)
+    return half if min(half) >= 16 else None
 
 
 @torch.no_grad()

@@ -18,8 +18,8 @@ from fastapi.staticfiles import StaticFiles
 
 import atelier
 
-from .guard import LOOPBACK_HOSTS, MB, TOKEN_COOKIE, Guard
 from .explain_routes import explain_router
+from .guard import LOOPBACK_HOSTS, MB, TOKEN_COOKIE, Guard
 from .job_routes import jobs_routers
 from .jobs import JobStore
 from .routes import info_router, page_router

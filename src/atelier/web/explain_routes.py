@@ -20,7 +20,7 @@ EXPLAIN_HELP = (
     "Multipart form: `painting` (an image) or `painting_bundled` (a bundled painting's id); `result` "
     "(optional: a finished stylisation, for each layer's share of its remaining style loss); `size` (long "
     "side, 32 to 1024 and at most the server's size limit; default 256); `iterations` (L-BFGS steps per "
-    "reconstruction, default 60); `seed`. The job's result is the sheet (JPEG); its sidecar is explain.json. "
+    "reconstruction, default 50); `seed`. The job's result is the sheet (JPEG); its sidecar is explain.json. "
     "Answers 422 for files that are not images and options out of range, 413 for uploads over the limits."
 )
 
@@ -35,7 +35,7 @@ def explain_router(store: JobStore, limits: Limits) -> APIRouter:
         painting_bundled: Annotated[str | None, Form()] = None,
         result: Annotated[UploadFile | None, File()] = None,
         size: Annotated[int, Form()] = 256,
-        iterations: Annotated[int, Form()] = 60,
+        iterations: Annotated[int, Form()] = 50,
         seed: Annotated[int, Form()] = 0,
     ) -> dict:
         painting = painting if painting is not None and (painting.filename or painting.size) else None
