@@ -105,8 +105,9 @@ def test_progress_events_per_reconstruction(image_files, tmp_path):
     atelier.explain(image_files["style"], tmp_path / "d", callback=events.append, **TINY)
     stages = [e for e in events if isinstance(e, atelier.events.Stage)]
     steps = [e for e in events if isinstance(e, atelier.events.Progress)]
-    # two scales per reconstruction (half size, then full), one step each
-    assert [s.size for s in stages] == [(16, 16), (32, 32)] * 5 and [s.index for s in stages] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    # reconstructions 1-2 at full size (2 steps), 3-5 at half size (1 step) then full size (1 step)
+    assert [s.size for s in stages] == [(32, 32)] * 2 + [(16, 16), (32, 32)] * 3
+    assert [s.index for s in stages] == [0, 1, 2, 2, 3, 3, 4, 4]
     assert len(steps) == 10 and steps[-1].total_iterations == 10
     assert isinstance(events[-1], atelier.events.Done)
 

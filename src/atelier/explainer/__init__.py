@@ -25,7 +25,7 @@ from ..events import Done, emit
 from ..features import get_vgg19
 from ..paths import check_input_file
 from . import sheet as draw
-from .analysis import LAYERS, coarse_size, directions, layer_distances, reconstruct
+from .analysis import LAYERS, directions, layer_distances, reconstruct, reconstruction_plan
 
 MIN_SIZE, MAX_SIZE = 32, 1024  # long side: relu5_1 needs 16 px; above 1024 px five reconstructions take hours
 # L-BFGS steps per reconstruction at the default: the whole sheet at 256 px in under 5 minutes on 2 cores
@@ -84,10 +84,7 @@ def explain(painting, out_dir, *, size: int = 256, result=None, iterations: int 
     art = io.resize_long_side(io.load_image(painting).to(dev), size)  # (1,3,H,W)
     vgg = get_vgg19(weights=weights, device=dev)
     gen = torch.Generator().manual_seed(seed)
-    coarse = coarse_size(tuple(art.shape[-2:]))
-    plan = [(coarse[0] * coarse[1], iterations // 2), (art.shape[-2] * art.shape[-1], iterations - iterations // 2)] \
-        if coarse else [(art.shape[-2] * art.shape[-1], iterations)]
-    clock = RunClock(plan * len(LAYERS))
+    clock = RunClock(reconstruction_plan(tuple(art.shape[-2:]), iterations))
     recons = reconstruct(vgg, art, iterations, generator=gen, callback=callback, clock=clock)
     with torch.no_grad():
         feats = vgg(art, LAYERS)

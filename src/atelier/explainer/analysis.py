@@ -24,6 +24,7 @@ LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # Scale of the (relative) Gram loss in the reconstructions: the same as gatys' style weight at strength 1,
 # so L-BFGS sees the gradients it sees in a transfer.
 STYLE_WEIGHT = 10.0
+COARSE_FROM = 3  # reconstructions 3..5 (up to relu3_1 and deeper) run coarse to fine
 
 
 def reconstruct(vgg, painting: torch.Tensor, iterations: int, *, generator: torch.Generator | None = None,
@@ -31,28 +32,39 @@ def reconstruct(vgg, painting: torch.Tensor, iterations: int, *, generator: torc
     """Five style reconstructions of ``painting`` (1,3,H,W) from one seeded white noise, with the Gram
     losses of the first 1..5 of LAYERS: [{"layers", "image" (1,3,H,W), "iterations", "style_loss"}].
 
-    Each runs coarse to fine like a gatys texture: half of the ``iterations`` at half the size (a quarter
-    of the work per step, and the large structures of the deep layers settle there), then the rest at
-    full size from the upsampled image."""
+    From relu3_1 on (``COARSE_FROM``) each runs coarse to fine like a gatys texture: half of the
+    ``iterations`` at half the size (a quarter of the work per step, and the large structures of the deep
+    layers settle there), then the rest at full size from the upsampled image. The first two, local
+    statistics whose steps are cheap, run at full size only: upsampled, their coarse pixels stayed blocks."""
     hw = tuple(painting.shape[-2:])
     coarse = coarse_size(hw)
     steps = [(coarse, iterations // 2), (hw, iterations - iterations // 2)] if coarse else [(hw, iterations)]
-    noise = torch.rand(1, 3, *steps[0][0], generator=generator, device="cpu").to(painting.device)
+    noise = torch.rand(1, 3, *hw, generator=generator, device="cpu").to(painting.device)
     out = []
     for n in range(1, len(LAYERS) + 1):
         layers = LAYERS[:n]
         image, done, losses = noise, 0, {}
-        for size, iters in steps:
+        for size, iters in steps if n >= COARSE_FROM else [(hw, iterations)]:
+            image = io.resize(image, size)
             target = io.resize(painting, size)
             loss = PerceptualLoss(vgg, content_layers=(), style_layers=layers, style_weight=STYLE_WEIGHT)
             loss.set_styles([loss.style_grams(target)], [1.0])
             stage = Stage(f"reconstruction {n}/{len(LAYERS)} ({'+'.join(layers)})", n - 1, len(LAYERS), size, iters)
-            res = optimize_image(io.resize(image, size), loss, iterations=iters, clock=clock, stage=stage,
-                                 callback=callback)
+            res = optimize_image(image, loss, iterations=iters, clock=clock, stage=stage, callback=callback)
             image, done, losses = res.image, done + res.iterations, res.losses
         out.append({"layers": list(layers), "image": image, "iterations": done,
                     "style_loss": losses.get("style", float("nan")) / STYLE_WEIGHT})
     return out
+
+
+def reconstruction_plan(hw: tuple[int, int], iterations: int) -> list[tuple[int, int]]:
+    """(pixels, iterations) of every stage of :func:`reconstruct`, for the run's clock."""
+    coarse = coarse_size(hw)
+    full = (hw[0] * hw[1], iterations)
+    if coarse is None:
+        return [full] * len(LAYERS)
+    split = [(coarse[0] * coarse[1], iterations // 2), (hw[0] * hw[1], iterations - iterations // 2)]
+    return [full] * (COARSE_FROM - 1) + split * (len(LAYERS) - COARSE_FROM + 1)
 
 
 def coarse_size(hw: tuple[int, int]) -> tuple[int, int] | None:
