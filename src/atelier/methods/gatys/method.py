@@ -75,6 +75,22 @@ SIZE_KNEE_PIXELS, SIZE_EXPONENT = 512 * 512, 0.13
 IMAGE_BYTES_PER_PIXEL = 100
 
 
+# --style-loss mrf on top, per output pixel: the result's 3x3 patches at relu3_1 (C=256, 1/16 of the pixels)
+# and relu4_1 (C=512, 1/64) held as patches, their unit copies, matched targets and differences (4 copies of
+# C*9 fp32 values), and the painting's patches (raw and unit, 1/stride^2 of them). Estimated from the
+# tensors' sizes, not fitted to measured peaks like BYTES_PER_PIXEL.
+MRF_PATCH_BYTES = 4 * 9 * (256 / 16 + 512 / 64)  # one fp32 copy of both layers' patches, per pixel
+
+
+def bytes_per_pixel(cfg: GatysConfig) -> float:
+    """Memory per output pixel of one scale (activations kept for the backward pass, and the MRF term's
+    patches with --style-loss mrf)."""
+    base = BYTES_PER_PIXEL[cfg.precision]
+    if cfg.style_loss != "mrf":
+        return base
+    return base + MRF_PATCH_BYTES * (4 + 2 / cfg.mrf_stride**2)
+
+
 def scale_sizes(height: int, width: int, size: int, min_size: int, min_side: int = 16) -> list[tuple[int, int]]:
     """Sizes (h, w) of the coarse-to-fine schedule, coarsest first: long sides size/2^k >= min_size, and
     short sides >= ``min_side`` (the deepest layer's stride, so it still has at least one feature)."""
@@ -218,7 +234,7 @@ class Gatys:
     @staticmethod
     def _loss_for(loss: PerceptualLoss, hw, cfg: GatysConfig):
         """The whole-image loss, or its tiled evaluation when the scale's activations exceed the budget."""
-        need = BYTES_PER_PIXEL[cfg.precision] * hw[0] * hw[1]
+        need = bytes_per_pixel(cfg) * hw[0] * hw[1]
         if cfg.tile == 0 and need <= cfg.max_memory * 2**30:
             return loss  # None in estimate(): "not tiled"
         # Half the budget for one crop's activations: the rest holds image-sized buffers and targets.
@@ -314,8 +330,8 @@ class Gatys:
         buffers = OVERHEAD_BYTES + IMAGE_BYTES_PER_PIXEL * px
         buffers += 2 * lbfgs_history(3 * px) * 3 * px * 4 if cfg.optimizer == "lbfgs" else 0
         if px > 1 << 28:  # over 268 M pixels: refused anyway; the grid would take long to lay out
-            return buffers + BYTES_PER_PIXEL[cfg.precision] * min(px, 1 << 24)
-        return buffers + BYTES_PER_PIXEL[cfg.precision] * cls._scale_work((h, w), cfg)[1]
+            return buffers + bytes_per_pixel(cfg) * min(px, 1 << 24)
+        return buffers + bytes_per_pixel(cfg) * cls._scale_work((h, w), cfg)[1]
 
     @staticmethod
     def _renderer(content: torch.Tensor, masks: list[torch.Tensor] | None):
