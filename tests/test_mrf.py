@@ -120,3 +120,12 @@ def test_cli_refuses_mrf_in_tiles_in_one_sentence(image_files, tmp_path, capsys)
                  "--style-loss", "mrf", "--tile", "64", "--size", "32", "-q"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--tile" in err[0] and not out.exists()
+
+
+def test_the_memory_estimate_counts_the_patches():
+    from atelier.methods.gatys.config import GatysConfig
+    from atelier.methods.gatys.method import Gatys
+
+    gram, s2, s1 = (Gatys.peak_bytes((512, 512), GatysConfig(size=512, **kw))
+                    for kw in ({}, {"style_loss": "mrf"}, {"style_loss": "mrf", "mrf_stride": 1}))
+    assert gram < s2 < s1
