@@ -42,7 +42,7 @@ LAYERS: dict[str | None, int] = {
     "engine": 1,
     "methods": 2,
     "api": 3, "training": 3, "export": 3, "refine": 3, "worksize": 3, "protect": 3,
-    "video": 4, "metrics": 4, "comparison": 4, "batch": 4,
+    "video": 4, "metrics": 4, "comparison": 4, "batch": 4, "explainer": 4,
     "cli": 5, "web": 5, "__main__": 5,
 }
 FRONT_ENDS = ("cli", "web", "__main__")

@@ -8,6 +8,7 @@ Public API (imported lazily so that ``atelier --help`` starts fast)::
     atelier.stylize_video("clip.mp4", "out.mp4", model="starry_night")   # -> VideoResult
     atelier.list_methods()                                         # -> ["gatys", ...]
     atelier.run_batch(["photos/"], "out/", model="starry_night")   # -> BatchReport (resumable)
+    atelier.explain("painting.jpg", "sheet/", size=256)           # -> ExplainResult (sheet.jpg, explain.json)
 
 Front ends (CLI, web, batch) use only the names listed in ``__all__``.
 """
@@ -51,6 +52,9 @@ _LAZY = {
     "create_method": "atelier.methods",
     "method_for_model": "atelier.methods",
     "compare": "atelier.comparison",
+    "explain": "atelier.explainer",
+    "ExplainResult": "atelier.explainer",
+    "check_explain": "atelier.explainer",
     "RunSpec": "atelier.comparison",
     "evaluate": "atelier.metrics",
     "metrics": "atelier.metrics",
@@ -90,7 +94,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "texture", "run_texture", "texture_to_file", "texture_size", "resolve_device",
     "default_inputs", "load_image", "read_image", "save_image", "check_output_path", "sidecar_path",
     "plan_outputs", "snapshot_path",
-    "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "evaluate", "metrics", "errors",
+    "list_methods", "get_method", "method_spec", "create_method", "method_for_model", "compare", "RunSpec", "explain", "ExplainResult", "check_explain", "evaluate", "metrics", "errors",
     "events", "list_models", "find_model", "user_models_dir", "export_onnx",
     "train", "list_trainers", "trainer_spec", "atelier_home", "check_input_file", "preview_path", "stylize_video",
     "VideoResult", "video_info", "VideoConfig",

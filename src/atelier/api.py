@@ -132,6 +132,7 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
                           f"{'synthesising a texture' if texture else 'has no --size'} cannot use it.")
     check_mix(method, caps, config, scale_mix=scale_mix, color_from=color_from, n_styles=n_styles,
               n_masks=n_masks, refine=refine, video=video or texture)
+    _check_mrf(config, n_styles, n_masks, scale_mix)
     shield = _protect_options(method, caps, protect, protect_strength, video=video, texture=texture)
     return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine, work_size, scale_mix,
                     color_from, shield)
@@ -144,6 +145,19 @@ def _protect_options(method: str, caps, value, strength, *, video=False, texture
     able = ", ".join(n for n in list_methods() if method_spec(n).capabilities.protect)
     protect.check(method, caps, opts, video=video, texture=texture, able=able)
     return None if opts.protect == "none" else opts
+
+
+def _check_mrf(config, n_styles: int, n_masks, scale_mix: bool) -> None:
+    """``--style-loss mrf`` (Li & Wand 2016) matches each patch to one painting's patches: several paintings
+    need one --mask region each, and it has no per-layer blend to mix paintings by scale."""
+    if getattr(config, "style_loss", "gram") != "mrf":
+        return
+    if scale_mix:
+        raise OptionError("--style-loss mrf matches patches of one painting per region: it cannot be combined "
+                          "with --coarse-style/--fine-style.")
+    if n_styles > 1 and n_masks is None:
+        raise OptionError("--style-loss mrf matches each patch to one painting's patches: give several "
+                          "paintings one --mask region each, or use --style-loss gram to blend them.")
 
 
 def check_mix(method: str, caps, config, *, scale_mix: bool, color_from: bool, n_styles: int, n_masks=None,

@@ -1,4 +1,5 @@
-"""Perceptual losses: content, Gram (optionally guided by masks), mean/std, total variation, temporal.
+"""Perceptual losses: content, Gram (optionally guided by masks), MRF patches, mean/std, total variation,
+temporal.
 
 Each loss is a pure function with shape checks plus a thin ``nn.Module`` holding its target (computed once,
 without gradient). :class:`PerceptualLoss` is the container every method uses: it owns the targets and
@@ -9,6 +10,8 @@ size and the feature magnitude): every term here is *relative* and *intensive*,
 
     content  = ||F(x) - F(c)||^2 / ||F(c)||^2                  at each content layer
     style    = ||G(x) - G(s)||^2 / ||G(s)||^2, G = F F^T / HW  at each style layer (Gram of mean products)
+    mrf      = sum ||P(x) - P_NN||^2 / sum ||P_NN||^2           3x3 feature patches and their nearest
+                                                               painting patches (Li & Wand 2016)
     tv       = mean of squared neighbour differences, image in [0,1]
 
 so a term has the same meaning at 256 px and at 2048 px and one ``style_strength`` gives a similar look at
@@ -25,8 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import OptionError
+from .ops import patches
 
 EPS = 1e-8
+# Li & Wand 2016 §3-4: the MRF term acts on 3x3 patches of relu3_1 and relu4_1 (style_loss="mrf").
+MRF_LAYERS = ("relu3_1", "relu4_1")
+MRF_PATCH = 3
 
 
 def _check_feats(x: torch.Tensor, name: str = "features") -> None:
@@ -121,6 +128,32 @@ def gram_loss(feats: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor
     return relative_sq_error(gram_matrix(feats, mask), target_gram)
 
 
+def mrf_loss(feats: torch.Tensor, keys: torch.Tensor, keys_unit: torch.Tensor,
+             weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The MRF style term of Li & Wand 2016 ("Combining Markov Random Fields and Convolutional Neural
+    Networks for Image Synthesis", eq. 2-3), relative like the other terms here:
+
+        sum_i w_i ||P_i(x) - P_NN(i)||^2 / sum_i w_i ||P_NN(i)||^2
+
+    over every 3x3 patch P_i (C*9 values) of ``feats`` (1,C,H,W), NN(i) the painting's patch (a row of
+    ``keys`` (M,C*9)) with the highest normalised cross-correlation with P_i (the nearest of the unit rows
+    ``keys_unit``: |a - b|^2 = 2 - 2 a.b for unit vectors). The matching is recomputed on every call
+    and carries no gradient (the paper's eq. 3); ``weights`` (N,) per patch (a mask at the patch centres)."""
+    _check_feats(feats)
+    if feats.shape[0] != 1:
+        raise ValueError(f"mrf_loss takes one image, got a batch of {feats.shape[0]}")
+    q = patches.extract(feats.float(), MRF_PATCH)[0]  # (N, C*9), N = (H-2)(W-2)
+    with torch.no_grad():
+        unit = q / q.norm(dim=1, keepdim=True).clamp_min(EPS)
+        _, idx = patches.nearest(unit, keys_unit)  # (N,1): exact, by matrix products in bounded blocks
+        target = keys[idx[:, 0]]  # (N, C*9)
+        t2 = target.pow(2).sum(1)  # (N,)
+    sq = (q - target).pow(2).sum(1)  # (N,)
+    if weights is None:
+        return sq.sum() / (t2.sum() + EPS)
+    return (weights * sq).sum() / ((weights * t2).sum() + EPS)
+
+
 def mean_std(feats: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
     """(B,C,H,W) -> channel means and standard deviations, each (B,C,1,1)."""
     _check_feats(feats)
@@ -195,6 +228,31 @@ class GramLoss(nn.Module):
         return gram_loss(feats, self.target, self.mask)
 
 
+class MRFLoss(nn.Module):
+    """:func:`mrf_loss` against one painting's features (1,C,h,w) at a layer: its 3x3 patches at ``stride``
+    (2 keeps a quarter of them, to bound the search's memory and time at large sizes) are stored once, raw
+    and as unit vectors. ``mask`` (1,1,H,W), any resolution, weights the result's patches at their centres
+    (a region of ``--mask``, or ``--protect``'s style weight)."""
+
+    def __init__(self, style_feats: torch.Tensor, mask: torch.Tensor | None = None, stride: int = 1):
+        super().__init__()
+        if min(style_feats.shape[-2:]) < MRF_PATCH:
+            raise OptionError(f"The painting is too small for the MRF style term: its features are "
+                              f"{style_feats.shape[-1]}x{style_feats.shape[-2]} at a style layer, fewer than "
+                              f"{MRF_PATCH}x{MRF_PATCH}; use a larger painting or --style-scale.")
+        keys = patches.extract(style_feats.detach().float(), MRF_PATCH, stride)[0]  # (M, C*9)
+        self.register_buffer("keys", keys)
+        self.register_buffer("keys_unit", keys / keys.norm(dim=1, keepdim=True).clamp_min(EPS))
+        self.register_buffer("mask", None if mask is None else mask.detach())
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        weights = None
+        if self.mask is not None:  # the mask at this layer's resolution, at the centres of the 3x3 patches
+            m = resize_mask(self.mask.float(), tuple(feats.shape[-2:]))[0, 0]
+            weights = m[1:-1, 1:-1].reshape(-1)  # (N,), row-major like patches.extract
+        return mrf_loss(feats, self.keys, self.keys_unit, weights)
+
+
 class TVLoss(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return tv_loss(image)
@@ -213,7 +271,7 @@ class TemporalLoss(nn.Module):
 
 
 class PerceptualLoss(nn.Module):
-    """Weighted sum of content, (guided) Gram style and TV terms on one shared VGG forward.
+    """Weighted sum of content, (guided) Gram or MRF style and TV terms on one shared VGG forward.
 
     Targets are set with :meth:`set_content` and :meth:`set_styles` (computed once, no gradient);
     ``forward(image)`` returns ``{"content": ..., "style": ..., "tv": ..., "total": ...}`` where each named
@@ -230,9 +288,16 @@ class PerceptualLoss(nn.Module):
         content_weight: float = 1.0,
         style_weight: float = 1.0,
         tv_weight: float = 0.0,
+        style_loss: str = "gram",
+        mrf_stride: int = 1,
     ):
         super().__init__()
+        if style_loss not in ("gram", "mrf"):
+            raise ValueError(f"style_loss must be 'gram' or 'mrf', not {style_loss!r}")
         self.vgg = vgg
+        # How the style term is made per layer: Gram everywhere, or with "mrf" Li & Wand's patch term at the
+        # MRF_LAYERS among the style layers (the others keep their Gram terms).
+        self.style_loss, self.mrf_stride = style_loss, mrf_stride
         self.content_layers = tuple(content_layers)
         self.style_layers = tuple(style_layers)
         lw = [1.0] * len(self.style_layers) if style_layer_weights is None else list(style_layer_weights)
@@ -256,11 +321,21 @@ class PerceptualLoss(nn.Module):
         feats = self.features(content, self.content_layers)
         self.content_losses = nn.ModuleDict({k: ContentLoss(feats[k].float(), weights) for k in self.content_layers})
 
+    def is_mrf(self, layer: str) -> bool:
+        """Whether the style term at ``layer`` is the MRF term (else the Gram term)."""
+        return self.style_loss == "mrf" and layer in MRF_LAYERS
+
     @torch.no_grad()
     def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Gram matrices (1,C,C) of one style image at every style layer."""
+        """One style image's target at every style layer: its Gram matrix (1,C,C), or at an MRF layer
+        (:meth:`is_mrf`) its features (1,C,h,w), whose patches the MRF term searches."""
         feats = self.features(style, self.style_layers)
-        return {k: gram_matrix(feats[k]) for k in self.style_layers}
+        return {k: feats[k].float() if self.is_mrf(k) else gram_matrix(feats[k]) for k in self.style_layers}
+
+    def _style_term(self, layer: str, target: torch.Tensor, mask: torch.Tensor | None) -> nn.Module:
+        if self.is_mrf(layer):
+            return MRFLoss(target, mask, self.mrf_stride)
+        return GramLoss(target, mask)
 
     def set_styles(
         self,
@@ -289,15 +364,19 @@ class PerceptualLoss(nn.Module):
         self.style_losses = nn.ModuleList()
         self.region_weights = []
         if masks is None:
+            if len(grams) > 1 and any(self.is_mrf(k) for k in self.style_layers):
+                raise ValueError("the MRF style term matches one painting's patches: several styles need masks")
             per_layer = blend_weights(weights, layer_weights, self.style_layers)
-            blended = {k: sum(w * g[k] for w, g in zip(per_layer[k], grams)) for k in self.style_layers}
-            self.style_losses.append(nn.ModuleList([GramLoss(blended[k], guide) for k in self.style_layers]))
+            blended = {k: grams[0][k] if self.is_mrf(k) else sum(w * g[k] for w, g in zip(per_layer[k], grams))
+                       for k in self.style_layers}
+            self.style_losses.append(nn.ModuleList([self._style_term(k, blended[k], guide)
+                                                    for k in self.style_layers]))
             self.region_weights.append(1.0)
             return
         if layer_weights is not None:
             raise ValueError("per-layer style weights and masks cannot be combined")
         for g, w, m in zip(grams, weights, masks):
-            self.style_losses.append(nn.ModuleList([GramLoss(g[k], m) for k in self.style_layers]))
+            self.style_losses.append(nn.ModuleList([self._style_term(k, g[k], m) for k in self.style_layers]))
             self.region_weights.append(w)
 
     def forward(self, image: torch.Tensor, content: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

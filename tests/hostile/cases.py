@@ -17,7 +17,7 @@ from . import inputs
 from .frontends import Args
 
 IMAGE_FES = ("stylize-gatys", "stylize-johnson", "stylize-adain", "stylize-quilting", "texture", "video", "train",
-             "eval", "compare", "web")
+             "eval", "compare", "explain", "web")
 VALID_IMAGE_FES = ("stylize-gatys", "stylize-johnson", "texture", "web")  # a run each: kept few for speed
 IMAGE_OUT_FES = ("stylize-gatys", "stylize-johnson", "stylize-adain", "texture")
 MODEL_FES = ("stylize-johnson", "export")
@@ -101,6 +101,13 @@ def _existing(name_of):
         path.write_bytes(b"keep me")
         return args.out
     return build
+
+
+def _earlier_sheet(folder: Path, args: Args) -> Path:
+    """`atelier explain`'s folder holding an earlier sheet (kept without --overwrite)."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sheet.jpg").write_bytes(b"keep me")
+    return args.out
 
 
 def _sidecar_dir(folder: Path, args: Args) -> Path:
@@ -250,20 +257,25 @@ CASES: list[Case] = [
          output(lambda d, a: (d / a.out.name).mkdir() or d / a.out.name), words=("directory",)),
     Case("output under a file", IMAGE_OUT_FES + ("video",), output(_parent_is_file), words=("notes.txt",)),
     Case("compare output is a file", ("compare",), output(lambda d, a: a.style), words=("painting.png", "file")),
+    Case("explain output is a file", ("explain",), output(lambda d, a: a.style), words=("painting.png", "file")),
+    Case("explain folder holds a sheet", ("explain",), output(_earlier_sheet), words=("sheet.jpg", "already exists")),
     Case("snapshot name is the input", ("stylize-gatys",), _snapshot_is_input, words=("out.iter00001.png",)),
     Case("snapshot exists", ("stylize-gatys",), _snapshot_exists, words=("out.iter00001.png", "already exists")),
     Case("init image is the output", ("stylize-gatys",), _init_is_output, words=("init.png", "input")),
     Case("preview name is the style", ("train",), _preview_is_style, words=("m.preview.png", "input")),
     Case("preview exists", ("train",), _preview_exists, words=("m.preview.png", "already exists")),
     # ----------------------------------------------------------------------------------------- options
-    Case("size 0", ("stylize-gatys", "stylize-adain", "texture", "train", "eval", "web"),
+    Case("size 0", ("stylize-gatys", "stylize-adain", "texture", "train", "eval", "explain", "web"),
          option({"*": ["--size", "0"]}, {"size": 0}), words=("size",),
          per_fe={"stylize-adain": ("ok", ())}),
-    Case("size negative", ("stylize-gatys", "stylize-johnson", "stylize-adain", "texture", "eval", "batch", "web"),
+    Case("size negative", ("stylize-gatys", "stylize-johnson", "stylize-adain", "texture", "eval", "batch", "explain",
+                           "web"),
          option({"*": ["--size", "-5"]}, {"size": -5}), words=("size", "-5")),
     Case("size huge", ("stylize-gatys", "stylize-johnson", "stylize-adain", "stylize-quilting", "texture", "eval",
-                       "video", "batch", "web"),
+                       "video", "batch", "explain", "web"),
          option({"*": ["--size", "100000"]}, {"size": 100000}), words=("100000",)),
+    Case("mrf in tiles", ("stylize-gatys",), option({"*": ["--style-loss", "mrf", "--tile", "64"]}),
+         words=("--style-loss mrf", "--tile")),
     Case("nan strength", ("stylize-gatys", "stylize-adain", "train", "web"),
          option({"stylize-gatys": ["--style-strength", "nan"], "train": ["--style-strength", "nan"],
                  "stylize-adain": ["--alpha", "nan"]}, {"style_strength": "nan"}), words=("nan",)),

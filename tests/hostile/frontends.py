@@ -145,6 +145,9 @@ FRONT_ENDS: dict[str, FrontEnd] = {
         FrontEnd("compare", _cli(lambda a: ["compare", "--content", a.image, "--style", a.style, "-o", a.out,
                                             "--run", "gatys:size=32,min_size=32,iterations=1,coarse_iterations=0",
                                             "--eval-size", "32", *a.extra], out_is_image=False), "cmp", None),
+        # The painting to explain is the main image; the output is a folder.
+        FrontEnd("explain", _cli(lambda a: _cmd(["explain"], [a.image], ["-o", a.out, "--size", "32", "--iterations",
+                                                                 "1", "-q"], a), out_is_image=False), "sheet", None),
         FrontEnd("export", _cli(lambda a: ["export", a.model, "-o", a.out, *a.extra], out_is_image=False),
                  "m.onnx", None),
         # `atelier batch`: the command's own options are refused before any item (exit 2, nothing written);

@@ -22,6 +22,7 @@ _COMMANDS = {
     "methods": ("atelier.cli.stylize", "List the style transfer methods and what they support."),
     "eval": ("atelier.cli.evaluate", "Measure a result: style, content, structure and colour distances."),
     "compare": ("atelier.cli.evaluate", "Compare methods/settings: contact sheet, metrics table, loss curves."),
+    "explain": ("atelier.cli.explain", "Show what a painting's style is made of: reconstructions, Gram directions."),
     "models": ("atelier.cli.models", "List the trained feed-forward models (bundled and yours)."),
     "export": ("atelier.cli.models", "Export a trained model to ONNX for onnxruntime."),
     "train": ("atelier.cli.train", "Train a feed-forward style network on a folder of photos."),

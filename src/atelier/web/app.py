@@ -2,7 +2,7 @@
 
 Everything goes through the public API (``import atelier``). The parts: :mod:`.guard` (the ASGI guard in
 front of every route: size limit, token, Host and Origin checks), :mod:`.routes` (the page and the
-read-only routes), :mod:`.job_routes` (jobs: create, follow, fetch, cancel, delete), :mod:`.jobs` (the job
+read-only routes), :mod:`.job_routes` (jobs: create, follow, fetch, cancel, delete), :mod:`.explain_routes` (the Explain view's jobs), :mod:`.jobs` (the job
 store and its workers), :mod:`.schema` (the options, generated from the configs) and :mod:`.uploads`
 (limits, uploaded and bundled files).
 """
@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 import atelier
 
+from .explain_routes import explain_router
 from .guard import LOOPBACK_HOSTS, MB, TOKEN_COOKIE, Guard
 from .job_routes import jobs_routers
 from .jobs import JobStore
@@ -59,7 +60,7 @@ def create_app(
     app.state.store = store
     static = Path(str(resources.files("atelier.web") / "static"))
     app.mount("/static", StaticFiles(directory=static), name="static")
-    for router in [page_router(static), info_router(store, limits), *jobs_routers(store, limits)]:
+    for router in [page_router(static), info_router(store, limits), *jobs_routers(store, limits), explain_router(store, limits)]:
         app.include_router(router)
     guard = Guard(app, token=token, max_body=limits.max_upload_bytes, allowed_hosts=allowed_hosts)
     guard.store = store

@@ -240,7 +240,8 @@ def job_files_router(store: JobStore) -> APIRouter:
                 summary="The result's JSON sidecar (resolved config, seed, timings, losses)")
     def sidecar(job_id: str) -> dict:
         job = _finished(store, job_id)
-        return without_paths(json.loads(atelier.sidecar_path(job.dir / job.result).read_text(encoding="utf-8")))
+        path = job.dir / "explain" / "explain.json" if job.kind == "explain" else atelier.sidecar_path(job.dir / job.result)
+        return without_paths(json.loads(path.read_text(encoding="utf-8")))
 
     @router.get("/api/jobs/{job_id}/inputs/{which}", summary="An input of the job: 'content', 'style-N', 'mask-N' or 'color-from'",
                 response_class=FileResponse)

@@ -90,7 +90,7 @@ def video_unavailable_reason() -> str | None:
 class Job:
     id: str
     dir: Path
-    kind: str  # "image" | "video" | "texture"
+    kind: str  # "image" | "video" | "texture" | "explain"
     method: str
     options: dict[str, Any]
     seed: int
@@ -312,6 +312,8 @@ class JobStore:
                 self._run_video(job)
             elif job.kind == "texture":
                 self._run_texture(job)
+            elif job.kind == "explain":
+                self._run_explain(job)
             else:
                 self._run_image(job)
         except JobCancelled:
@@ -441,6 +443,19 @@ class JobStore:
             job.result = path.name
             job.info = {k: result.info[k] for k in ("output_size", "timings", "iterations", "stages", "texture")
                         if k in result.info}
+
+    def _run_explain(self, job: Job) -> None:
+        """``atelier.explain`` (the Explain view): the sheet and its files in the job's ``explain/`` folder."""
+        _, (painting,) = self._input_paths(job)
+        res = job.inputs.get("explain_result_file")
+        out = atelier.explain(painting, job.dir / "explain", result=None if res is None else job.dir / res,
+                              size=job.options["size"], iterations=job.options["iterations"], seed=job.seed,
+                              overwrite=True, callback=self._callback(job))
+        if job.cancel_requested and not job.stopping:
+            raise JobCancelled
+        with self.lock:
+            job.result = "explain/sheet.jpg"
+            job.info = {"explain": out.data}
 
     def _run_video(self, job: Job) -> None:
         reason = video_unavailable_reason()

@@ -73,6 +73,16 @@ class GatysConfig(Config):
         None, "Weights of the style layers (default: equal), normalised to sum to 1.", "Gatys 2016 eq. 5",
         minimum=0,
     )
+    style_loss: str = _f(
+        "gram", "The style term: 'gram' (global feature correlations) or 'mrf' (each 3x3 feature patch of the "
+        "result pulled to its most similar patch of the painting at relu3_1 and relu4_1, the other style "
+        "layers keeping their Gram terms; slower, keeps local structures such as eyes or strokes whole).",
+        "Li & Wand 2016 (CNNMRF)", choices=("gram", "mrf"),
+    )
+    mrf_stride: int = _f(
+        2, "With --style-loss mrf: take every Nth patch of the painting (1 = all; 2 keeps a quarter, about "
+        "3x less time per step at 512 px).", "Li & Wand 2016", minimum=1, maximum=4,
+    )
     precision: str = _f("fp32", "Arithmetic of the VGG passes: 'fp32' or 'bf16' (faster on CPUs with bf16).",
                         choices=("fp32", "bf16"))
     max_memory: float = _f(
@@ -89,6 +99,12 @@ class GatysConfig(Config):
     def validate(self, n_styles: int = 1) -> None:
         """Rules across fields and the run's style count (ranges and choices are on the fields)."""
         check_style_weights(self.style_weights, n_styles)
+        if self.style_loss == "mrf":
+            if not set(self.style_layers) & {"relu3_1", "relu4_1"}:  # losses.MRF_LAYERS (torch-free here)
+                raise OptionError("--style-loss mrf acts at relu3_1 and relu4_1: put one of them in --style-layers.")
+            if self.tile:
+                raise OptionError("--style-loss mrf matches patches over the whole image and cannot run in "
+                                  "--tile tiles; leave --tile at 0.")
         if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
             raise OptionError(
                 f"--style-layer-weights has {len(self.style_layer_weights)} value(s) for "

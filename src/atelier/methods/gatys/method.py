@@ -5,6 +5,8 @@ a content loss on VGG-19 features plus a style loss on their Gram matrices, star
 Gatys, Ecker, Bethge, Hertzmann & Shechtman 2017, "Controlling Perceptual Factors in Neural Style
 Transfer" (CVPR): colour preservation (§3), spatial control with guided Gram matrices (§4), scale control
 and coarse-to-fine optimisation for large images (§5).
+Li & Wand 2016, "Combining Markov Random Fields and Convolutional Neural Networks for Image Synthesis"
+(CVPR): ``style_loss='mrf'``, nearest-neighbour 3x3 feature patches at relu3_1/relu4_1 (``losses.mrf_loss``).
 Gatys, Ecker & Bethge 2015, "Texture Synthesis Using Convolutional Neural Networks" (NeurIPS): the same
 optimisation with the Gram (style) term alone, from noise (``texture``).
 
@@ -37,7 +39,7 @@ from ...engine.tiled import TiledLoss
 from ...errors import Interrupted, OptionError
 from ...events import Done, Progress, Stage, emit
 from ...features import STRIDE, get_vgg19
-from ...losses import PerceptualLoss, TemporalLoss
+from ...losses import MRF_LAYERS, MRF_PATCH, PerceptualLoss, TemporalLoss
 from ...ops import color
 from ...ops.tiling import grid, tile_for_budget
 from ...runtime import resident_bytes
@@ -73,6 +75,22 @@ SIZE_KNEE_PIXELS, SIZE_EXPONENT = 512 * 512, 0.13
 IMAGE_BYTES_PER_PIXEL = 100
 
 
+# --style-loss mrf on top, per output pixel: the result's 3x3 patches at relu3_1 (C=256, 1/16 of the pixels)
+# and relu4_1 (C=512, 1/64) held as patches, their unit copies, matched targets and differences (4 copies of
+# C*9 fp32 values), and the painting's patches (raw and unit, 1/stride^2 of them). Estimated from the
+# tensors' sizes, not fitted to measured peaks like BYTES_PER_PIXEL.
+MRF_PATCH_BYTES = 4 * 9 * (256 / 16 + 512 / 64)  # one fp32 copy of both layers' patches, per pixel
+
+
+def bytes_per_pixel(cfg: GatysConfig) -> float:
+    """Memory per output pixel of one scale (activations kept for the backward pass, and the MRF term's
+    patches with --style-loss mrf)."""
+    base = BYTES_PER_PIXEL[cfg.precision]
+    if cfg.style_loss != "mrf":
+        return base
+    return base + MRF_PATCH_BYTES * (4 + 2 / cfg.mrf_stride**2)
+
+
 def scale_sizes(height: int, width: int, size: int, min_size: int, min_side: int = 16) -> list[tuple[int, int]]:
     """Sizes (h, w) of the coarse-to-fine schedule, coarsest first: long sides size/2^k >= min_size, and
     short sides >= ``min_side`` (the deepest layer's stride, so it still has at least one feature)."""
@@ -90,10 +108,13 @@ def scale_sizes(height: int, width: int, size: int, min_size: int, min_side: int
     return sizes[::-1]
 
 
-def style_size_for(style: torch.Tensor, out_hw: tuple[int, int], style_scale: float) -> tuple[int, int]:
-    """The style image's (h, w) so its area is style_scale^2 x the output's area (aspect kept)."""
+def style_size_for(style: torch.Tensor, out_hw: tuple[int, int], style_scale: float,
+                   min_side: int = 0) -> tuple[int, int]:
+    """The style image's (h, w) so its area is style_scale^2 x the output's area (aspect kept), its short
+    side at least ``min_side`` (the MRF term needs a 3x3 patch at relu4_1: 24 px)."""
     sh, sw = style.shape[-2:]
     f = style_scale * math.sqrt(out_hw[0] * out_hw[1] / (sh * sw))
+    f = max(f, min_side / min(sh, sw))
     return max(16, round(sh * f)), max(16, round(sw * f))
 
 
@@ -146,11 +167,18 @@ class Gatys:
             content_weight=cfg.content_weight,
             style_weight=BASE_STYLE_WEIGHT * cfg.style_strength,
             tv_weight=cfg.tv_weight,
+            style_loss=cfg.style_loss,
+            mrf_stride=cfg.mrf_stride,
         )
         weights = cfg.style_weights or [1.0] * len(styles)
 
         sizes, plan = self.plan(content.shape[-2:], cfg)
+        if cfg.style_loss == "mrf" and self._loss_for(None, sizes[-1], cfg) is not None:
+            raise OptionError(f"--style-loss mrf matches patches over the whole image, and a {sizes[-1][1]}x"
+                              f"{sizes[-1][0]} output needs tiles within --max-memory {cfg.max_memory:g}: "
+                              "raise --max-memory or lower --size.")
         clock = RunClock(plan)
+        mrf_side = self.plan_min_side(cfg) if cfg.style_loss == "mrf" else 0
         image = None
         stages = []
         for i, (hw, (_, iters)) in enumerate(zip(sizes, plan)):
@@ -166,7 +194,8 @@ class Gatys:
             scale_loss = self._loss_for(loss, hw, cfg)
             shield = None if protect is None else io.resize(protect.to(c), hw)  # (1,1,h,w) in [0,1]
             scale_loss.set_content(c, None if shield is None else 1 + PROTECT_CONTENT_BOOST * shield)
-            grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale))) for s in styles]
+            grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale, mrf_side)))
+                     for s in styles]
             region_masks = None if masks is None else [io.resize(m, hw) for m in masks]
             scale_loss.set_styles(grams, weights, region_masks, layer_weights,
                                   guide=None if shield is None else 1 - shield)
@@ -205,7 +234,7 @@ class Gatys:
     @staticmethod
     def _loss_for(loss: PerceptualLoss, hw, cfg: GatysConfig):
         """The whole-image loss, or its tiled evaluation when the scale's activations exceed the budget."""
-        need = BYTES_PER_PIXEL[cfg.precision] * hw[0] * hw[1]
+        need = bytes_per_pixel(cfg) * hw[0] * hw[1]
         if cfg.tile == 0 and need <= cfg.max_memory * 2**30:
             return loss  # None in estimate(): "not tiled"
         # Half the budget for one crop's activations: the rest holds image-sized buffers and targets.
@@ -228,10 +257,18 @@ class Gatys:
         return loss_fn
 
     @staticmethod
+    def plan_min_side(cfg: GatysConfig) -> int:
+        """The shortest side a scale may have: one feature at the deepest layer, and with the MRF term one
+        3x3 patch at each MRF layer."""
+        side = max(STRIDE[k] for k in (*cfg.content_layers, *cfg.style_layers))
+        if cfg.style_loss == "mrf":
+            side = max(side, *(MRF_PATCH * STRIDE[k] for k in MRF_LAYERS if k in cfg.style_layers))
+        return side
+
+    @staticmethod
     def plan(content_hw, cfg: GatysConfig) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The coarse-to-fine schedule: sizes (h, w) and (pixels, planned iterations) per scale."""
-        min_side = max(STRIDE[k] for k in (*cfg.content_layers, *cfg.style_layers))
-        sizes = scale_sizes(*content_hw, cfg.size, min(cfg.min_size, cfg.size), min_side)
+        sizes = scale_sizes(*content_hw, cfg.size, min(cfg.min_size, cfg.size), Gatys.plan_min_side(cfg))
         plan = [(h * w, cfg.coarse_iterations if i < len(sizes) - 1 else cfg.iterations)
                 for i, (h, w) in enumerate(sizes)]
         return sizes, plan
@@ -293,8 +330,8 @@ class Gatys:
         buffers = OVERHEAD_BYTES + IMAGE_BYTES_PER_PIXEL * px
         buffers += 2 * lbfgs_history(3 * px) * 3 * px * 4 if cfg.optimizer == "lbfgs" else 0
         if px > 1 << 28:  # over 268 M pixels: refused anyway; the grid would take long to lay out
-            return buffers + BYTES_PER_PIXEL[cfg.precision] * min(px, 1 << 24)
-        return buffers + BYTES_PER_PIXEL[cfg.precision] * cls._scale_work((h, w), cfg)[1]
+            return buffers + bytes_per_pixel(cfg) * min(px, 1 << 24)
+        return buffers + bytes_per_pixel(cfg) * cls._scale_work((h, w), cfg)[1]
 
     @staticmethod
     def _renderer(content: torch.Tensor, masks: list[torch.Tensor] | None):

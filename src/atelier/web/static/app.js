@@ -399,6 +399,7 @@ function resetView(job) {
 function jobTitle(job) {
   const styles = job.inputs.style_names.join(", ");
   if (job.kind === "texture") return `texture of ${styles}`;
+  if (job.kind === "explain") return `explanation of ${styles}`;
   return job.inputs.content_name + (styles ? ` × ${styles}` : "");
 }
 
@@ -470,7 +471,7 @@ function showResult(job) {
       $("#compare").style.width = `min(100%, ${Math.max(2 * after.naturalWidth, 320)}px)`;
     };
     after.src = job.result + bust;
-    const texture = job.kind === "texture";  // nothing to compare a texture with: no before side
+    const texture = ["texture", "explain"].includes(job.kind);  // nothing to compare with: no before side
     for (const el of [$("#before-clip"), $("#slider"), $(".tag-before"), $(".tag-after")]) el.hidden = texture;
     if (!texture) $("#before").src = job.inputs.content;
     $("#compare").hidden = false;
@@ -479,7 +480,7 @@ function showResult(job) {
   const dl = $("#download");
   dl.href = `${job.result}?download=true`;
   dl.hidden = false;
-  dl.textContent = job.kind === "video" ? "Download video" : "Download PNG";
+  dl.textContent = job.kind === "video" ? "Download video" : job.kind === "explain" ? "Download sheet" : "Download PNG";
   $("#sidecar").href = job.sidecar;
   $("#sidecar").hidden = false;
 }
