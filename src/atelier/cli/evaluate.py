@@ -13,18 +13,31 @@ from .common import Parser, add_metadata_option
 def _eval(argv: list[str]) -> int:
     metrics = atelier.metrics
     p = Parser(prog="atelier eval", description="Measure a stylised image against its content and style "
-                "images at a fixed evaluation size, so numbers are comparable across runs.")
-    p.add_argument("output", nargs="+", help="Stylised image(s) to judge.")
+                "images at a fixed evaluation size, so numbers are comparable across runs; or, with --kid, "
+                "how far one folder of images looks from another (KID on VGG-19 features).")
+    p.add_argument("output", nargs="*", help="Stylised image(s) to judge.")
     p.add_argument("--content", help="The content photo the output was made from.")
     p.add_argument("--style", help="The style image the output was made from.")
-    p.add_argument("--size", type=int, default=metrics.EVAL_SIZE, help="Evaluation long side in pixels.")
+    p.add_argument("--kid", nargs=2, metavar=("FOLDER_A", "FOLDER_B"),
+                   help="Kernel Inception Distance between two image sets (Binkowski et al. 2018) on VGG-19 "
+                   "features, with a 95%% bootstrap interval; not comparable to published FID/KID numbers.")
+    p.add_argument("--size", type=int, help=f"Evaluation long side in pixels (default {metrics.EVAL_SIZE}); "
+                   f"with --kid the short side every image is resized to (default {metrics.KID_SIZE}).")
     p.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
     args = p.parse_args(argv)
+    if args.kid:
+        if args.output or args.content or args.style:
+            raise atelier.errors.OptionError("--kid compares two folders: give no output images, --content "
+                                             "or --style with it.")
+        return _print_kid(args.kid, args.size, args.json)
+    if not args.output:
+        raise atelier.errors.OptionError("Give the stylised image(s) to judge, or --kid FOLDER_A FOLDER_B.")
     if args.content is None and args.style is None:
         raise atelier.errors.OptionError("Give --content and/or --style to measure the output against.")
+    size = metrics.EVAL_SIZE if args.size is None else args.size
     rows = []
     for out in args.output:
-        scores = metrics.evaluate(out, content=args.content, style=args.style, size=args.size)
+        scores = metrics.evaluate(out, content=args.content, style=args.style, size=size)
         rows.append({"image": out, **{k: round(v, 5) for k, v in scores.items()}})
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -34,6 +47,32 @@ def _eval(argv: list[str]) -> int:
         for key in rows[0]:
             if key in metrics.METRICS:
                 print(f"  {key}: {metrics.METRICS[key]}")
+    return 0
+
+
+def _kid_size(size: int | None) -> int:
+    if size is None:
+        return atelier.metrics.KID_SIZE
+    if isinstance(size, bool) or size < 16:
+        raise atelier.errors.OptionError(f"The KID size must be at least 16 pixels (VGG-19's deepest layer), "
+                                         f"not {size}.")
+    return size
+
+
+def _print_kid(folders, size: int | None, as_json: bool) -> int:
+    result = atelier.metrics.kid_folders(folders[0], folders[1], size=_kid_size(size))
+    result = {"a": folders[0], "b": folders[1], **result}
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"KID {result['kid']:.4g}  (95% bootstrap interval {result['low']:.4g} .. {result['high']:.4g}; "
+          f"subset std {result['subset_std']:.2g})")
+    for side in ("a", "b"):
+        skipped = f", {result['skipped_' + side]} unreadable skipped" if result["skipped_" + side] else ""
+        print(f"  {side.upper()}: {result['n_' + side]} images in {result[side]}{skipped}")
+    print(f"  {result['n_subsets']} subsets of {result['subset_size']}, {result['n_bootstrap']} bootstrap "
+          f"resamples; VGG-19 relu4_1+relu5_1 mean/std at {result['size']} px. 0 = same look; comparable only "
+          "with other KIDs of atelier at the same size, not with published FID/KID (Inception) numbers.")
     return 0
 
 
