@@ -36,7 +36,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from johnson_eval import HELD_OUT  # noqa: E402 - the five registry photos never trained on
+from johnson_eval import HELD_OUT
 
 WESNOTH = "usr/share/games/wesnoth/1.16/data"
 # Campaign folder -> Debian package of its story paintings.
@@ -105,7 +105,7 @@ def _fill(folder: Path, names: list[str], files: dict[str, Path]) -> None:
 
 
 def _version(debs: Path, package: str) -> str:
-    deb = sorted(debs.glob(f"{package}_*.deb"))[-1]
+    deb = max(debs.glob(f"{package}_*.deb"))
     return subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True,
                           check=True).stdout.strip()
 

@@ -136,7 +136,7 @@ def test_too_few_images_is_one_sentence(tmp_path, vgg):
 @pytest.fixture
 def random_vgg_everywhere(monkeypatch):
     """The CLI asks for the pretrained VGG; these tests judge the command's behaviour, not the weights."""
-    import atelier.metrics.kid_vgg as kid_vgg
+    from atelier.metrics import kid_vgg
 
     net = VGG19(weights="random")
     monkeypatch.setattr(kid_vgg, "get_vgg19", lambda **kw: net)
@@ -170,3 +170,19 @@ def test_cli_eval_kid_bad_input_exits_2_with_one_sentence(tmp_path, capsys, rand
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err
+
+
+def test_cli_compare_kid_writes_one_row_per_folder(tmp_path, capsys, random_vgg_everywhere):
+    ref = _write_images(tmp_path / "ref", 6, "stripes", 1)
+    near = _write_images(tmp_path / "near", 6, "stripes", 2)
+    far = _write_images(tmp_path / "far", 6, "smooth", 3)
+    out = tmp_path / "cmp"
+    argv = ["compare", "--kid", str(ref), str(near), str(far), "--size", "32", "-o", str(out)]
+    assert main(argv) == 0
+    assert "Not comparable to published FID/KID" in capsys.readouterr().out
+    rows = json.loads((out / "kid.json").read_text())["rows"]
+    assert [r["folder"] for r in rows] == [str(near), str(far)] and rows[1]["kid"] > rows[0]["kid"]
+    assert rows[1]["low"] > 0 and rows[0]["images"] == 6 and rows[0]["reference_images"] == 6
+    assert "| folder" in (out / "kid.md").read_text() and (out / "kid.csv").read_text().startswith("folder,")
+    assert main(argv) == 2 and "already exists" in capsys.readouterr().err  # never overwritten silently
+    assert main(["compare", "--kid", str(ref)]) == 2 and "at least one folder" in capsys.readouterr().err

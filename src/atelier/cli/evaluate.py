@@ -79,6 +79,9 @@ def _print_kid(folders, size: int | None, as_json: bool) -> int:
 def _compare(argv: list[str]) -> int:
     p = Parser(prog="atelier compare", description="Run several methods/settings on content x style pairs; "
                 "write a contact sheet, a metrics table (md, csv, json) and loss curves into OUT_DIR.")
+    p.add_argument("--kid", nargs="+", metavar=("REFERENCE", "FOLDER"),
+                   help="Compare folders instead: the KID of each FOLDER to the REFERENCE folder (VGG-19 "
+                   "features, 95%% bootstrap interval), written to OUT_DIR/kid.md/.csv/.json.")
     p.add_argument("--content", nargs="+", help="Content photo(s) (default: the embedded example).")
     p.add_argument("--style", nargs="+", help="Style image(s) (default: the embedded example).")
     p.add_argument("--run", action="append", dest="runs", metavar="SPEC",
@@ -92,6 +95,8 @@ def _compare(argv: list[str]) -> int:
     p.add_argument("--overwrite", action="store_true", help="Replace an earlier comparison in OUT_DIR.")
     add_metadata_option(p)
     args = p.parse_args(argv)
+    if args.kid:
+        return _compare_folders(args)
     content, style = atelier.default_inputs()
     specs = [atelier.RunSpec.parse(r) for r in (args.runs or ["gatys"])]
     for s in specs:
@@ -109,6 +114,22 @@ def _compare(argv: list[str]) -> int:
         printer.close()
     print(f"Wrote {result['out_dir']}/contact_sheet.png, metrics.md/.csv/.json and loss_curves.png "
           f"({len(result['rows'])} rows).")
+    return 0
+
+
+def _compare_folders(args) -> int:
+    if len(args.kid) < 2:
+        raise atelier.errors.OptionError("--kid needs a reference folder and at least one folder to compare.")
+    if args.runs or args.content or args.style:
+        raise atelier.errors.OptionError("--kid compares folders: give no --run, --content or --style with it.")
+    if args.eval_size != 512:
+        raise atelier.errors.OptionError("--kid uses --size for its image size, not --eval-size.")
+    reference, folders = args.kid[0], args.kid[1:]
+    rows = atelier.compare_folders(folders, reference, args.output, size=_kid_size(args.size),
+                                   overwrite=args.overwrite, seed=args.seed)
+    print(atelier.metrics.format_table(rows))
+    print(f"\nKID to {reference}; 0 = same look. Not comparable to published FID/KID (Inception) numbers.")
+    print(f"Wrote {args.output}/kid.md/.csv/.json.")
     return 0
 
 

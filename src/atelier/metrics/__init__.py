@@ -40,7 +40,15 @@ from .distances import (
     sliced_wasserstein,
     ssim_luminance,
 )
-from .kid_vgg import KID_LAYERS, KID_SIZE, collection_features, kid, kid_folders, mmd2_unbiased, polynomial_kernel
+from .kid_vgg import (
+    KID_LAYERS,
+    KID_SIZE,
+    collection_features,
+    kid,
+    kid_folders,
+    mmd2_unbiased,
+    polynomial_kernel,
+)
 from .report import format_table, write_csv, write_json
 from .temporal import dis_flow, occlusion_mask, warp, warping_error
 
@@ -61,12 +69,13 @@ CONTENT_KEYS = ("content", "ssim", "color_hist", "grid")
 STYLE_KEYS = ("style_gram", "style_swd", "style_meanstd")
 
 __all__ = [
-    "CONTENT_KEYS", "CONTENT_LAYER", "EVAL_SIZE", "KID_LAYERS", "KID_SIZE", "collection_features", "kid",
-    "kid_folders", "mmd2_unbiased", "polynomial_kernel", "MEANSTD_LAYERS", "METRICS", "STYLE_KEYS", "STYLE_LAYERS",
+    "CONTENT_KEYS", "CONTENT_LAYER", "EVAL_SIZE", "MEANSTD_LAYERS", "METRICS", "STYLE_KEYS", "STYLE_LAYERS",
     "SWD_SEED", "color_histogram_distance", "content_distance", "copy_fraction", "dis_flow", "evaluate", "format_table",
     "gram_distance", "grid_energy", "grid_ratio", "mean_std_distance", "occlusion_mask", "sliced_wasserstein", "ssim_luminance", "warp",
     "warping_error", "write_csv", "write_json",
 ]
+# A collection's look (kid_vgg.py): KID on VGG-19 features.
+__all__ += ["KID_LAYERS", "KID_SIZE", "collection_features", "kid", "kid_folders", "mmd2_unbiased", "polynomial_kernel"]
 
 
 def _same_area(height: int, width: int, area: int) -> tuple[int, int]:

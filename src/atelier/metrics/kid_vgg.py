@@ -82,7 +82,7 @@ def image_feature(vgg, image: torch.Tensor, size: int = KID_SIZE) -> torch.Tenso
     return torch.cat(parts)  # (2048,)
 
 
-def _files(source) -> list[Path]:
+def image_files(source) -> list[Path]:
     """A folder (recursive) or a list of files/folders -> the image files, in order."""
     if isinstance(source, (str, Path)):
         source = [source]
@@ -104,7 +104,7 @@ def collection_features(source, *, vgg=None, size: int = KID_SIZE, device=None,
     """Features (N, 2048) float64 of every readable image of ``source`` (a folder, or files/folders) and the
     files used. Unreadable files are skipped with one warning each; fewer than 2 usable images is an
     :class:`InputError` (the unbiased estimator needs pairs)."""
-    files = _files(source)
+    files = image_files(source)
     if vgg is None:
         vgg = get_vgg19(weights="pretrained", device=device)
     dev = next(vgg.parameters()).device
@@ -200,8 +200,8 @@ def kid_folders(a, b, *, vgg=None, size: int = KID_SIZE, device=None, **options)
     fa, used_a = collection_features(a, vgg=vgg, size=size, device=device, what="The first image set")
     fb, used_b = collection_features(b, vgg=vgg, size=size, device=device, what="The second image set")
     result = kid(fa, fb, **options)
-    result["skipped_a"] = len(_files(a)) - len(used_a)
-    result["skipped_b"] = len(_files(b)) - len(used_b)
+    result["skipped_a"] = len(image_files(a)) - len(used_a)
+    result["skipped_b"] = len(image_files(b)) - len(used_b)
     result["size"] = size
     return result
 
