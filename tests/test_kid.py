@@ -186,3 +186,9 @@ def test_cli_compare_kid_writes_one_row_per_folder(tmp_path, capsys, random_vgg_
     assert "| folder" in (out / "kid.md").read_text() and (out / "kid.csv").read_text().startswith("folder,")
     assert main(argv) == 2 and "already exists" in capsys.readouterr().err  # never overwritten silently
     assert main(["compare", "--kid", str(ref)]) == 2 and "at least one folder" in capsys.readouterr().err
+
+
+def test_tiny_sets_give_finite_intervals():
+    """With 2-3 images a resample can repeat one image only (no pairs): it is left out, never +-inf."""
+    r = kid(normal(2, 8, 1), normal(3, 8, 2), n_bootstrap=400)
+    assert all(np.isfinite([r["kid"], r["low"], r["high"]])) and r["low"] <= r["high"]

@@ -142,7 +142,8 @@ def _weighted_within(k: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     diag = k.diagonal()
     num = ((w @ k) * w).sum(1) - (w * w * diag).sum(1)
     den = w.sum(1) ** 2 - (w * w).sum(1)
-    return num / den
+    # den = 0: the resample is one image repeated, no pairs (rounding would make num/den +-inf): NaN, dropped
+    return torch.where(den > 0, num / den.clamp_min(1.0), torch.full_like(num, float("nan")))
 
 
 def _counts(draws: torch.Tensor, n: int) -> torch.Tensor:
@@ -153,7 +154,8 @@ def _counts(draws: torch.Tensor, n: int) -> torch.Tensor:
 
 def bootstrap_mmd2(x: torch.Tensor, y: torch.Tensor, n_bootstrap: int, generator: torch.Generator,
                    chunk: int = 100) -> torch.Tensor:
-    """(n_bootstrap,) MMD² of image-level resamples of x and y (see the module docstring)."""
+    """MMD² of ``n_bootstrap`` image-level resamples of x and y (see the module docstring); resamples that
+    repeat one image only (possible in very small sets) have no pairs and are left out."""
     m, n = x.shape[0], y.shape[0]
     kxx, kyy, kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
     out = []
@@ -164,8 +166,9 @@ def bootstrap_mmd2(x: torch.Tensor, y: torch.Tensor, n_bootstrap: int, generator
         v = _counts(torch.randint(0, n, (b, n), generator=generator), n)
         cross = ((w @ kxy) * v).sum(1) / (m * n)
         est = _weighted_within(kxx, w) + _weighted_within(kyy, v) - 2 * cross
-        out.append(torch.nan_to_num(est, nan=0.0))  # nan: a resample of one distinct image (no pairs)
-    return torch.cat(out)
+        out.append(est)
+    boot = torch.cat(out)
+    return boot[~torch.isnan(boot)]  # resamples of one distinct image have no pairs (see _weighted_within)
 
 
 def kid(x: torch.Tensor, y: torch.Tensor, *, n_subsets: int = N_SUBSETS, subset_size: int = SUBSET_SIZE,
