@@ -51,12 +51,7 @@ def _eval(argv: list[str]) -> int:
 
 
 def _kid_size(size: int | None) -> int:
-    if size is None:
-        return atelier.metrics.KID_SIZE
-    if isinstance(size, bool) or size < 16:
-        raise atelier.errors.OptionError(f"The KID size must be at least 16 pixels (VGG-19's deepest layer), "
-                                         f"not {size}.")
-    return size
+    return atelier.metrics.KID_SIZE if size is None else size  # checked by metrics.collection_features
 
 
 def _print_kid(folders, size: int | None, as_json: bool) -> int:

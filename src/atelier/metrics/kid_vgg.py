@@ -104,6 +104,9 @@ def collection_features(source, *, vgg=None, size: int = KID_SIZE, device=None,
     """Features (N, 2048) float64 of every readable image of ``source`` (a folder, or files/folders) and the
     files used. Unreadable files are skipped with one warning each; fewer than 2 usable images is an
     :class:`InputError` (the unbiased estimator needs pairs)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise OptionError(f"The KID size must be a whole number of at least 16 pixels (VGG-19's deepest "
+                          f"layer), not {size!r}.")
     files = image_files(source)
     if vgg is None:
         vgg = get_vgg19(weights="pretrained", device=device)
