@@ -18,9 +18,9 @@ interval):
 * cyclegan: ``atelier.run(photo, method="cyclegan", model=MODEL)`` when ``--cyclegan`` is given and the
   method exists in this atelier (else the row is skipped with a note).
 
-Every compared image is at long side ``--size`` (photos, held-out paintings and outputs alike), so KID sees
-the same resolution in every row; the reference paintings are read at full size (KID resizes all to a
-256-px short side). The content distance (relu4_2, atelier.metrics) of each output to its photo is averaged.
+Every image is first brought to long side ``--size`` (photos, paintings of both references and outputs
+alike), so every set reaches KID's 256-px short side by the same resizing (KID is sensitive to sharpness:
+MEASURED_RESIZE below). The content distance (relu4_2, atelier.metrics) of each output to its photo is averaged.
 Outputs are cached under ``--cache`` (default ~/.cache/atelier/bench/cyclegan/<row>-<size>/); a rerun skips
 finished images. ``--limit N`` takes N photos spread evenly over the sorted held-out list (both sources);
 ``--gatys-limit`` caps the Gatys row further (it costs ~a minute per photo on this CPU).
@@ -148,8 +148,10 @@ def main() -> None:
     t0 = time.perf_counter()
     small_tests = [resized_copy(q, args.cache / f"paintings_test-{size}" / f"{q.stem}.png", size)
                    for q in test_paintings]
+    small_train = [resized_copy(q, args.cache / f"paintings_train-{size}" / f"{q.stem}.png", size)
+                   for q in train_paintings]
     refs = {"held-out paintings": collection_features(small_tests)[0],
-            "training paintings": collection_features(train_paintings)[0]}
+            "training paintings": collection_features(small_train)[0]}
     print(f"reference features: {time.perf_counter() - t0:.0f} s", flush=True)
 
     table, notes = [], []

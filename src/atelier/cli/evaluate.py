@@ -76,7 +76,8 @@ def _compare(argv: list[str]) -> int:
                 "write a contact sheet, a metrics table (md, csv, json) and loss curves into OUT_DIR.")
     p.add_argument("--kid", nargs="+", metavar=("REFERENCE", "FOLDER"),
                    help="Compare folders instead: the KID of each FOLDER to the REFERENCE folder (VGG-19 "
-                   "features, 95%% bootstrap interval), written to OUT_DIR/kid.md/.csv/.json.")
+                   "features, 95%% bootstrap interval; --size: the short side images are resized to, default 256), "
+                   "written to OUT_DIR/kid.md/.csv/.json.")
     p.add_argument("--content", nargs="+", help="Content photo(s) (default: the embedded example).")
     p.add_argument("--style", nargs="+", help="Style image(s) (default: the embedded example).")
     p.add_argument("--run", action="append", dest="runs", metavar="SPEC",
