@@ -19,8 +19,8 @@ interval):
   method exists in this atelier (else the row is skipped with a note).
 
 Every image is first brought to long side ``--size`` (photos, paintings of both references and outputs
-alike), so every set reaches KID's 256-px short side by the same resizing (KID is sensitive to sharpness:
-MEASURED_RESIZE below). The content distance (relu4_2, atelier.metrics) of each output to its photo is averaged.
+alike), so every set reaches KID's 256-px short side by the same resizing (KID on these features is
+sensitive to sharpness: ``MEASURED_NOTES`` below). The content distance (relu4_2, atelier.metrics) of each output to its photo is averaged.
 Outputs are cached under ``--cache`` (default ~/.cache/atelier/bench/cyclegan/<row>-<size>/); a rerun skips
 finished images. ``--limit N`` takes N photos spread evenly over the sorted held-out list (both sources);
 ``--gatys-limit`` caps the Gatys row further (it costs ~a minute per photo on this CPU).
@@ -47,6 +47,17 @@ QUESTION = ("The seed of this project claims \"CycleGAN's FID is 37 % better tha
             "on Inception), is CycleGAN's KID to the held-out paintings clearly below AdaIN's, and by how "
             "much?")
 ROWS = ("floor", "ceiling", "adain", "gatys", "cyclegan")
+# What earlier runs showed (2026-12-07, Intel Xeon, 2 cores under a background training; --limit 60).
+MEASURED_NOTES = [
+    ("Seconds: wall time of this run, KID features included; cached outputs are not re-made. The Gatys row's "
+     "first run took 1035 s for 5 photos at 256 px (about 3.5 min per photo under load)."),
+    ("Resizing matters: with the training paintings read at full size instead of at long side 256 like the "
+     "compared sets, the photos' KID to them was 0.47 and AdaIN's 0.85, the opposite order of the table's "
+     "0.69 and 0.38. These features see sharpness, so every set is resized alike."),
+    ("With 8 held-out paintings the first KID column's interval is wide (it contains 0 even for the unchanged "
+     "photos); the column against the 53 training paintings separates the photos from the collection. AdaIN "
+     "and Gatys take their style from one training painting, which favours them in that column slightly."),
+]
 
 
 def cpu_model() -> str:
@@ -228,7 +239,7 @@ interval over images in brackets. **Not comparable to published FID/KID numbers*
                    "adain (bundled decoder) and gatys (defaults) each with one training painting per photo, "
                    f"drawn at random (seed {args.seed}); cyclegan = `atelier.run(photo, method=\"cyclegan\", "
                    "model=...)`. Content distance: relu4_2, relative, mean over the row's photos.")]
-    lines += [f"- {n}" for n in notes]
+    lines += [f"- {n}" for n in notes + MEASURED_NOTES]
     lines += ["", *answer({r["row"]: r for r in table})]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
