@@ -11,6 +11,10 @@ writes into ``out_dir``:
 * ``loss_curves.png``: total loss against iterations and against seconds, for optimisation methods;
 * ``images/``: every result with its JSON sidecar.
 
+``compare_folders(folders, reference, out_dir)`` compares collections instead: the KID of each folder to
+one reference folder (:mod:`atelier.metrics.kid_vgg`, VGG-19 features, 95 % bootstrap interval), written
+as ``kid.md``, ``kid.csv`` and ``kid.json``; the reference's features are computed once.
+
 This module is a front end of the library (like the CLI): it runs methods only through ``atelier.run``.
 """
 
@@ -140,6 +144,39 @@ def _check(contents, styles, runs: list[RunSpec], out_dir: Path, *, overwrite: b
         takes_style = api.method_spec(spec.method).capabilities.needs_style
         prepared[id(spec)] = api.prepare(spec.method, spec.options, n_styles=1 if takes_style else 0, seed=seed)
     return prepared
+
+
+def compare_folders(folders, reference, out_dir=None, *, size: int | None = None, overwrite: bool = False,
+                    **kid_options) -> list[dict]:
+    """One row per folder: its KID to ``reference`` with the interval and the counts (see
+    :func:`atelier.metrics.kid`); written to ``out_dir``/kid.md, .csv, .json when ``out_dir`` is given
+    (refused, before any work, if they exist and not ``overwrite``)."""
+    from . import metrics
+
+    size = metrics.KID_SIZE if size is None else size
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(f"The comparison's output '{out_dir}' is a file; give a folder (-o DIR).")
+        for name in ("kid.md", "kid.csv", "kid.json"):
+            if (out_dir / name).exists() and not overwrite:
+                raise OutputError(f"'{out_dir / name}' already exists (use --overwrite to replace it).")
+    ref, _ = metrics.collection_features(reference, size=size, what="The reference set")
+    rows = []
+    for folder in folders:
+        feats, used = metrics.collection_features(folder, size=size, what=f"The set '{folder}'")
+        r = metrics.kid(feats, ref, **kid_options)
+        rows.append({"folder": str(folder), "kid": r["kid"], "low": r["low"], "high": r["high"],
+                     "images": r["n_a"], "reference_images": r["n_b"],
+                     "skipped": len(metrics.kid_vgg.image_files(folder)) - len(used)})
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        aio.atomic_write(out_dir / "kid.md", lambda p: p.write_text(
+            f"KID to {reference} (VGG-19 relu4_1+relu5_1 mean/std at {size} px; 95 % bootstrap interval; "
+            "not comparable to published FID/KID numbers)\n\n" + metrics.format_table(rows) + "\n"))
+        metrics.write_csv(out_dir / "kid.csv", rows)
+        aio.write_json(out_dir / "kid.json", {"reference": str(reference), "size": size, "rows": rows})
+    return rows
 
 
 def write_tables(rows: list[dict], out_dir: Path) -> None:

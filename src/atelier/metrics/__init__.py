@@ -6,6 +6,9 @@ The judge is independent of what it judges: this package never imports ``atelier
     from atelier.metrics import evaluate
     evaluate("out.png", content="photo.jpg", style="painting.jpg")
     # {"content": 0.61, "ssim": 0.42, "color_hist": 0.05, "style_gram": 0.31, "style_swd": 0.22, ...}
+    from atelier.metrics import kid_folders
+    kid_folders("stylised/", "paintings/")  # a collection's look: KID on VGG-19 features (metrics/kid_vgg.py)
+    # {"kid": 0.012, "low": 0.008, "high": 0.017, "n_a": 144, "n_b": 8, ...}
 
 Comparable numbers: :func:`evaluate` resizes the output so its long side is ``size`` (EVAL_SIZE = 512),
 the content to exactly the output's (h, w), and the style to the output's *area* (its aspect kept), so
@@ -37,6 +40,15 @@ from .distances import (
     sliced_wasserstein,
     ssim_luminance,
 )
+from .kid_vgg import (
+    KID_LAYERS,
+    KID_SIZE,
+    collection_features,
+    kid,
+    kid_folders,
+    mmd2_unbiased,
+    polynomial_kernel,
+)
 from .report import format_table, write_csv, write_json
 from .temporal import dis_flow, occlusion_mask, warp, warping_error
 
@@ -62,6 +74,8 @@ __all__ = [
     "gram_distance", "grid_energy", "grid_ratio", "mean_std_distance", "occlusion_mask", "sliced_wasserstein", "ssim_luminance", "warp",
     "warping_error", "write_csv", "write_json",
 ]
+# A collection's look (kid_vgg.py): KID on VGG-19 features.
+__all__ += ["KID_LAYERS", "KID_SIZE", "collection_features", "kid", "kid_folders", "mmd2_unbiased", "polynomial_kernel"]
 
 
 def _same_area(height: int, width: int, area: int) -> tuple[int, int]:
