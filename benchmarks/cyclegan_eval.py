@@ -243,8 +243,11 @@ interval over images in brackets. **Not comparable to published FID/KID numbers*
     lines += ["", *answer({r["row"]: r for r in table})]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    model_sha = (hashlib.sha256(Path(args.cyclegan).read_bytes()).hexdigest()
+                 if args.cyclegan and Path(args.cyclegan).is_file() else None)  # cyclegan_bundle.py checks it
     args.out.with_suffix(".json").write_text(json.dumps({"question": QUESTION, "cpu": cpu_model(),
-                                                         "size": args.size, "rows": table, "notes": notes}, indent=2))
+                                                         "size": args.size, "cyclegan_sha256": model_sha,
+                                                         "rows": table, "notes": notes}, indent=2))
     print("\n".join(lines))
 
 
