@@ -257,10 +257,12 @@ class PerceptualLoss(nn.Module):
         self.content_losses = nn.ModuleDict({k: ContentLoss(feats[k].float(), weights) for k in self.content_layers})
 
     @torch.no_grad()
-    def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Gram matrices (1,C,C) of one style image at every style layer."""
+    def style_grams(self, style: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Gram matrices (1,C,C) of one style image at every style layer; with ``mask`` (1,1,h,w) over the
+        painting (``--style-mask``), guided Grams of that region alone (Gatys et al. 2017 §4: the target of a
+        photo region is the Gram of the paired painting region)."""
         feats = self.features(style, self.style_layers)
-        return {k: gram_matrix(feats[k]) for k in self.style_layers}
+        return {k: gram_matrix(feats[k], mask) for k in self.style_layers}
 
     def set_styles(
         self,
