@@ -20,8 +20,8 @@ torch only, on features the caller computed:
   the two images' clusterings on a fixed subsample, a K whose smallest region holds under MIN_SHARE of an
   image not considered;
 * pairs (:func:`pair_regions`): photo region i to painting region p(i), a one-to-one assignment maximising
-  the summed similarity, the cosine of the regions' mean deep features minus their centroids' distance
-  (exhaustive over the permutations up to K = 7, greedy above);
+  the summed similarity, the cosine of the regions' mean deep features minus PAIR_POSITION_WEIGHT x their
+  centroids' distance (exhaustive over the permutations up to K = 7, greedy above);
 * soft masks (:func:`label_masks`): one-hot labels upsampled bilinearly, so the masks sum to 1 everywhere and
   region borders blend.
 """
@@ -37,6 +37,10 @@ import torch.nn.functional as F
 LAYERS = ("relu3_1", "relu4_1")  # the grid is the first one's (stride 4)
 COLOUR_WEIGHT = 0.5  # the RGB triple (in [0,1]) beside the unit-norm deep features
 POSITION_WEIGHT = 0.5  # (y, x) in [0,1]
+# Pairing: what a centroid distance of 1 (the image's side) costs against the cosine of the regions' deep
+# features. A prior (a sky is high in both), kept below the cosine gap of different regions (~0.15 between
+# flat blue and flat green at relu3_1+relu4_1), so what a region is decides before where it is.
+PAIR_POSITION_WEIGHT = 0.25
 MIN_POSITIONS = 4  # a region needs at least this many positions of the grid
 MIN_SHARE = 0.04  # auto: a K whose smallest region is under 4 % of an image is not chosen
 AUTO_KS = (2, 3, 4)
@@ -161,9 +165,10 @@ def region_means(deep: torch.Tensor, labels: torch.Tensor, grid, k: int) -> tupl
 
 def pair_regions(photo: tuple[torch.Tensor, torch.Tensor], painting: tuple[torch.Tensor, torch.Tensor]) -> list[int]:
     """p with photo region i paired to painting region p[i] (both K regions): the one-to-one assignment with
-    the highest summed similarity, cos(mean deep features) - |centroid difference| (exhaustive up to K = 7,
-    greedy above). ``photo``/``painting``: :func:`region_means`."""
-    sim = F.normalize(photo[0], dim=1) @ F.normalize(painting[0], dim=1).T - torch.cdist(photo[1], painting[1])
+    the highest summed similarity, cos(mean deep features) - PAIR_POSITION_WEIGHT |centroid difference|
+    (exhaustive up to K = 7, greedy above). ``photo``/``painting``: :func:`region_means`."""
+    sim = F.normalize(photo[0], dim=1) @ F.normalize(painting[0], dim=1).T \
+        - PAIR_POSITION_WEIGHT * torch.cdist(photo[1], painting[1])
     k = sim.shape[0]
     if k <= 7:
         idx = torch.arange(k)
