@@ -185,3 +185,59 @@ def test_semantic_with_two_paintings_is_refused(pair):
         atelier.prepare("quilting", {}, n_styles=1, n_style_masks=1)
     with pytest.raises(OptionError, match="not to video"):
         atelier.prepare("gatys", {}, n_styles=1, n_style_masks=1, video=True)
+
+
+# ------------------------------------------------------------------------------------------------ web
+
+
+@pytest.fixture
+def web(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from atelier.web import create_app
+
+    with TestClient(create_app(tmp_path / "jobs"), base_url="http://127.0.0.1:7860") as c:
+        yield c
+
+
+def _upload(name, path):
+    return (name, (path.name, path.read_bytes(), "image/png"))
+
+
+def _finish(client, job_id):
+    from test_web import read_events
+
+    return read_events(client, job_id)[-1][1]
+
+
+def test_the_web_form_offers_semantic_and_takes_style_masks(web, pair):
+    methods = {m["name"]: m for m in web.get("/api/methods").json()}
+    assert "semantic" in {o["name"] for o in methods["gatys"]["options"]}
+    assert "semantic" not in {o["name"] for o in methods["quilting"]["options"]}
+    assert methods["adain"]["capabilities"]["style_masks"] and not methods["quilting"]["capabilities"]["style_masks"]
+    base = [_upload("content", pair["photo"]), _upload("style", pair["painting"])]
+    options = {"options": json.dumps(TINY | {"iterations": 2})}
+    two = web.post("/api/jobs", files=[*base, _upload("style_mask", pair["red"]), _upload("style_mask", pair["blue"])],
+                   data=options)
+    assert two.status_code == 422 and "style mask" in two.json()["detail"]
+    r = web.post("/api/jobs", files=[*base, _upload("style_mask", pair["red"])], data=options)
+    assert r.status_code == 201, r.text
+    final = _finish(web, r.json()["id"])
+    assert final["state"] == "done", final["error"]
+    assert final["regions"] is None and len(final["inputs"]["style_masks"]) == 1
+    assert web.get(final["inputs"]["style_masks"][0]).content == pair["red"].read_bytes()
+
+
+def test_a_semantic_web_job_shows_its_regions(web, pair):
+    r = web.post("/api/jobs", files=[_upload("content", pair["photo"]), _upload("style", pair["painting"])],
+                 data={"options": json.dumps(TINY | {"iterations": 2, "semantic": "2"})})
+    assert r.status_code == 201, r.text
+    final = _finish(web, r.json()["id"])
+    assert final["state"] == "done", final["error"]
+    assert final["info"]["semantic"]["k"] == 2
+    png = web.get(final["regions"])
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    bad = web.post("/api/jobs", files=[_upload("content", pair["photo"]), _upload("style", pair["painting"])],
+                   data={"options": json.dumps(TINY | {"semantic": "0"})})
+    assert bad.status_code == 422 and "between 1 and 16" in bad.json()["detail"]
