@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     if sheet:
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
         write_contact_sheet(sheet, args.sheet, tile=200, overwrite=True,
-                            metadata=atelier.provenance_record("contact sheet", "gatys", options=gatys))
+                            metadata=atelier.provenance_record("contact sheet", "gatys", config=gatys))
     write_report(rows, args, total, torch.get_num_threads())
     return 0
 
