@@ -200,52 +200,48 @@ def _mean(values) -> float:
 
 def write_report(rows: list[dict], args, total: float, threads: int) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"settings": vars(args) | {"sheet": str(args.sheet),
-                                                                                    "out": str(args.out)},
-                                                         "rows": rows}, indent=2, default=str) + "\n")
-    lines = [
-        "# Regions that match: `--semantic auto` against hand masks and plain Gatys",
-        "",
-        f"`python benchmarks/semantic.py --size {args.size} --iterations {args.iterations} --coarse-iterations "
-        f"{args.coarse_iterations}` on {cpu_model()}, {threads} torch thread(s), niced, while other jobs shared "
-        f"the 2 cores (timings are under load): {total / 60:.1f} min in all. Hand masks: "
-        "`benchmarks/semantic_pairs.json` (polygons drawn by eye; unlabelled pixels not judged).",
-        "",
-        "Regions: mIoU of the automatic regions against the hand regions (best one-to-one matching, both images, "
-        "mean over regions), for `auto` (K chosen by the silhouette, 2-4) and for K fixed to the hand count; "
-        "`pairing`: share of hand regions whose photo region atelier paired with the matching painting region. "
-        "Transfer: gatys at the given size, real VGG-19 weights, plain against `--semantic auto`, same iterations; "
-        "content and style_gram as `atelier eval` (at the result's size), region_gram the paired-region Gram "
-        "distance (result's hand photo region against the painting's hand region; lower = the region took its "
-        "painting region's statistics).",
-        "",
-        "| photo | painting | K auto | mIoU auto | pairing auto | mIoU K=hand | pairing K=hand | content plain / sem. "
-        "| style_gram plain / sem. | region_gram plain / sem. | s plain / sem. |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    settings = vars(args) | {"sheet": str(args.sheet), "out": str(args.out)}
+    args.out.with_suffix(".json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=2,
+                                                        default=str) + "\n")
+    header = (f"`python benchmarks/semantic.py --size {args.size} --iterations {args.iterations} "
+              f"--coarse-iterations {args.coarse_iterations}` on {cpu_model()}, {threads} torch thread(s), niced, "
+              f"while other jobs shared the 2 cores (timings are under load): {total / 60:.1f} min in all. Hand "
+              "masks: `benchmarks/semantic_pairs.json` (polygons drawn by eye; unlabelled pixels not judged).")
+    legend = ("Regions: mIoU of the automatic regions against the hand regions (best one-to-one matching, both "
+              "images, mean over regions), for `auto` (K chosen by the silhouette, 2-4) and for K fixed to the hand "
+              "count; `pairing`: share of hand regions whose photo region atelier paired with the matching painting "
+              "region. Transfer: gatys at the given size, real VGG-19 weights, plain against `--semantic auto`, "
+              "same iterations; content and style_gram as `atelier eval` (at the result's size), region_gram the "
+              "paired-region Gram distance (result's hand photo region against the painting's hand region; lower = "
+              "the region took its painting region's statistics).")
+    lines = ["# Regions that match: `--semantic auto` against hand masks and plain Gatys", "", header, "", legend, "",
+             ("| photo | painting | K auto | mIoU auto | pairing auto | mIoU K=hand | pairing K=hand "
+             "| content plain / sem. | style_gram plain / sem. | region_gram plain / sem. | s plain / sem. |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        pl, se = r["plain"], r["semantic"]
-        lines.append(f"| {r['photo']} | {r['painting']} | {r['auto']['k']} | {r['auto']['miou']:.3f} | "
-                     f"{r['auto']['pairing']:.2f} | {r['fixed_k']['miou']:.3f} | {r['fixed_k']['pairing']:.2f} | "
-                     f"{pl['content']:.3f} / {se['content']:.3f} | {pl['style_gram']:.3f} / {se['style_gram']:.3f} | "
+        pl, se, a, f = r["plain"], r["semantic"], r["auto"], r["fixed_k"]
+        lines.append(f"| {r['photo']} | {r['painting']} | {a['k']} | {a['miou']:.3f} | {a['pairing']:.2f} | "
+                     f"{f['miou']:.3f} | {f['pairing']:.2f} | {pl['content']:.3f} / {se['content']:.3f} | "
+                     f"{pl['style_gram']:.3f} / {se['style_gram']:.3f} | "
                      f"{pl['region_gram']:.3f} / {se['region_gram']:.3f} | {pl['seconds']:.0f} / {se['seconds']:.0f} |")
-    m = {k: _mean(r[k.split(".")[0]][k.split(".")[1]] for r in rows) for k in (
-        "auto.miou", "auto.pairing", "fixed_k.miou", "fixed_k.pairing", "plain.content", "semantic.content",
-        "plain.style_gram", "semantic.style_gram", "plain.region_gram", "semantic.region_gram", "plain.seconds",
-        "semantic.seconds")}
+    keys = ("auto.miou", "auto.pairing", "fixed_k.miou", "fixed_k.pairing", "plain.content", "semantic.content",
+            "plain.style_gram", "semantic.style_gram", "plain.region_gram", "semantic.region_gram", "plain.seconds",
+            "semantic.seconds")
+    m = {k: _mean(r[k.split(".")[0]][k.split(".")[1]] for r in rows) for k in keys}
     lower = sum(r["semantic"]["region_gram"] < r["plain"]["region_gram"] for r in rows)
+    sheet = args.sheet.relative_to(HERE.parent) if args.sheet.is_relative_to(HERE.parent) else args.sheet
     lines += [
-        f"| **mean** | | | **{m['auto.miou']:.3f}** | **{m['auto.pairing']:.2f}** | **{m['fixed_k.miou']:.3f}** | "
+        (f"| **mean** | | | **{m['auto.miou']:.3f}** | **{m['auto.pairing']:.2f}** | **{m['fixed_k.miou']:.3f}** | "
         f"**{m['fixed_k.pairing']:.2f}** | {m['plain.content']:.3f} / {m['semantic.content']:.3f} | "
         f"{m['plain.style_gram']:.3f} / {m['semantic.style_gram']:.3f} | "
         f"{m['plain.region_gram']:.3f} / {m['semantic.region_gram']:.3f} | "
-        f"{m['plain.seconds']:.0f} / {m['semantic.seconds']:.0f} |",
+        f"{m['plain.seconds']:.0f} / {m['semantic.seconds']:.0f} |"),
         "",
-        f"The paired-region Gram distance is lower with `--semantic auto` on {lower} of {len(rows)} pairs; time "
-        f"ratio semantic / plain (same process, same iterations): {m['semantic.seconds'] / m['plain.seconds']:.2f}.",
+        (f"The paired-region Gram distance is lower with `--semantic auto` on {lower} of {len(rows)} pairs; time "
+         f"ratio semantic / plain (same process, same iterations): {m['semantic.seconds'] / m['plain.seconds']:.2f}."),
         "",
-        f"Contact sheet: `{args.sheet.relative_to(HERE.parent) if args.sheet.is_relative_to(HERE.parent) else args.sheet}` "
-        "(photo, painting, regions found, plain Gatys, `--semantic auto`; registry paintings only).",
+        (f"Contact sheet: `{sheet}` (photo, painting, regions found, plain Gatys, `--semantic auto`; registry "
+         "paintings only)."),
         "",
     ]
     args.out.write_text("\n".join(lines))
