@@ -109,32 +109,32 @@ def find_regions(photo, painting, k, *, weights: str = "pretrained", device=None
     vgg = get_vgg19(weights=weights, device=device or photo.device)
     images = [_analysis_image(x) for x in (photo, painting)]
     with torch.no_grad():
-        desc = [R.descriptors(vgg(x, R.LAYERS), x) for x in images]  # [(points, deep, grid)] per image
-    desc = [(p.cpu(), d.cpu(), g) for p, d, g in desc]
-    limit = max(1, min(p.shape[0] for p, _, _ in desc) // R.MIN_POSITIONS)
+        desc = [R.descriptors(vgg(x, R.LAYERS), x) for x in images]  # [(points, deep, colour, grid)] per image
+    desc = [(p.cpu(), d.cpu(), c.cpu(), g) for p, d, c, g in desc]
+    limit = max(1, min(p.shape[0] for p, *_ in desc) // R.MIN_POSITIONS)
     record: dict = {"asked": k, "layers": list(R.LAYERS), "analysis_size": ANALYSIS_SIZE}
     if k == "auto":
         ks = [c for c in R.AUTO_KS if c <= limit] or [min(R.AUTO_KS[0], limit)]
-        runs = {c: [(p, *R.cluster(p, g, c)) for p, _, g in desc] for c in ks}
+        runs = {c: [(p, *R.cluster(p, g, c)) for p, _, _, g in desc] for c in ks}
         k, record["silhouettes"] = R.choose_k(runs)
         labels = [(lab, m) for _, lab, m in runs[k]]
     else:
         if k > limit:
             _warn(record, f"--semantic {k}: the images allow at most {limit} region(s) at this size; using {limit}.")
             k = limit
-        labels = [R.cluster(p, g, k) for p, _, g in desc]
+        labels = [R.cluster(p, g, k) for p, _, _, g in desc]
     while min(m for _, m in labels) < k:  # a cluster came out empty (flat image): fewer regions for both
         fewer = min(m for _, m in labels)
         _warn(record, f"--semantic: only {fewer} distinct region(s) found in the images; using {fewer}.")
         k = fewer
-        labels = [R.cluster(p, g, k) for p, _, g in desc]
+        labels = [R.cluster(p, g, k) for p, _, _, g in desc]
     (lp, _), (ls, _) = labels
-    pairs = R.pair_regions(R.region_means(desc[0][1], lp, desc[0][2], k), R.region_means(desc[1][1], ls, desc[1][2], k))
+    pairs = R.pair_regions(*(R.region_means(d, c, lab, g, k) for (_, d, c, g), lab in zip(desc, (lp, ls))))
     lut = torch.empty(k, dtype=torch.long)
     lut[torch.tensor(pairs)] = torch.arange(k)  # painting region pairs[i] becomes region i
     ls = lut[ls]
-    photo_masks = [m.to(photo.device) for m in R.label_masks(lp, desc[0][2], k, tuple(images[0].shape[-2:]))]
-    painting_masks = [m.to(photo.device) for m in R.label_masks(ls, desc[1][2], k, tuple(images[1].shape[-2:]))]
+    photo_masks = [m.to(photo.device) for m in R.label_masks(lp, desc[0][3], k, tuple(images[0].shape[-2:]))]
+    painting_masks = [m.to(photo.device) for m in R.label_masks(ls, desc[1][3], k, tuple(images[1].shape[-2:]))]
     height = min(256, max(images[0].shape[-2], images[1].shape[-2]))
     sheet = R.side_by_side(R.overlay(images[0].cpu(), [m.cpu() for m in photo_masks], height),
                            R.overlay(images[1].cpu(), [m.cpu() for m in painting_masks], height))
