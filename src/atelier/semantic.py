@@ -33,6 +33,7 @@ HELP = ("Split the photo and the painting into regions by clustering VGG-19 feat
 PAPER = "Gatys et al. 2017 §4 (guided Gram matrices); k-means of VGG features (cf. Collins et al. 2018, DFF)"
 MAX_K = 16
 ANALYSIS_SIZE = 320  # long side the regions are found at (VGG up to relu4_1; smaller images at their size)
+MIN_SIDE = 16  # relu4_1 (stride 8) keeps 2 positions, relu3_1's grid 4
 
 
 @dataclass
@@ -143,10 +144,17 @@ def find_regions(photo, painting, k, *, weights: str = "pretrained", device=None
 
 
 def _analysis_image(x):
+    """The image at most ANALYSIS_SIZE on its long side, and at least MIN_SIDE on its short side (a tiny
+    photo is enlarged so relu4_1 still has positions)."""
     from . import io
 
     h, w = x.shape[-2:]
-    return io.resize(x, io.fit_size(h, w, ANALYSIS_SIZE)) if max(h, w) > ANALYSIS_SIZE else x
+    if max(h, w) > ANALYSIS_SIZE:
+        return io.resize(x, io.fit_size(h, w, ANALYSIS_SIZE))
+    if min(h, w) < MIN_SIDE:
+        f = MIN_SIDE / min(h, w)
+        return io.resize(x, (max(MIN_SIDE, round(h * f)), max(MIN_SIDE, round(w * f))))
+    return x
 
 
 def _shares(labels, k: int) -> list[float]:
