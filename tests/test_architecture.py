@@ -41,7 +41,7 @@ LAYERS: dict[str | None, int] = {
     "features": 0, "losses": 0, "ops": 0, "weights": 0,
     "engine": 1,
     "methods": 2,
-    "api": 3, "training": 3, "export": 3, "refine": 3, "worksize": 3, "protect": 3,
+    "api": 3, "training": 3, "export": 3, "refine": 3, "worksize": 3, "protect": 3, "semantic": 3,
     "video": 4, "metrics": 4, "comparison": 4, "batch": 4, "explainer": 4,
     "cli": 5, "web": 5, "__main__": 5,
 }

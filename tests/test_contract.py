@@ -185,10 +185,12 @@ def test_web_schema_agrees_with_the_config(name):
     # The run options beside the method's: --refine, for the one-pass methods that take the painting;
     # --work-size, for the methods with an output size; --protect/--protect-strength where the capabilities say so.
     run_options = [*dataclasses.fields(atelier.RefineOptions), *dataclasses.fields(atelier.WorkSizeOptions),
-                   *dataclasses.fields(atelier.ProtectOptions)]
+                   *dataclasses.fields(atelier.ProtectOptions), *dataclasses.fields(atelier.SemanticOptions)]
     assert ("refine" in options) == atelier.refinable(atelier.method_spec(name).capabilities)
     assert ("work_size" in options) == ("size" in fields)
     assert ("protect" in options) == ("protect_strength" in options) == atelier.method_spec(name).capabilities.protect
+    caps = atelier.method_spec(name).capabilities
+    assert ("semantic" in options) == (caps.style_masks and caps.masks)  # --semantic where regions can be guided
     fields.update({f.name: f for f in run_options if f.name in options})
     assert set(options) <= set(fields), "the form offers options the config does not have"
     missing = [n for n, f in fields.items() if f.metadata.get("cli", True) is not False and n not in options]

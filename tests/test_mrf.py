@@ -101,6 +101,8 @@ def test_gatys_runs_with_mrf_with_masks_and_as_a_texture(image_files):
     ({"style_layers": ["relu1_1", "relu2_1"]}, {}, "relu3_1"),
     ({}, {"n_styles": 2}, "--mask"),
     ({}, {"n_styles": 2, "scale_mix": True}, "--coarse-style"),
+    ({}, {"n_style_masks": 1}, "--style-mask"),
+    ({}, {"semantic": "auto"}, "--semantic"),
 ])
 def test_what_mrf_cannot_honour_is_refused(options, kwargs, words):
     kwargs.setdefault("n_styles", 1)

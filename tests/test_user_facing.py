@@ -37,5 +37,5 @@ def test_readme_options_table_names_only_real_gatys_options():
               atelier.method_spec("gatys").config_class.__dataclass_fields__}
     generic = {"--output", "--style-weights", "--mask", "--dry-run", "--seed", "--save-every", "--device",
                "--overwrite", "--halo", "--tile", "--coarse-style", "--fine-style", "--color-from", "--protect",
-               "--protect-strength"}
+               "--protect-strength", "--style-mask", "--semantic"}
     assert flags - fields - generic == set()

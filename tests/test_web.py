@@ -80,8 +80,9 @@ def test_methods_options_come_from_the_configs(client):
     assert set(methods) == set(atelier.list_methods())
     gatys = {o["name"]: o for o in methods["gatys"]["options"]}
     fields = {f.name: f for f in dataclasses.fields(atelier.method_spec("gatys").config_class)}
-    # and the run options --work-size (gatys has a size) and --protect/--protect-strength (capability protect)
-    assert set(gatys) == set(fields) | {"work_size", "protect", "protect_strength"}
+    # and the run options --work-size (gatys has a size), --protect/--protect-strength (capability protect)
+    # and --semantic (capabilities style_masks and masks)
+    assert set(gatys) == set(fields) | {"work_size", "protect", "protect_strength", "semantic"}
     assert gatys["work_size"]["default"] == 0 and gatys["work_size"]["zero"] == "off"
     assert gatys["protect"]["choices"] == ["none", "faces"] and gatys["protect_strength"]["maximum"] == 1
     assert "protect" not in {o["name"] for o in methods["quilting"]["options"]}  # refused, so not offered

@@ -79,6 +79,8 @@ _LAZY = {
     "refinable": "atelier.refine",
     "WorkSizeOptions": "atelier.worksize",
     "ProtectOptions": "atelier.protect",
+    "SemanticOptions": "atelier.semantic",
+    "find_regions": "atelier.semantic",
     "estimate_video": "atelier.video.estimate",
     "parse_style_at": "atelier.video.keyframes",
     "style_at_method": "atelier.video.keyframes",
@@ -100,7 +102,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, as in _LAZY
     "events", "list_models", "find_model", "user_models_dir", "export_onnx",
     "train", "list_trainers", "trainer_spec", "atelier_home", "check_input_file", "preview_path", "stylize_video",
     "VideoResult", "video_info", "VideoConfig",
-    "RefineOptions", "refinable", "WorkSizeOptions", "ProtectOptions", "estimate_video", "parse_style_at", "style_at_method",
+    "RefineOptions", "refinable", "WorkSizeOptions", "ProtectOptions", "SemanticOptions", "find_regions", "estimate_video", "parse_style_at", "style_at_method",
     "run_batch", "BatchReport", "run_item", "default_workers", "connect_cluster",
 ]
 

@@ -26,9 +26,10 @@ from .devices import resolve_device
 from .errors import Interrupted, OptionError, WeightsError
 from .methods import MethodSpec, get_method, list_methods, make_config, method_for_model, method_spec
 from .ops import color
-from .ops.masks import fit_masks
+from .ops.masks import fit_masks, fit_style_masks
 from .options import COARSE_BLOCKS, check_seed, coarse_fine_weights
 from .refine import refinable, refine
+from .semantic import check_regions, find_regions
 from .weights import check_model_file, find_model, has_model
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class StylizeResult:
     image: torch.Tensor  # (1,3,H,W) in [0,1]
     alpha: torch.Tensor | None  # (1,1,H,W) content's transparency resized to the output, or None
     info: dict[str, Any] = field(default_factory=dict)  # what the sidecar records
+    regions: torch.Tensor | None = None  # --semantic: photo and painting with their paired regions (1,3,h,w)
 
     def to_pil(self):
         return io.to_pil(self.image, self.alpha)
@@ -70,6 +72,8 @@ class Prepared:
     scale_mix: bool = False  # per-layer style weights (--coarse-style/--fine-style) checked for this method
     color_from: bool = False  # --color-from IMAGE checked for this method
     protect: Any = None  # protect.ProtectOptions (--protect faces, --protect-strength), checked for this method
+    n_style_masks: int | None = None  # --style-mask: one mask per painting, checked for this method
+    semantic: int | str | None = None  # --semantic: 'auto' or a number of regions (None: off)
 
     @property
     def method(self) -> str:
@@ -77,7 +81,7 @@ class Prepared:
 
 
 # Options of a run beside the method's config (checked by prepare, applied by run).
-RUN_OPTIONS = ("refine", "work_size", "protect", "protect_strength")
+RUN_OPTIONS = ("refine", "work_size", "protect", "protect_strength", "semantic")
 
 
 def _as_list(items) -> list:
@@ -88,7 +92,8 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
             n_masks: int | None = None, video: bool = False, save_every: int = 0, refine: int = 0,
             texture: bool = False, tileable: bool = False, work_size: int | None = 0, seed: int = 0,
             scale_mix: bool = False, color_from: bool = False, protect: str | None = "none",
-            protect_strength: float | None = None) -> Prepared:
+            protect_strength: float | None = None, n_style_masks: int | None = None,
+            semantic: str | int | None = None) -> Prepared:
     """Check a run before any image is read: the method (default: the one that runs ``options['model']``,
     else gatys), its options, the number of styles and masks, and what the method can honour (masks, several
     styles, video, ``save_every`` snapshots, ``refine`` after a one-pass method, texture synthesis from a
@@ -96,8 +101,9 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
     to run the method at, needs a method with an output ``size``; None: the video default where it has one),
     the ``seed``, ``scale_mix`` (per-layer style weights: ``--coarse-style``/``--fine-style``),
     ``color_from`` (the colours of another image) and ``protect``/``protect_strength`` (``'faces'``: detected
-    faces painted more lightly, :mod:`atelier.protect`; the detector must be installed). Raises one clear
-    :mod:`atelier.errors` sentence."""
+    faces painted more lightly, :mod:`atelier.protect`; the detector must be installed), ``n_style_masks``
+    (``--style-mask``, one per painting) and ``semantic`` ('auto' or K regions, :mod:`atelier.semantic`).
+    Raises one clear :mod:`atelier.errors` sentence."""
     options = dict(options or {})
     check_seed(seed)
     if method is None:
@@ -132,10 +138,19 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
                           f"{'synthesising a texture' if texture else 'has no --size'} cannot use it.")
     check_mix(method, caps, config, scale_mix=scale_mix, color_from=color_from, n_styles=n_styles,
               n_masks=n_masks, refine=refine, video=video or texture)
-    _check_mrf(config, n_styles, n_masks, scale_mix)
+    k = _regions_options(method, caps, semantic=semantic, n_styles=n_styles, n_masks=n_masks,
+                         n_style_masks=n_style_masks, video=video, texture=texture, scale_mix=scale_mix)
+    _check_mrf(config, n_styles, n_masks, scale_mix, regions=n_style_masks is not None or k is not None)
     shield = _protect_options(method, caps, protect, protect_strength, video=video, texture=texture)
     return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine, work_size, scale_mix,
-                    color_from, shield)
+                    color_from, shield, n_style_masks, k)
+
+
+def _regions_options(method: str, caps, **counts):
+    """``--style-mask``/``--semantic`` checked for ``method`` (:func:`atelier.semantic.check_regions`): the
+    parsed ``semantic`` (None when off)."""
+    able = ", ".join(n for n in list_methods() if method_spec(n).capabilities.style_masks)
+    return check_regions(method, caps, able=able, **counts)
 
 
 def _protect_options(method: str, caps, value, strength, *, video=False, texture=False):
@@ -147,11 +162,15 @@ def _protect_options(method: str, caps, value, strength, *, video=False, texture
     return None if opts.protect == "none" else opts
 
 
-def _check_mrf(config, n_styles: int, n_masks, scale_mix: bool) -> None:
+def _check_mrf(config, n_styles: int, n_masks, scale_mix: bool, regions: bool = False) -> None:
     """``--style-loss mrf`` (Li & Wand 2016) matches each patch to one painting's patches: several paintings
-    need one --mask region each, and it has no per-layer blend to mix paintings by scale."""
+    need one --mask region each, and it has no per-layer blend to mix paintings by scale, nor a search
+    restricted to a painting region (``regions``: --style-mask, --semantic)."""
     if getattr(config, "style_loss", "gram") != "mrf":
         return
+    if regions:
+        raise OptionError("--style-loss mrf searches the whole painting's patches: it cannot be combined with "
+                          "--style-mask or --semantic (use the Gram loss for regions).")
     if scale_mix:
         raise OptionError("--style-loss mrf matches patches of one painting per region: it cannot be combined "
                           "with --coarse-style/--fine-style.")
@@ -264,6 +283,7 @@ def run(
     *,
     method: str | None = None,
     masks: Sequence | None = None,
+    style_masks: Sequence | None = None,
     prepared: Prepared | None = None,
     seed: int = 0,
     device: str | torch.device | None = "auto",
@@ -278,22 +298,30 @@ def run(
     runs ``model=`` (else gatys); ``prepared`` (from :func:`prepare`) replaces method and options.
     ``coarse_style`` and ``fine_style`` (instead of ``style``): coarse structure from one painting, fine
     strokes from another (Gatys et al. 2017 §5); ``layer_weights``: each style's weight per VGG layer;
-    ``color_from``: an image whose colours the result takes (§3, see :func:`_recolour`). Raises
+    ``color_from``: an image whose colours the result takes (§3, see :func:`_recolour`); ``style_masks``: one
+    mask (or None) per style over that painting, whose statistics are then taken over the region (§4); the
+    option ``semantic='auto'`` (or K) finds and pairs the regions itself (:mod:`atelier.semantic`; the
+    result's ``regions`` shows them). Raises
     ``atelier.errors`` on bad input; on Ctrl-C raises :class:`~atelier.errors.Interrupted` whose
     ``partial`` is a :class:`StylizeResult`."""
     t_start = time.perf_counter()
     styles, layer_weights = mix_inputs(style, coarse_style, fine_style, layer_weights)
     masks = None if masks is None else _as_list(masks)
+    style_masks = None if style_masks is None else _as_list(style_masks)
+    n_style_masks = None if style_masks is None else len(style_masks)
     mixing = {"scale_mix": layer_weights is not None, "color_from": color_from is not None}
     if prepared is None:
         run_options = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
         prepared = prepare(method, options, n_styles=len(styles), n_masks=None if masks is None else len(masks),
-                           **run_options, **mixing)
+                           n_style_masks=n_style_masks, **run_options, **mixing)
     elif options or method not in (None, prepared.method):
         raise OptionError("Give the method and its options to prepare(), not beside a prepared run.")
     elif (prepared.scale_mix, prepared.color_from) != tuple(mixing.values()):  # checked here if not there
         check_mix(prepared.method, prepared.spec.capabilities, prepared.config, n_styles=len(styles),
                   n_masks=None if masks is None else len(masks), refine=prepared.refine, **mixing)
+    if prepared.n_style_masks != n_style_masks:  # checked here if not there
+        _regions_options(prepared.method, prepared.spec.capabilities, semantic=prepared.semantic, n_styles=len(styles),
+                         n_masks=None if masks is None else len(masks), n_style_masks=n_style_masks)
     config = prepared.config
     check_seed(seed)
 
@@ -302,12 +330,22 @@ def run(
     style_t = [io.load_image(s, device=dev) for s in styles]
     mask_t = None if masks is None else fit_masks([io.load_image(m, device=dev) for m in masks],
                                                   loaded.rgb.shape[-2:])
+    style_mask_t = None if style_masks is None else fit_style_masks(
+        [None if m is None else io.load_image(m, device=dev) for m in style_masks], [s.shape[-2:] for s in style_t])
     if color_from is not None:
         loaded, style_t = _recolour(loaded, style_t, io.load_image(color_from, device=dev))
+    found = None
+    if prepared.semantic is not None:  # K copies of the painting, each over its region, each photo region a mask
+        found = find_regions(loaded.rgb.to(dev), style_t[0], prepared.semantic,
+                             weights=getattr(config, "weights", "pretrained"), device=dev)
+        mask_t, style_mask_t = found.photo_masks, found.painting_masks
+        style_t = style_t * len(mask_t)
     t_loaded = time.perf_counter()
 
     work = worksize.plan(config, loaded.rgb.shape[-2:], prepared.work_size)
     run_config = config if work is None else work.config
+    if found is not None and getattr(run_config, "style_weights", None) is not None:  # one painting, K regions
+        run_config = dataclasses.replace(run_config, style_weights=None)
     instance = get_method(prepared.method)(run_config)
     check_resources(instance, run_config, work.work_hw if work else tuple(loaded.rgb.shape[-2:]))
     if work is not None:  # the upsampled output too
@@ -317,6 +355,7 @@ def run(
         "content": _describe(content),
         "styles": [_describe(s) for s in styles],
         "masks": None if masks is None else [_describe(m) for m in masks],
+        **({} if style_masks is None else {"style_masks": [_describe(m) for m in style_masks]}),
         "content_size": list(loaded.rgb.shape[-2:][::-1]),
     }, config, seed, dev)
     if coarse_style is not None:
@@ -329,6 +368,8 @@ def run(
     shield = None
     if prepared.protect is not None:  # detected on the photo as given (its full size)
         shield, info["protect"] = protect.face_weights(loaded.rgb.to(dev), prepared.protect)
+    if found is not None:
+        info["semantic"] = found.record
     if work is not None:
         info["work_size"] = work.info()
     finish = _finisher(info, instance, loaded.alpha, t_start, t_loaded)
@@ -339,13 +380,16 @@ def run(
         extra = {} if layer_weights is None else {"layer_weights": layer_weights}  # only scale_mix methods
         if shield is not None:  # only methods whose capabilities say protect (prepare checked)
             extra["protect"] = shield
+        if style_mask_t is not None:  # only methods whose capabilities say style_masks (prepare checked)
+            extra["style_masks"] = style_mask_t
         out = instance.stylize(x, style_t or None, config=run_config, generator=generator, callback=callback,
                                masks=mask_t, **extra)
         if work is not None:
             out = worksize.upsample(out, x, loaded.rgb.to(dev), work.out_hw)
         if prepared.refine:
-            out, info["refine"] = refine(out, loaded.rgb.to(dev), style_t, mask_t, config, prepared.refine,
-                                         generator=generator, callback=callback, protect=shield)
+            out, info["refine"] = refine(out, loaded.rgb.to(dev), style_t, mask_t, run_config, prepared.refine,
+                                         generator=generator, callback=callback, protect=shield,
+                                         style_masks=style_mask_t)
     except Interrupted as err:
         partial = err.partial
         if partial is not None and work is not None and tuple(partial.shape[-2:]) == work.work_hw:
@@ -353,7 +397,9 @@ def run(
             partial = worksize.upsample(partial, io.resize(content, work.work_hw), content, work.out_hw)
         partial = None if partial is None else finish(partial, interrupted=True)
         raise Interrupted(str(err), partial=partial) from None
-    return finish(out, interrupted=False)
+    result = finish(out, interrupted=False)
+    result.regions = None if found is None else found.overlay
+    return result
 
 
 def _recolour(loaded, styles: list[torch.Tensor], reference: torch.Tensor):
@@ -520,31 +566,42 @@ def stylize(content, style=None, *, output: str = "pil", **kwargs):
 
 
 def stylize_to_file(content, style, out, *, overwrite: bool = False, snapshots: bool = False, metadata: bool = True,
-                    watermark: bool = False, **kwargs) -> tuple[Path, StylizeResult]:
+                    watermark: bool = False, save_regions=None, **kwargs) -> tuple[Path, StylizeResult]:
     """Stylise and write ``out`` plus ``out.json`` atomically. The output and every file derived from its name
     (the sidecar; with ``snapshots``, the ``--save-every`` images ``out.iterNNNNN.png`` a listener writes)
     are checked before any work; an input file (content, styles, masks, an ``init`` image) is never
     overwritten. On Ctrl-C the partial image and its sidecar are written, then
     :class:`~atelier.errors.Interrupted` is re-raised. ``metadata=False`` writes no provenance into the
     image (the sidecar is written either way); ``watermark=True`` adds the faint watermark
-    (:mod:`atelier.watermark`)."""
+    (:mod:`atelier.watermark`). ``save_regions`` (with ``semantic``): also write the regions found, photo
+    and painting side by side (:attr:`StylizeResult.regions`), checked as the output is."""
     mix_keys = ("coarse_style", "fine_style", "color_from", "layer_weights")
     styles, layer_weights = mix_inputs(style, *(kwargs.get(k) for k in mix_keys[:2]), kwargs.get("layer_weights"))
-    inputs = [p for p in [content, *styles, *(kwargs.get("masks") or []), kwargs.get("color_from")]
-              if isinstance(p, (str, Path))]
+    inputs = [p for p in [content, *styles, *(kwargs.get("masks") or []), *(kwargs.get("style_masks") or []),
+                          kwargs.get("color_from")] if isinstance(p, (str, Path))]
     if kwargs.get("prepared") is None:  # prepared here, so the files its options name are known as inputs
-        run_keys = ("method", "masks", "seed", "device", "callback", *mix_keys)
+        run_keys = ("method", "masks", "style_masks", "seed", "device", "callback", *mix_keys)
         options = {k: v for k, v in kwargs.items() if k not in run_keys and k != "prepared"}
         run_options = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
-        masks = kwargs.get("masks")
+        masks, style_masks = kwargs.get("masks"), kwargs.get("style_masks")
         kwargs = {k: v for k, v in kwargs.items() if k in run_keys}
         kwargs["prepared"] = prepare(kwargs.pop("method", None), options, n_styles=len(styles),
                                      n_masks=None if masks is None else len(_as_list(masks)),
+                                     n_style_masks=None if style_masks is None else len(_as_list(style_masks)),
                                      seed=kwargs.get("seed", 0), scale_mix=layer_weights is not None,
                                      color_from=kwargs.get("color_from") is not None, **run_options)
     inputs += file_options(kwargs["prepared"].config)
-    return _run_to_file(lambda: run(content, style, **kwargs), out, overwrite, inputs, metadata, watermark,
-                        snapshots=snapshots)
+    if save_regions is None:
+        return _run_to_file(lambda: run(content, style, **kwargs), out, overwrite, inputs, metadata, watermark,
+                            snapshots=snapshots)
+    if kwargs["prepared"].semantic is None:
+        raise OptionError("--save-regions shows the regions --semantic finds: give --semantic auto (or a number).")
+    regions_path = io.plan_outputs(save_regions, overwrite=overwrite, inputs=[*inputs, out], sidecar=False)
+    path, result = _run_to_file(lambda: run(content, style, **kwargs), out, overwrite, inputs, metadata, watermark,
+                                snapshots=snapshots)
+    record = result_provenance(result.info, kind="regions") if metadata else None
+    io.save_image(result.regions, regions_path, overwrite=overwrite, inputs=inputs, metadata=record)
+    return path, result
 
 
 def file_options(config) -> list[Path]:

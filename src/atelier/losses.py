@@ -326,11 +326,14 @@ class PerceptualLoss(nn.Module):
         return self.style_loss == "mrf" and layer in MRF_LAYERS
 
     @torch.no_grad()
-    def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
+    def style_grams(self, style: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One style image's target at every style layer: its Gram matrix (1,C,C), or at an MRF layer
-        (:meth:`is_mrf`) its features (1,C,h,w), whose patches the MRF term searches."""
+        (:meth:`is_mrf`) its features (1,C,h,w), whose patches the MRF term searches. With ``mask`` (1,1,h,w)
+        over the painting (``--style-mask``), guided Grams of that region alone (Gatys et al. 2017 §4: the
+        target of a photo region is the Gram of the paired painting region); ``api.prepare`` refuses style
+        masks with the MRF loss."""
         feats = self.features(style, self.style_layers)
-        return {k: feats[k].float() if self.is_mrf(k) else gram_matrix(feats[k]) for k in self.style_layers}
+        return {k: feats[k].float() if self.is_mrf(k) else gram_matrix(feats[k], mask) for k in self.style_layers}
 
     def _style_term(self, layer: str, target: torch.Tensor, mask: torch.Tensor | None) -> nn.Module:
         if self.is_mrf(layer):

@@ -38,9 +38,10 @@ def refinable(caps) -> bool:
 
 
 def refine(image: torch.Tensor, content: torch.Tensor, styles: list[torch.Tensor], masks, config, iterations: int,
-           *, generator, callback, protect=None) -> tuple[torch.Tensor, dict]:
+           *, generator, callback, protect=None, style_masks=None) -> tuple[torch.Tensor, dict]:
     """``iterations`` Gatys steps at ``image``'s size (one scale), from ``image`` (1,3,H,W), with the
-    one-pass config's colour control, style weights and VGG weights. Returns the image and its info."""
+    one-pass config's colour control, style weights and VGG weights (and the run's masks, style masks and
+    protection). Returns the image and its info."""
     import torch  # here: the CLI and the web read this module's option without importing torch
 
     from .events import Stage, emit
@@ -56,6 +57,6 @@ def refine(image: torch.Tensor, content: torch.Tensor, styles: list[torch.Tensor
     emit(callback, Stage("refine", 0, 1, (h, w), iterations))
     guide = TemporalGuide(previous=image, reliability=torch.ones_like(image[:, :1]), weight=0.0)
     out = gatys.stylize(content, styles, config=gatys_config, generator=generator, callback=callback,
-                        masks=masks, temporal=guide, protect=protect)
+                        masks=masks, temporal=guide, protect=protect, style_masks=style_masks)
     return out, {"iterations": gatys.info.get("iterations"), "seconds": gatys.info.get("seconds"),
                  "losses": gatys.info.get("losses")}

@@ -153,9 +153,9 @@ def _preview_exists(folder: Path, args: Args, fe: str) -> None:
     (folder / "m.preview.png").write_bytes(b"a preview of another run")
 
 
-def _masks(builder, count: int = 1):
+def _masks(builder, count: int = 1, flag: str = "--mask"):
     def make(folder: Path, args: Args, fe: str) -> None:
-        args.extra += ["--mask", *[builder(folder) for _ in range(count)]]
+        args.extra += [flag, *[builder(folder) for _ in range(count)]]
     return make
 
 
@@ -296,6 +296,14 @@ CASES: list[Case] = [
     Case("mask of the wrong shape", ("stylize-gatys", "stylize-adain"), _masks(_wide_mask), words=("mask",)),
     Case("mask that is text", ("stylize-gatys",), _masks(_text_mask), words=("mask.png",)),
     Case("two masks, one style", ("stylize-gatys",), _masks(_wide_mask, 2), words=("mask",)),
+    Case("style mask that is text", ("stylize-gatys", "stylize-adain"), _masks(_text_mask, flag="--style-mask"),
+         words=("mask.png",)),
+    Case("two style masks, one style", ("stylize-gatys",), _masks(_text_mask, 2, flag="--style-mask"),
+         words=("style mask",)),
+    Case("style mask of the wrong shape", ("stylize-gatys",), _masks(_wide_mask, flag="--style-mask"),
+         words=("style mask", "aspect")),
+    Case("semantic 0 regions", ("stylize-gatys", "stylize-adain"), option({"*": ["--semantic", "0"]}),
+         words=("--semantic",)),
     Case("eval size 1", ("eval",), option({"*": ["--size", "1"]}), words=("size",)),
     Case("compare run size=abc", ("compare",), option({"*": ["--run", "gatys:size=abc"]}), words=("--size", "abc")),
     Case("compare iterations=2.5", ("compare",), option({"*": ["--run", "gatys:iterations=2.5"]}),

@@ -97,7 +97,7 @@ def _check(method: str, options_json: str, n_styles: int, n_masks: int | None, r
     command are checked once."""
     options = json.loads(options_json)
     work_size = int(options.pop("work_size", 0) or 0)  # the run option --work-size travels with the options
-    shield = {k: options.pop(k) for k in ("protect", "protect_strength") if k in options}  # so do these
+    shield = {k: options.pop(k) for k in ("protect", "protect_strength", "semantic") if k in options}  # so do these
     prepare(method, options, n_styles=n_styles, n_masks=n_masks, refine=refine, work_size=work_size, **shield)
 
 

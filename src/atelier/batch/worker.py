@@ -6,7 +6,10 @@ A task is a plain dict (picklable, sent to other processes and machines)::
     {"content": path, "styles": [paths], "masks": [paths] | None, "output": path, "method": name,
      "options": {field: value}, "seed": int, "refine": int, "device": "auto", "overwrite": bool,
      "write": {more keyword arguments of stylize_to_file about the written file},
-     "coarse_style": path, "fine_style": path, "color_from": path}   # optional (the web's mixing jobs)
+     "coarse_style": path, "fine_style": path, "color_from": path,   # optional (the web's mixing jobs)
+     "style_masks": [paths]}   # optional: one per painting (the web's --style-mask)
+
+``write`` may hold ``save_regions`` (a path: the regions overlay of ``options["semantic"]``).
 
 :func:`run_item` is ``atelier stylize``'s run -- ``prepare``, then ``stylize_to_file`` -- except that an
 interrupted item leaves nothing (``stylize`` keeps a partial image; a batch must not leave one). The
@@ -41,19 +44,22 @@ def run_item(task: dict[str, Any], callback=None) -> dict[str, Any]:
     styles, masks = list(task.get("styles") or []), task.get("masks")
     options = dict(task.get("options") or {})
     work_size = int(options.pop("work_size", 0) or 0)  # a run option (--work-size), kept among the options
-    shield = {k: options.pop(k) for k in ("protect", "protect_strength") if k in options}  # --protect, too
+    shield = {k: options.pop(k) for k in ("protect", "protect_strength", "semantic") if k in options}  # these too
+    style_masks = task.get("style_masks")  # --style-mask: one per painting, or None
     mix = {k: task[k] for k in ("coarse_style", "fine_style", "color_from") if task.get(k)}
     n_styles = len(styles) + sum(k in mix for k in ("coarse_style", "fine_style"))
     prepared = prepare(task["method"], options, n_styles=n_styles, n_masks=None if masks is None else len(masks),
                        refine=int(task.get("refine") or 0), work_size=work_size, seed=int(task.get("seed", 0)),
                        scale_mix="coarse_style" in mix or "fine_style" in mix, color_from="color_from" in mix,
-                       **shield)
+                       n_style_masks=None if style_masks is None else len(style_masks), **shield)
     out = Path(task["output"]).expanduser()
-    files = (out, io.sidecar_path(out))
+    regions = (task.get("write") or {}).get("save_regions")
+    files = (out, io.sidecar_path(out), *([Path(regions)] if regions else []))
     before = [_stamp(f) for f in files]
     try:
         path, result = stylize_to_file(task["content"], styles or None, out, overwrite=bool(task.get("overwrite")),
-                                       prepared=prepared, masks=masks, seed=int(task.get("seed", 0)),
+                                       prepared=prepared, masks=masks, style_masks=style_masks,
+                                       seed=int(task.get("seed", 0)),
                                        device=task.get("device", "auto"), callback=callback,
                                        **(task.get("write") or {}), **mix)
     except BaseException as err:

@@ -12,7 +12,7 @@ import sys
 import atelier
 
 from .common import LazyPrinter, Parser, add_config_options, parse_int, parse_method_args
-from .stylize import add_run_options, protect_options
+from .stylize import add_run_options, protect_options, region_options
 
 SHOWN_FAILURES = 10
 
@@ -54,7 +54,8 @@ def main(command: str, argv: list[str]) -> int:
             args.inputs, args.output, style=getattr(args, "style", None), method=args.method, masks=args.mask,
             seed=args.seed, refine=args.refine, device=args.device, workers=args.workers,
             scheduler=args.scheduler, callback=printer, write={"metadata": args.metadata, "watermark": args.watermark},
-            **({"work_size": args.work_size} if args.work_size else {}), **protect_options(args), **options,
+            **({"work_size": args.work_size} if args.work_size else {}), **protect_options(args), **region_options(args),
+            **options,
         )
     except atelier.errors.Interrupted as err:
         if printer:

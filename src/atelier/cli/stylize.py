@@ -48,6 +48,11 @@ def build_parser(method: str) -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", help="Output file for one photo, or a directory (created) for "
                        "several (default: ./atelier-out/CONTENT__MODEL.png).")
     add_run_options(p, method)
+    p.add_argument("--style-mask", nargs="+", metavar="MASK", help="One mask image per style, over that "
+                   "painting: white where its style is taken from (with --mask, that photo region takes this "
+                   "painting region; Gatys et al. 2017 §4). The same painting may be given twice with two masks.")
+    p.add_argument("--save-regions", metavar="FILE.png", help="With --semantic: also write the regions found, "
+                   "photo and painting side by side, paired regions in the same colour.")
     add_mix_options(p)
     p.add_argument("--save-every", type=parse_int, default=0, metavar="N",
                    help="Also write the image every N iterations beside the output (OUT.iterNNNNN.png).")
@@ -79,9 +84,15 @@ def add_run_options(p: argparse.ArgumentParser, method: str) -> None:
     p.add_argument("--protect", default="none", metavar="faces", help=atelier.ProtectOptions.HELP)
     p.add_argument("--protect-strength", type=parse_float, metavar="S",
                    help=f"{atelier.ProtectOptions.STRENGTH_HELP} Default: {atelier.ProtectOptions.DEFAULT_STRENGTH}.")
+    p.add_argument("--semantic", default="off", metavar="auto|K", help=atelier.SemanticOptions.HELP)
     add_metadata_option(p)
     add_watermark_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
+
+
+def region_options(args) -> dict:
+    """--semantic as atelier.prepare's keyword (checked there, in one sentence)."""
+    return {} if args.semantic == "off" else {"semantic": args.semantic}
 
 
 def protect_options(args) -> dict:
@@ -134,7 +145,7 @@ def main(command: str, argv: list[str]) -> int:
     mix = {"coarse_style": args.coarse_style, "fine_style": args.fine_style, "color_from": args.color_from}
     styles, layer_weights = atelier.mix_inputs(styles or None, args.coarse_style, args.fine_style)
     styles = [Path(s) for s in styles]
-    for path in (*styles, args.color_from):  # missing, a directory or a FIFO: one sentence before any work
+    for path in (*styles, *(args.style_mask or []), args.color_from):  # missing, a directory or a FIFO: one sentence before any work
         if path is not None:
             atelier.check_input_file(path)
     output = Path(args.output) if args.output else _default_output(content, styles)
@@ -143,7 +154,8 @@ def main(command: str, argv: list[str]) -> int:
                                n_masks=None if args.mask is None else len(args.mask), save_every=args.save_every,
                                refine=args.refine, work_size=args.work_size, seed=args.seed,
                                scale_mix=layer_weights is not None, color_from=args.color_from is not None,
-                               **protect_options(args))
+                               n_style_masks=None if args.style_mask is None else len(args.style_mask),
+                               **protect_options(args), **region_options(args))
     if args.dry_run:
         return _dry_run(content, styles, args, prepared)
     printer = None
@@ -157,7 +169,8 @@ def main(command: str, argv: list[str]) -> int:
         path, result = atelier.stylize_to_file(
             content, None if mixed else (styles or None), output, overwrite=args.overwrite, prepared=prepared,
             metadata=args.metadata, watermark=args.watermark, masks=args.mask, seed=args.seed, device=args.device,
-            callback=printer, snapshots=bool(args.save_every), **mix,
+            callback=printer, snapshots=bool(args.save_every), style_masks=args.style_mask,
+            save_regions=args.save_regions, **mix,
         )
     except atelier.errors.Interrupted as err:
         if printer:
@@ -218,7 +231,7 @@ def _feed_forward(args, options: dict) -> int:
     prepared = atelier.prepare(args.method, options, n_masks=None if args.mask is None else len(args.mask),
                                save_every=args.save_every, refine=args.refine, work_size=args.work_size,
                                seed=args.seed, color_from=args.color_from is not None,
-                               **protect_options(args))  # fails before any work
+                               **protect_options(args), **region_options(args))  # fails before any work
     model_path = prepared.model_path
     fill = prepared.spec.capabilities.fill  # the mask's region filled from the rest of each photo
     tag = str(options.get("model", "")) or ("filled" if fill else args.method)

@@ -80,8 +80,13 @@ class TiledLoss:
                                  for k, v in feats.items()}
 
     @torch.no_grad()
-    def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self._grams(style, [None])[0]
+    def style_grams(self, style: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """As ``PerceptualLoss.style_grams``: guided by ``mask`` (1,1,h,w) over the painting, if given."""
+        if mask is None:
+            return self._grams(style, [None])[0]
+        h, w = style.shape[-2:]
+        per_layer = {k: resize_mask(mask.float(), (h // STRIDE[k], w // STRIDE[k])) for k in self.loss.style_layers}
+        return self._grams(style, [per_layer])[0]
 
     def set_styles(self, grams, weights, masks=None, layer_weights=None, guide=None) -> None:
         self.loss.set_styles(grams, weights, masks, layer_weights, guide)

@@ -66,6 +66,9 @@ class Capabilities:
     # stylize(..., protect=w) with w (1,1,H,W) in [0,1] at the photo's size: paint more lightly where w is
     # high (``--protect faces``, atelier/protect.py says how each method maps it)
     protect: bool = False
+    # stylize(..., style_masks=[mask or None per style]), each (1,1,h,w) in [0,1] at its painting's size: the
+    # painting's statistics are taken over that region only (``--style-mask``; Gatys et al. 2017 §4)
+    style_masks: bool = False
 
 
 @dataclass(frozen=True)

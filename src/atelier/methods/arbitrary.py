@@ -88,8 +88,10 @@ class ArbitraryStyle:
         """An untrained network of the architecture in a model file's header; needs ``.decoder``."""
         raise NotImplementedError
 
-    def style_code(self, net, feats: dict[str, torch.Tensor]):
-        """What the combination needs of one style image (or of the whole photo), from its features."""
+    def style_code(self, net, feats: dict[str, torch.Tensor], mask: torch.Tensor | None = None):
+        """What the combination needs of one style image (or of the whole photo), from its features; with
+        ``mask`` (1,1,h,w) over the painting (``--style-mask``, any size: resized to each layer), of that
+        region of the painting only."""
         raise NotImplementedError
 
     def transfer(self, net, feats: dict[str, torch.Tensor], codes: list, weights: list[float],
@@ -152,9 +154,14 @@ class ArbitraryStyle:
 
     # -- running
 
-    def _style_codes(self, net, vgg, raw: list[torch.Tensor], styles: list[torch.Tensor], settings: tuple):
-        """The styles' codes (``style_code`` of their VGG features); cached for the same unchanged inputs.
-        Colour preservation makes the styles depend on the photo, so nothing is reused then."""
+    def _style_codes(self, net, vgg, raw: list[torch.Tensor], styles: list[torch.Tensor], settings: tuple,
+                     style_masks=None):
+        """The styles' codes (``style_code`` of their VGG features, over their ``style_masks`` regions);
+        cached for the same unchanged inputs. Colour preservation makes the styles depend on the photo, and
+        style masks are a photo's run (never a video's), so nothing is reused then."""
+        if style_masks is not None:
+            self._codes = None
+            return [self.style_code(net, vgg(s, self.LAYERS), m) for s, m in zip(styles, style_masks)]
         versions = [s._version for s in raw]  # bumped by any in-place change of a tensor
         cached = self._codes
         if (cached is not None and len(cached[0]) == len(raw) and all(a is b for a, b in zip(cached[0], raw))
@@ -202,14 +209,16 @@ class ArbitraryStyle:
         return run.run(apply, stack).clamp(0, 1)
 
     def stylize(self, content: torch.Tensor, style=None, *, config=None, generator=None, callback=None,
-                masks=None, layer_weights=None, protect=None) -> torch.Tensor:
+                masks=None, layer_weights=None, protect=None, style_masks=None) -> torch.Tensor:
         """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> (1,3,H',W'), long side ``size``.
 
         ``layer_weights`` (one {layer: weight} per style; methods whose spec says ``scale_mix``, one layer a
         stage): each stage blends the styles by their weights at its layer, e.g. WCT's coarse levels from
         one painting and its fine levels from another. ``protect`` (1,1,H,W) in [0,1] (``--protect faces``):
         alpha is lowered to alpha (1 - protect) per pixel and the result cross-faded toward the photo by
-        ``protect``. ``generator`` is unused: inference is deterministic."""
+        ``protect``. ``style_masks`` (one (1,1,h,w) mask or None per style, at its painting's size): each
+        style's code is taken over that region of the painting (``--style-mask``). ``generator`` is unused:
+        inference is deterministic."""
         cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = raw_styles = [style] if isinstance(style, torch.Tensor) else list(style)
         run = InferenceRun(self.METHOD, callback)
@@ -235,7 +244,8 @@ class ArbitraryStyle:
 
         with torch.inference_mode():
             codes = self._style_codes(net, vgg, raw_styles, styles, (cfg.style_size, cfg.preserve_color, path,
-                                                                       str(device), dtype, cfg.weights))
+                                                                       str(device), dtype, cfg.weights),
+                                     style_masks)
             style_px = max(s.shape[-2] * s.shape[-1] for s in styles)
             bpp = self.bytes_per_pixel(dtype, style_px)
             tile, stats_hw = self.plan(out_hw, cfg, bpp)

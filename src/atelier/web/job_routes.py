@@ -28,7 +28,8 @@ CREATE_HELP = (
     "more images) or `style_bundled` for methods that need a style; `method`; `options` (a JSON object of "
     "the method's options, see /api/methods); `seed`; `kind` (image, video or texture), `video_options` (see "
     "/api/info); `mask` (one image per style, white where that style applies; one for methods that fill a "
-    "hole, white where to fill); `coarse_style` and `fine_style` (instead of `style`: coarse structure from one "
+    "hole, white where to fill); `style_mask` (one image per style, over that painting: white where its style is "
+    "taken from; methods whose capabilities say style_masks); `coarse_style` and `fine_style` (instead of `style`: coarse structure from one "
     "painting, fine strokes from another, for methods whose capabilities say scale_mix) and `color_from` (an "
     "image whose colours the result takes); and, for a texture from the one `style` image (its sample, no content), `texture_options` "
     "({\"width\", \"height\", \"tileable\"}); `metadata` (default true; false embeds no provenance record in the "
@@ -77,21 +78,23 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
         coarse_style: Annotated[UploadFile | None, File()] = None,
         fine_style: Annotated[UploadFile | None, File()] = None,
         color_from: Annotated[UploadFile | None, File()] = None,
+        style_mask: Annotated[list[UploadFile] | None, File()] = None,
     ) -> dict:
         styles = [s for s in (style or []) if s.filename or s.size]
         masks = [m for m in (mask or []) if m.filename or m.size]
+        style_masks = [m for m in (style_mask or []) if m.filename or m.size]
         coarse_style, fine_style, color_from = (u if u is not None and (u.filename or u.size) else None
                                                 for u in (coarse_style, fine_style, color_from))
         mix = _check_mix(kind, styles, style_bundled, coarse_style, fine_style, color_from)
         styles = [coarse_style, fine_style] if mix["scale_mix"] else styles  # stored as style-0, style-1
         n_styles = len(styles) + (1 if style_bundled else 0)
         _check_request(kind, content is not None or bool(content_bundled), n_styles)
-        if masks and kind != "image":
+        if (masks or style_masks) and kind != "image":
             raise http_error(422, f"Masks go with photo jobs here, not with a {kind} job.")
         # In a thread: the first check imports torch and model headers are read from disk.
         opts, prepared, vopts, topts = await asyncio.to_thread(
             _check_options, method, options, video_options, texture_options, kind, n_styles, limits,
-            len(masks) if masks else None, seed, mix)
+            len(masks) if masks else None, seed, {**mix, "n_style_masks": len(style_masks) if style_masks else None})
         job_id, d = store.new_dir()
         try:
             inputs = await _store_inputs(d, content, content_bundled, styles, style_bundled,
@@ -104,6 +107,10 @@ def create_router(store: JobStore, limits: Limits) -> APIRouter:
                       for i, m in enumerate(masks)]
             if stored:
                 inputs["mask_files"], inputs["mask_names"] = [f for f, _ in stored], [n for _, n in stored]
+            stored = [await store_upload(m, d, f"style-mask-{i}", video=False, max_pixels=limits.max_pixels,
+                                         role="style mask") for i, m in enumerate(style_masks)]
+            if stored:
+                inputs["style_mask_files"] = [f for f, _ in stored]
         except BaseException:
             shutil.rmtree(d, ignore_errors=True)
             raise
@@ -243,17 +250,27 @@ def job_files_router(store: JobStore) -> APIRouter:
         path = job.dir / "explain" / "explain.json" if job.kind == "explain" else atelier.sidecar_path(job.dir / job.result)
         return without_paths(json.loads(path.read_text(encoding="utf-8")))
 
-    @router.get("/api/jobs/{job_id}/inputs/{which}", summary="An input of the job: 'content', 'style-N', 'mask-N' or 'color-from'",
+    @router.get("/api/jobs/{job_id}/inputs/{which}", summary="An input of the job: 'content', 'style-N', 'mask-N', "
+                "'style-mask-N' or 'color-from'",
                 response_class=FileResponse)
     def job_input(job_id: str, which: str):
         job = _find(store, job_id)
         files = {"content": job.inputs.get("content_file")}
         files.update({f"style-{i}": f for i, f in enumerate(job.inputs.get("style_files", []))})
         files.update({f"mask-{i}": f for i, f in enumerate(job.inputs.get("mask_files", []))})
+        files.update({f"style-mask-{i}": f for i, f in enumerate(job.inputs.get("style_mask_files", []))})
         files["color-from"] = job.inputs.get("color_from_file")
         if not files.get(which):
             raise http_error(404, f"The job has no input {which!r}.")
         return FileResponse(job.dir / files[which])
+
+    @router.get("/api/jobs/{job_id}/regions", summary="The regions --semantic found: photo and painting side by "
+                "side, paired regions in one colour", response_class=FileResponse)
+    def regions(job_id: str):
+        job = _finished(store, job_id)
+        if not job.inputs.get("regions_file"):
+            raise http_error(404, "The job found no regions (its semantic option is off).")
+        return FileResponse(job.dir / job.inputs["regions_file"])
 
     @router.get("/api/jobs/{job_id}/preview", summary="The latest preview of the image forming",
                 response_class=FileResponse)

@@ -126,6 +126,8 @@ class Job:
                 "styles": [f"/api/jobs/{self.id}/inputs/style-{i}" for i in range(len(self.inputs.get("style_files", [])))],
                 "masks": [f"/api/jobs/{self.id}/inputs/mask-{i}" for i in range(len(self.inputs.get("mask_files", [])))],
                 "mask_names": self.inputs.get("mask_names", []),
+                "style_masks": [f"/api/jobs/{self.id}/inputs/style-mask-{i}"
+                                for i in range(len(self.inputs.get("style_mask_files", [])))],
                 "scale_mix": bool(self.inputs.get("scale_mix")),  # styles[0] coarse, styles[1] fine
                 "color_from": f"/api/jobs/{self.id}/inputs/color-from" if self.inputs.get("color_from_file") else None,
                 "color_from_name": self.inputs.get("color_from_name"),
@@ -134,6 +136,7 @@ class Job:
             "error": self.error, "progress": self.progress, "info": self.info,
             "result": f"/api/jobs/{self.id}/result" if self.result else None,
             "sidecar": f"/api/jobs/{self.id}/sidecar" if self.result else None,
+            "regions": f"/api/jobs/{self.id}/regions" if self.result and self.inputs.get("regions_file") else None,
         }
 
     def stored(self) -> dict[str, Any]:
@@ -398,15 +401,19 @@ class JobStore:
         workers must see the jobs folder at the same path; no progress events come back from there)."""
         content, styles = self._input_paths(job)
         masks = [job.dir / m for m in job.inputs.get("mask_files", [])] or None
+        style_masks = [str(job.dir / m) for m in job.inputs.get("style_mask_files", [])] or None
         mix = {"scale_mix": bool(job.inputs.get("scale_mix")), "color_from": bool(job.inputs.get("color_from_file"))}
         prepared = job.prepared or prepare_run(job.method, job.options, n_styles=len(styles),
-                                               n_masks=None if masks is None else len(masks), **mix)
+                                               n_masks=None if masks is None else len(masks),
+                                               n_style_masks=None if style_masks is None else len(style_masks), **mix)
         task = {"id": job.id, "content": str(content), "styles": [] if mix["scale_mix"] else [str(s) for s in styles],
                 "masks": None if masks is None else [str(m) for m in masks],
                 "output": str(job.dir / "result.png"), "method": prepared.method,
                 "options": {k: v for k, v in job.options.items() if k != "refine"},
                 "refine": prepared.refine, "seed": job.seed, "device": "auto", "overwrite": True,
-                "write": {"metadata": job.metadata}}
+                "write": {"metadata": job.metadata}, "style_masks": style_masks}
+        if prepared.semantic is not None:  # the regions found, shown on the job's page
+            task["write"]["save_regions"] = str(job.dir / "regions.png")
         if mix["scale_mix"]:  # style-0 the coarse painting, style-1 the fine one
             task["coarse_style"], task["fine_style"] = (str(s) for s in styles)
         if mix["color_from"]:
@@ -420,13 +427,15 @@ class JobStore:
                 raise JobCancelled from None
         path, info = Path(done["output"]), done["info"]
         if job.cancel_requested and not job.stopping:  # a finished result is kept at shutdown
-            for f in (path, atelier.sidecar_path(path)):
+            for f in (path, atelier.sidecar_path(path), job.dir / "regions.png"):
                 f.unlink(missing_ok=True)
             raise JobCancelled
         with self.lock:
+            if prepared.semantic is not None and (job.dir / "regions.png").is_file():
+                job.inputs["regions_file"] = "regions.png"
             job.result = path.name
             job.info = {k: info[k] for k in ("output_size", "timings", "iterations", "losses", "stages", "tiles",
-                                             "protect") if k in info}
+                                             "protect", "semantic") if k in info}
 
     def _run_texture(self, job: Job) -> None:
         _, (sample,) = self._input_paths(job)

@@ -77,6 +77,8 @@ def method_schema(name: str) -> dict[str, Any]:
         options += config_schema(atelier.WorkSizeOptions)
     if spec.capabilities.protect:  # atelier.prepare(protect="faces", protect_strength=S)
         options += config_schema(atelier.ProtectOptions)
+    if spec.capabilities.style_masks and spec.capabilities.masks:  # atelier.prepare(semantic="auto")
+        options += config_schema(atelier.SemanticOptions)
     for opt in options:
         if opt["name"] == "model":
             opt.update(choices=model_names(name), help=MODEL_HELP)
@@ -209,22 +211,22 @@ def _check_model(method: str, schema: dict[str, dict], options: dict) -> None:
 
 def prepare_run(method: str, options: dict, *, n_styles: int, video: bool = False, texture: bool = False,
                 tileable: bool = False, n_masks: int | None = None, seed: int = 0, scale_mix: bool = False,
-                color_from: bool = False) -> atelier.Prepared:
+                color_from: bool = False, n_style_masks: int | None = None) -> atelier.Prepared:
     """``atelier.prepare`` of a job's typed options: the method's, and the run options ``refine``,
     ``work_size`` (a video's default work size when not given), ``protect`` and ``protect_strength``;
     ``scale_mix``/``color_from``: the job mixes a coarse and a fine painting / takes another image's colours."""
-    run_keys = ("refine", "work_size", "protect", "protect_strength")
+    run_keys = ("refine", "work_size", "protect", "protect_strength", "semantic")
     method_options = {k: v for k, v in options.items() if k not in run_keys}
-    shield = {k: options[k] for k in run_keys[2:] if k in options}
+    shield = {k: options[k] for k in run_keys[2:] if k in options}  # and semantic
     work_size = options.get("work_size", None if video else 0)  # None: the video default where it applies
     return atelier.prepare(method, method_options, n_styles=n_styles, video=video, refine=options.get("refine", 0),
                            texture=texture, tileable=tileable, n_masks=n_masks, work_size=work_size, seed=seed,
-                           scale_mix=scale_mix, color_from=color_from, **shield)
+                           scale_mix=scale_mix, color_from=color_from, n_style_masks=n_style_masks, **shield)
 
 
 def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int, video: bool = False,
                     texture: dict | None = None, n_masks: int | None = None, seed: int = 0, scale_mix: bool = False,
-                    color_from: bool = False) -> tuple[dict[str, Any], atelier.Prepared]:
+                    color_from: bool = False, n_style_masks: int | None = None) -> tuple[dict[str, Any], atelier.Prepared]:
     """The options given (typed, for the job's record) and the run checked by ``atelier.prepare``, within
     this server's ``max_size``; ``texture`` (the checked :func:`resolve_texture_options`) for a texture job,
     whose options may not include those marked ``texture=False``. Raises :class:`OptionsError`."""
@@ -238,7 +240,7 @@ def prepare_options(method: str, raw: Any, *, n_styles: int, max_size: int, vide
     try:
         prepared = prepare_run(method, options, n_styles=n_styles, video=video, texture=texture is not None,
                                tileable=bool(texture and texture["tileable"]), n_masks=n_masks, seed=seed,
-                               scale_mix=scale_mix, color_from=color_from)
+                               scale_mix=scale_mix, color_from=color_from, n_style_masks=n_style_masks)
     except atelier.errors.AtelierError as err:
         raise OptionsError(str(err)) from None
     size = getattr(prepared.config, "size", None)

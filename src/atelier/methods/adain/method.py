@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ...losses import mean_std
+from ...losses import mean_std, resize_mask
 from ...ops.adain import adain, blend_stats, masked_mean_std, region_adain
 from ..arbitrary import ArbitraryStyle
 from .config import DEFAULT_MODEL, AdaINConfig
@@ -41,8 +41,9 @@ class AdaIN(ArbitraryStyle):
     def build(self, header: dict) -> torch.nn.Module:
         return AdaINNet(header["arch"])
 
-    def style_code(self, net, feats):
-        return mean_std(feats["relu4_1"])  # ((1,512,1,1), (1,512,1,1))
+    def style_code(self, net, feats, mask=None):
+        f = feats["relu4_1"]  # ((1,512,1,1), (1,512,1,1)): of the whole painting, or of its masked region
+        return mean_std(f) if mask is None else masked_mean_std(f, resize_mask(mask.float(), f.shape[-2:]))
 
     def whole_stats(self, feats, masks):
         f = feats["relu4_1"]

@@ -11,7 +11,8 @@ SPEC = MethodSpec(
     # Read when listed, so a long-running process (the web server) sees a decoder installed after it started.
     summary=partial(summary, "adain", TEXT, DEFAULT_MODEL),
     config_class=AdaINConfig,
-    capabilities=Capabilities(needs_style=True, multiple_styles=True, masks=True, video=True, protect=True),
+    capabilities=Capabilities(needs_style=True, multiple_styles=True, masks=True, video=True, protect=True,
+                              style_masks=True),
     implementation="atelier.methods.adain.method:AdaIN",
     trainer=TrainerSpec(
         AdaINTrainConfig, "atelier.methods.adain.train:train",

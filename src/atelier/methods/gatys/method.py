@@ -137,6 +137,7 @@ class Gatys:
         temporal: TemporalGuide | None = None,
         layer_weights: Sequence[dict[str, float]] | None = None,
         protect: torch.Tensor | None = None,
+        style_masks: Sequence[torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
         """Content (1,3,H,W) and style(s) (1,3,h,w) in [0,1] -> stylised (1,3,H',W'), long side ``size``.
 
@@ -146,7 +147,9 @@ class Gatys:
         painting's Grams on the coarse layers and another's on the fine ones (Gatys 2017 §5).
         ``protect`` (1,1,H,W) in [0,1] (``--protect faces``): a spatially varying style weight 1 - protect
         (the Gram matrices guided by it, Gatys 2017 §4) and content weight 1 + PROTECT_CONTENT_BOOST x
-        protect."""
+        protect. ``style_masks`` (one (1,1,h,w) mask or None per style, at its painting's size): each style's
+        Gram targets are guided Grams over that region of the painting (Gatys 2017 §4), so with ``masks`` a
+        photo region takes the paired painting region."""
         cfg = config or self.config  # checked by atelier.api.prepare, as are the styles and masks
         styles = [style] if isinstance(style, torch.Tensor) else list(style)
         device = content.device
@@ -194,8 +197,8 @@ class Gatys:
             scale_loss = self._loss_for(loss, hw, cfg)
             shield = None if protect is None else io.resize(protect.to(c), hw)  # (1,1,h,w) in [0,1]
             scale_loss.set_content(c, None if shield is None else 1 + PROTECT_CONTENT_BOOST * shield)
-            grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale, mrf_side)))
-                     for s in styles]
+            grams = [scale_loss.style_grams(io.resize(s, style_size_for(s, hw, cfg.style_scale, mrf_side)), sm)
+                     for s, sm in zip(styles, style_masks or [None] * len(styles))]  # sm: resized per layer
             region_masks = None if masks is None else [io.resize(m, hw) for m in masks]
             scale_loss.set_styles(grams, weights, region_masks, layer_weights,
                                   guide=None if shield is None else 1 - shield)

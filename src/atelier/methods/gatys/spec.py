@@ -9,7 +9,7 @@ SPEC = MethodSpec(
     config_class=GatysConfig,
     capabilities=Capabilities(needs_style=True, multiple_styles=True, masks=True, video=True,
                               temporal_loss=True, snapshots=True, texture=True,
-                              scale_mix=True, protect=True),
+                              scale_mix=True, protect=True, style_masks=True),
     implementation="atelier.methods.gatys.method:Gatys",
     paper="Gatys, Ecker & Bethge 2016; Gatys et al. 2017; textures: Gatys, Ecker & Bethge 2015",
 )

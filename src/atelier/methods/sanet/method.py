@@ -13,12 +13,24 @@ from __future__ import annotations
 
 import torch
 
-from ...losses import mean_std
+from ...losses import mean_std, resize_mask
 from ..arbitrary import ArbitraryStyle
 from .config import DEFAULT_MODEL, SANetConfig
 from .model import SANetNet
 
 LAYERS = ("relu4_1", "relu5_1")
+
+
+def masked_keys(f: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``--style-mask`` for style attention: the painting's features (1,C,h,w) at the positions where the
+    mask, resized to this layer, is at least 0.5 (at least its strongest position), as a (1,C,1,N) map. The
+    attention (eq. 2) then has only that region's keys and values to choose from, and ``Norm`` measures the
+    region's statistics (the region stands for the painting)."""
+    m = resize_mask(mask.float(), f.shape[-2:]).flatten()  # (h*w,)
+    keep = m >= 0.5
+    if not bool(keep.any()):  # a thin region at relu5_1's stride: its strongest positions
+        keep = m >= m.max()
+    return f.flatten(2)[:, :, keep].unsqueeze(2)
 
 
 class SANet(ArbitraryStyle):
@@ -37,8 +49,10 @@ class SANet(ArbitraryStyle):
         # Plus the relu4_1 attention matrix: (h/8 * w/8) x (style positions at relu4_1), fp32, and its softmax.
         return super().bytes_per_pixel(dtype, style_px) + style_px / 64 / 64 * 8
 
-    def style_code(self, net, feats):
-        return feats["relu4_1"], feats["relu5_1"]
+    def style_code(self, net, feats, mask=None):
+        if mask is None:
+            return feats["relu4_1"], feats["relu5_1"]
+        return masked_keys(feats["relu4_1"], mask), masked_keys(feats["relu5_1"], mask)
 
     def whole_stats(self, feats, masks):
         return mean_std(feats["relu4_1"]), mean_std(feats["relu5_1"])

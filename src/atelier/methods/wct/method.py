@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from ...errors import OptionError
+from ...losses import resize_mask
 from ...ops import wct
 from ..arbitrary import ArbitraryStyle
 from .config import DEFAULT_MODEL, WCTConfig
@@ -47,9 +48,11 @@ class WCT(ArbitraryStyle):
     def decoder(self, net, layers):
         return net.decoder(layers[0])
 
-    def style_code(self, net, feats):
-        # {layer: (mean (C,1), covariance^1/2 (C,C))}: every level's colouring, from one encoding
-        return {layer: wct.colouring(f) for layer, f in feats.items()}
+    def style_code(self, net, feats, mask=None):
+        # {layer: (mean (C,1), covariance^1/2 (C,C))}: every level's colouring, from one encoding; with a style
+        # mask, the masked covariance of that region of the painting (ops.wct.moments)
+        return {layer: wct.colouring(f, None if mask is None else resize_mask(mask.float(), f.shape[-2:]))
+                for layer, f in feats.items()}
 
     def whole_stats(self, feats, masks):
         (f,) = feats.values()

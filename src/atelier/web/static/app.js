@@ -166,6 +166,7 @@ function renderOptions() {
   // fine paintings only where the capabilities say scale_mix (photo jobs only).
   $("#mix").hidden = state.kind !== "image" || !caps.needs_style;
   for (const el of document.querySelectorAll(".mix-scale")) el.hidden = !caps.scale_mix;
+  for (const el of document.querySelectorAll(".mix-regions")) el.hidden = !caps.style_masks;
   const shown = Array.from(document.querySelectorAll(".drops .drop")).filter((d) => !d.hidden).length;
   $(".drops").style.gridTemplateColumns = `repeat(${shown}, minmax(0, 1fr))`;
   const tileable = $("#texture-options [name=tileable]");
@@ -336,6 +337,9 @@ async function startJob(e) {
     if (fine) form.append("fine_style", fine, fine.name);
   }
   if (mixOn && colour) form.append("color_from", colour, colour.name);
+  if (mixOn && spec.capabilities.style_masks) {  // --style-mask: one per painting, over that painting
+    for (const f of $("#style-mask-file").files) form.append("style_mask", f, f.name);
+  }
   if ((spec.capabilities.needs_style || texture) && !byScale) {
     if (!s) return showError(texture ? "Choose a sample first." : "Choose a painting first.");
     if (s.files) {
@@ -393,6 +397,7 @@ function resetView(job) {
   $("#bar").style.width = "0";
   $("#download").hidden = true;
   $("#sidecar").hidden = true;
+  $("#regions").hidden = true;
   $("#stage-title").textContent = `${humanize(job.method)}: ${jobTitle(job)}`;
 }
 
@@ -483,6 +488,10 @@ function showResult(job) {
   dl.textContent = job.kind === "video" ? "Download video" : job.kind === "explain" ? "Download sheet" : "Download PNG";
   $("#sidecar").href = job.sidecar;
   $("#sidecar").hidden = false;
+  if (job.regions) {  // --semantic: the regions found, photo and painting side by side
+    $("#regions-img").src = job.regions + bust;
+    $("#regions").hidden = false;
+  }
 }
 
 function setSplit(pct) {
