@@ -82,7 +82,9 @@ def sheet(path: Path, data: Path, n_photos: int = 4, n_paintings: int = 2) -> Pa
     import atelier
     from atelier.comparison import write_contact_sheet
 
-    photos = [data / "photos_test" / name for name in HELD_OUT if (data / "photos_test" / name).is_file()]
+    # cyclegan_data.sh names the registry photos 'registry__NAME'
+    photos = [data / "photos_test" / f"registry__{name}" for name in HELD_OUT
+              if (data / "photos_test" / f"registry__{name}").is_file()]
     train = sorted((data / "paintings_train").iterdir())
     rows = []
     for photo in photos[:n_photos]:

@@ -23,8 +23,16 @@ OUT=${OUT:-$DATA/cyclegan.safetensors}
     echo "train_cyclegan.sh: no $DATA/photos_train or $DATA/paintings_train: run benchmarks/cyclegan_data.sh first" >&2
     exit 2
 }
+# Continue: from the checkpoint when it is there (exact: discriminators, Adam, pools, data position); else,
+# on a fresh machine, the generators of the model in training committed in benchmarks/training/ (--init:
+# discriminators and Adam start afresh, and STEPS counts from 0 again).
+WIP="$ROOT/benchmarks/training/cyclegan_wesnoth.safetensors"
 RESUME=""
-[ -f "${OUT%.safetensors}.ckpt.safetensors" ] && RESUME="--resume"
+if [ -f "${OUT%.safetensors}.ckpt.safetensors" ]; then
+    RESUME="--resume"
+elif [ -f "$WIP" ]; then
+    RESUME="--init $WIP"
+fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 exec nice -n 5 "$ROOT/.venv/bin/atelier" train cyclegan --domain-a "$DATA/photos_train" \
     --domain-b "$DATA/paintings_train" -o "$OUT" --size compact --crop 128 --steps "$STEPS" \
