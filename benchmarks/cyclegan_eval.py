@@ -32,15 +32,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from arbitrary import cpu_model  # the one lscpu reader of the benchmarks
+
 RESULTS = HERE / "results"
 QUESTION = ("The seed of this project claims \"CycleGAN's FID is 37 % better than AdaIN's on photo→Monet\". "
             "On our data (photos → Wesnoth story paintings) and our measure (KID on VGG-19 features, not FID "
@@ -59,13 +60,6 @@ MEASURED_NOTES = [
      "and Gatys take their style from one training painting, which favours them in that column slightly."),
 ]
 
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def spread(items: list, n: int | None) -> list:

@@ -24,9 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -35,14 +34,8 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
+sys.path.insert(0, str(HERE))
+from arbitrary import cpu_model  # the one lscpu reader of the benchmarks
 
 
 def step_seconds(size: str, crop: int, bf16: bool, repeats: int, warmup: int = 1) -> float:
