@@ -51,7 +51,9 @@ def evaluation(path: Path, model_sha: str) -> dict | None:
     keep = ("images", "content", "kid")
     return {"size": result["size"], "cpu": result["cpu"], "measure": "KID on VGG-19 relu4_1+relu5_1 mean/std "
             "(atelier.metrics.kid_vgg; not comparable to published FID/KID), 95 % bootstrap interval",
-            "rows": {name: {k: r[k] for k in keep} for name, r in rows.items()}}
+            "rows": {name: {k: r[k] for k in keep} for name, r in rows.items()},
+            # paired KID(a) - KID(b) (atelier.metrics.kid_difference); '(fixed)' = reference paintings not resampled
+            "differences": {f"{d['a']} - {d['b']}": d["kid"] for d in result.get("differences", [])}}
 
 
 def bundle(model: Path, eval_path: Path, sources: Path) -> dict:

@@ -8,8 +8,8 @@
 # Data (never committed): content photos = ../shared/data/train/imagenet_sample and /work/train/photos
 # (the registry photos minus the five held out by benchmarks/johnson_eval.py); paintings = 6 of the 9
 # ../shared/data/styles (the_scream, water_lilies and woman_with_hat are held out for the evaluation on unseen
-# styles) plus the story paintings of Wesnoth's campaigns (Debian wesnoth-1.16-* packages, GPL-2+/CC-BY-SA,
-# fetched with apt-get download and extracted under /work/train/debs). The folders are built once here.
+# styles) plus the story paintings of Wesnoth's campaigns (Debian wesnoth-1.16-* packages, GPL-2+ by their
+# debian/copyright, fetched with apt-get download and extracted under /work/train/debs). The folders are built once here.
 # A second run of the same command continues from the checkpoint (--resume) for MINUTES more.
 set -eu
 METHOD=${1:-adain}

@@ -101,7 +101,11 @@ def test_keyframes_refuse_what_cannot_work(tmp_path, image_files):
                               style_at=[(0, image_files["style"]), (1, image_files["style2"])])
     with pytest.raises(OptionError, match="one method"):
         atelier.stylize_video(src, tmp_path / "o3", style_at=[(0, a), (1, "adain")])
-    assert not (tmp_path / "o1").exists() and not (tmp_path / "o3").exists()
+    with pytest.raises(OptionError, match=r"cannot blend paintings along a video \(--style-at\)") as err:
+        atelier.stylize_video(src, tmp_path / "o4", method="gatys", style_loss="mrf",
+                              style_at=[(0, image_files["style"]), (1, image_files["style2"])])
+    assert "--mask" not in str(err.value)  # --style-at takes no masks: the message must not send users there
+    assert not any((tmp_path / o).exists() for o in ("o1", "o3", "o4"))
 
 
 def test_cli_keyframed_models_choose_johnson(tmp_path, capsys):

@@ -13,9 +13,16 @@ import torch
 from PIL import Image
 
 from atelier.cli import main
-from atelier.errors import InputError
+from atelier.errors import InputError, OptionError
 from atelier.features import VGG19
-from atelier.metrics import collection_features, kid, kid_folders, mmd2_unbiased, polynomial_kernel
+from atelier.metrics import (
+    collection_features,
+    kid,
+    kid_difference,
+    kid_folders,
+    mmd2_unbiased,
+    polynomial_kernel,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -192,3 +199,48 @@ def test_tiny_sets_give_finite_intervals():
     """With 2-3 images a resample can repeat one image only (no pairs): it is left out, never +-inf."""
     r = kid(normal(2, 8, 1), normal(3, 8, 2), n_bootstrap=400)
     assert all(np.isfinite([r["kid"], r["low"], r["high"]])) and r["low"] <= r["high"]
+
+
+def test_difference_interval_separates_what_two_overlapping_intervals_cannot():
+    """Few reference images make each KID's interval wide, but that luck is shared by both sets: the
+    difference's interval (one reference resample for both; paired source rows) is far narrower."""
+    ref = normal(8, 16, 20)
+    far = normal(60, 16, 21, shift=0.5)  # 'photos'
+    near = far - 0.3 + 0.05 * normal(60, 16, 22)  # 'their translations', row i from photo i
+    ka, kb = kid(near, ref, n_bootstrap=400), kid(far, ref, n_bootstrap=400)
+    assert ka["kid"] < kb["kid"] and ka["high"] >= kb["low"]  # the separate intervals overlap
+    d = kid_difference(near, far, ref, paired=True, n_bootstrap=400)
+    assert d["high"] < 0 and d["low"] <= d["difference"] <= d["high"]
+    assert d["difference"] == pytest.approx(direct_mmd2(near, ref) - direct_mmd2(far, ref), rel=1e-9)
+    unpaired = kid_difference(near, far, ref, n_bootstrap=400)
+    assert unpaired["high"] - unpaired["low"] > d["high"] - d["low"]  # pairing removes the photos' luck too
+    same = kid_difference(normal(60, 16, 23), normal(60, 16, 24), normal(60, 16, 25), n_bootstrap=400)
+    assert same["low"] < 0 < same["high"]
+    with pytest.raises(OptionError, match="one row per source image"):
+        kid_difference(near[:10], far, ref, paired=True)
+
+
+def test_cli_compare_kid_reports_the_difference_to_the_first_folder(tmp_path, capsys, random_vgg_everywhere):
+    ref = _write_images(tmp_path / "ref", 6, "stripes", 1)
+    far = _write_images(tmp_path / "far", 6, "smooth", 3)
+    near = _write_images(tmp_path / "near", 6, "stripes", 2)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--kid", str(ref), str(far), str(near), "--size", "32", "-o", str(out)]) == 0
+    assert "minus_first" in capsys.readouterr().out
+    rows = json.loads((out / "kid.json").read_text())["rows"]
+    assert "minus_first" not in rows[0] and rows[1]["paired"] is False  # different file names
+    assert rows[1]["minus_first"] == pytest.approx(rows[1]["kid"] - rows[0]["kid"], abs=0.5 * abs(rows[0]["kid"]))
+    assert rows[1]["minus_first_high"] < 0  # stripes are clearly closer to stripes than smooth gradients
+
+
+def test_difference_with_the_reference_fixed_counts_only_the_compared_sets_luck():
+    ref = normal(8, 16, 30)
+    far = normal(40, 16, 31, shift=0.5)
+    near = far - 0.2 + 0.05 * normal(40, 16, 32)
+    both = kid_difference(near, far, ref, paired=True, n_bootstrap=400)
+    fixed = kid_difference(near, far, ref, paired=True, resample_reference=False, n_bootstrap=400)
+    assert fixed["difference"] == both["difference"] and fixed["resample_reference"] is False
+    assert fixed["high"] - fixed["low"] < both["high"] - both["low"]
+    # identical sets: with nothing resampled that differs, the difference is exactly 0 in every resample
+    same = kid_difference(far, far.clone(), ref, paired=True, resample_reference=False, n_bootstrap=50)
+    assert same["low"] == pytest.approx(0, abs=1e-9) and same["high"] == pytest.approx(0, abs=1e-9)

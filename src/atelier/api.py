@@ -140,7 +140,8 @@ def prepare(method: str | None = None, options: dict | None = None, *, n_styles:
               n_masks=n_masks, refine=refine, video=video or texture)
     k = _regions_options(method, caps, semantic=semantic, n_styles=n_styles, n_masks=n_masks,
                          n_style_masks=n_style_masks, video=video, texture=texture, scale_mix=scale_mix)
-    _check_mrf(config, n_styles, n_masks, scale_mix, regions=n_style_masks is not None or k is not None)
+    _check_mrf(config, n_styles, n_masks, scale_mix, regions=n_style_masks is not None or k is not None,
+               video=video)
     shield = _protect_options(method, caps, protect, protect_strength, video=video, texture=texture)
     return Prepared(spec, config, n_styles, n_masks, _model_path(spec, config), refine, work_size, scale_mix,
                     color_from, shield, n_style_masks, k)
@@ -162,7 +163,7 @@ def _protect_options(method: str, caps, value, strength, *, video=False, texture
     return None if opts.protect == "none" else opts
 
 
-def _check_mrf(config, n_styles: int, n_masks, scale_mix: bool, regions: bool = False) -> None:
+def _check_mrf(config, n_styles: int, n_masks, scale_mix: bool, regions: bool = False, video: bool = False) -> None:
     """``--style-loss mrf`` (Li & Wand 2016) matches each patch to one painting's patches: several paintings
     need one --mask region each, and it has no per-layer blend to mix paintings by scale, nor a search
     restricted to a painting region (``regions``: --style-mask, --semantic)."""
@@ -174,6 +175,9 @@ def _check_mrf(config, n_styles: int, n_masks, scale_mix: bool, regions: bool = 
     if scale_mix:
         raise OptionError("--style-loss mrf matches patches of one painting per region: it cannot be combined "
                           "with --coarse-style/--fine-style.")
+    if n_styles > 1 and n_masks is None and video:  # e.g. --style-at, which blends paintings frame by frame
+        raise OptionError("--style-loss mrf matches each patch to one painting's patches and cannot blend "
+                          "paintings along a video (--style-at): use --style-loss gram.")
     if n_styles > 1 and n_masks is None:
         raise OptionError("--style-loss mrf matches each patch to one painting's patches: give several "
                           "paintings one --mask region each, or use --style-loss gram to blend them.")

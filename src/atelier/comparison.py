@@ -162,18 +162,32 @@ def compare_folders(folders, reference, out_dir=None, *, size: int | None = None
             if (out_dir / name).exists() and not overwrite:
                 raise OutputError(f"'{out_dir / name}' already exists (use --overwrite to replace it).")
     ref, _ = metrics.collection_features(reference, size=size, what="The reference set")
-    rows = []
+    rows, first = [], None
     for folder in folders:
         feats, used = metrics.collection_features(folder, size=size, what=f"The set '{folder}'")
         r = metrics.kid(feats, ref, **kid_options)
-        rows.append({"folder": str(folder), "kid": r["kid"], "low": r["low"], "high": r["high"],
-                     "images": r["n_a"], "reference_images": r["n_b"],
-                     "skipped": len(metrics.kid_vgg.image_files(folder)) - len(used)})
+        row = {"folder": str(folder), "kid": r["kid"], "low": r["low"], "high": r["high"],
+               "images": r["n_a"], "reference_images": r["n_b"],
+               "skipped": len(metrics.kid_vgg.image_files(folder)) - len(used)}
+        if first is None:
+            first = (feats, [p.stem for p in used])
+        else:
+            # "Is this folder closer than the first?": the difference's own interval (two separate intervals
+            # overlap far more often than the difference is uncertain). Paired when both folders hold the
+            # same file names, e.g. two methods' outputs of the same photos.
+            paired = [p.stem for p in used] == first[1]
+            boot = {k: v for k, v in kid_options.items() if k in ("n_bootstrap", "level", "seed")}
+            d = metrics.kid_difference(feats, first[0], ref, paired=paired, **boot)
+            row.update({"minus_first": d["difference"], "minus_first_low": d["low"],
+                        "minus_first_high": d["high"], "paired": paired})
+        rows.append(row)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         aio.atomic_write(out_dir / "kid.md", lambda p: p.write_text(
             f"KID to {reference} (VGG-19 relu4_1+relu5_1 mean/std at {size} px; 95 % bootstrap interval; "
-            "not comparable to published FID/KID numbers)\n\n" + metrics.format_table(rows) + "\n"))
+            "not comparable to published FID/KID numbers). minus_first: KID minus the first folder's, with the "
+            "difference's own interval (paired when both folders hold the same file names).\n\n"
+            + metrics.format_table(rows) + "\n"))
         metrics.write_csv(out_dir / "kid.csv", rows)
         aio.write_json(out_dir / "kid.json", {"reference": str(reference), "size": size, "rows": rows})
     return rows

@@ -125,6 +125,9 @@ def _compare_folders(args) -> int:
                                    overwrite=args.overwrite, seed=args.seed)
     print(atelier.metrics.format_table(rows))
     print(f"\nKID to {reference}; 0 = same look. Not comparable to published FID/KID (Inception) numbers.")
+    if len(folders) > 1:
+        print(f"minus_first: a folder's KID minus that of {folders[0]}, with the difference's own 95% interval "
+              "(paired when both hold the same file names); an interval entirely below 0 = clearly closer.")
     print(f"Wrote {args.output}/kid.md/.csv/.json.")
     return 0
 

@@ -132,6 +132,29 @@ class MethodSpec:
         return self.summary() if callable(self.summary) else self.summary
 
 
+def no_model_message(method: str, default: str, inputs: str, noun: str = "model") -> str:
+    """A spec's ``no_model_message`` for a method whose default network is trained here: how to train one."""
+    return (f"No {method} {noun} is installed yet: train one with 'atelier train {method} {inputs} "
+            f"-o {default}.safetensors' and pass --model {default}.safetensors "
+            f"(or copy it to $ATELIER_HOME/models/ to make it the default).")
+
+
+def trained_summary(method: str, text: str, default: str, noun: str = "model") -> Callable[[], str]:
+    """A spec's ``summary`` that adds "none bundled yet" while the default model ``default`` is not installed
+    (read on each listing: a manifest read, no torch)."""
+
+    def summary() -> str:
+        from ..weights import has_model
+
+        try:
+            ready = has_model(default)
+        except Exception:  # noqa: BLE001 - a listing must not fail on a damaged manifest; stylize will say why
+            ready = True
+        return text if ready else f"{text} No {noun} is bundled yet: train one with 'atelier train {method}'."
+
+    return summary
+
+
 def _resolve(ref: str):
     module, _, attr = ref.partition(":")
     obj = importlib.import_module(module)

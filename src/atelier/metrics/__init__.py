@@ -45,6 +45,7 @@ from .kid_vgg import (
     KID_SIZE,
     collection_features,
     kid,
+    kid_difference,
     kid_folders,
     mmd2_unbiased,
     polynomial_kernel,
@@ -75,7 +76,7 @@ __all__ = [
     "warping_error", "write_csv", "write_json",
 ]
 # A collection's look (kid_vgg.py): KID on VGG-19 features.
-__all__ += ["KID_LAYERS", "KID_SIZE", "collection_features", "kid", "kid_folders", "mmd2_unbiased", "polynomial_kernel"]
+__all__ += ["KID_LAYERS", "KID_SIZE", "collection_features", "kid", "kid_difference", "kid_folders", "mmd2_unbiased", "polynomial_kernel"]
 
 
 def _same_area(height: int, width: int, area: int) -> tuple[int, int]:

@@ -74,23 +74,5 @@ class AdaINConfig(Config):
             raise OptionError(f"--overlap ({self.overlap}) must be less than half of --tile ({self.tile}).")
 
 
-def no_decoder_message(method: str, default: str,
-                       inputs: str = "--content-dir PHOTOS --style-dir PAINTINGS") -> str:
-    return (f"No {method} decoder is installed yet: train one with 'atelier train {method} {inputs} "
-            f"-o {default}.safetensors' and pass --model {default}.safetensors "
-            f"(or copy it to $ATELIER_HOME/models/ to make it the default).")
-
-
-def summary(method: str, text: str, default: str) -> str:
-    """The one-line summary, saying when no default decoder is installed (a manifest read, no torch)."""
-    from ...weights import has_model
-
-    try:
-        ready = has_model(default)
-    except Exception:  # noqa: BLE001 - a listing must not fail on a damaged manifest; stylize will say why
-        ready = True
-    return text if ready else f"{text} No decoder is bundled yet: train one with 'atelier train {method}'."
-
-
 TEXT = ("Any style in one pass: adaptive instance normalisation of VGG features and a trained decoder "
         "(Huang & Belongie 2017).")

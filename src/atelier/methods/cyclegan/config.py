@@ -34,20 +34,3 @@ class CycleGANConfig(JohnsonConfig):
 
 TEXT = ("Translate a photo into the look of a whole collection (or back) with one of CycleGAN's two trained "
         "generators (Zhu et al. 2017); takes no painting, needs a model from 'atelier train cyclegan'.")
-
-
-def no_model_message() -> str:
-    return (f"No cyclegan model is installed yet: train one with 'atelier train cyclegan --domain-a PHOTOS "
-            f"--domain-b PAINTINGS -o {DEFAULT_MODEL}.safetensors' and pass --model {DEFAULT_MODEL}.safetensors "
-            f"(or copy it to $ATELIER_HOME/models/ to make it the default).")
-
-
-def summary() -> str:
-    """The one-line summary, saying when no default model is installed (a manifest read, no torch)."""
-    from ...weights import has_model
-
-    try:
-        ready = has_model(DEFAULT_MODEL)
-    except Exception:  # noqa: BLE001 - a listing must not fail on a damaged manifest; stylize will say why
-        ready = True
-    return TEXT if ready else f"{TEXT} No model is bundled yet: train one with 'atelier train cyclegan'."

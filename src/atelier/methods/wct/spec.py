@@ -1,17 +1,15 @@
 """The wct method's declaration (torch-free; read by ``atelier.methods``)."""
 
 from dataclasses import replace
-from functools import partial
 
-from .. import MethodSpec, TrainerSpec
-from ..adain.config import no_decoder_message, summary
+from .. import MethodSpec, TrainerSpec, no_model_message, trained_summary
 from ..adain.spec import SPEC as ADAIN
 from .config import DEFAULT_MODEL, TEXT, WCTConfig
 from .train_config import INPUTS, WCTTrainConfig
 
 SPEC = MethodSpec(
     name="wct",
-    summary=partial(summary, "wct", TEXT, DEFAULT_MODEL),
+    summary=trained_summary("wct", TEXT, DEFAULT_MODEL, noun="decoder"),
     config_class=WCTConfig,
     # alpha, several styles, masks, colour, tiles, video (Li 2017 §4); and one style per level (scale_mix):
     # each level's transform colours with its own painting's statistics (coarse levels from one, fine from another)
@@ -22,6 +20,6 @@ SPEC = MethodSpec(
         "Train WCT's five reconstruction decoders on a folder of photos (Li et al. 2017); no painting is "
         "needed: any style then works.", INPUTS),
     model_kinds=("wct",),
-    no_model_message=no_decoder_message("wct", DEFAULT_MODEL, inputs="--data PHOTOS"),
+    no_model_message=no_model_message("wct", DEFAULT_MODEL, "--data PHOTOS", noun="decoder"),
     paper="Li et al. 2017",
 )
