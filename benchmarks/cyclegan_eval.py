@@ -282,10 +282,10 @@ interval over images in brackets. **Not comparable to published FID/KID numbers*
     lines += ["", *answer({r["row"]: r for r in table}, diffs)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    model_sha = (hashlib.sha256(Path(args.cyclegan).read_bytes()).hexdigest()
-                 if args.cyclegan and Path(args.cyclegan).is_file() else None)  # cyclegan_bundle.py checks it
+    shas = {row: hashlib.sha256(Path(f).read_bytes()).hexdigest()  # cyclegan_bundle.py checks them
+            for row, f in (("cyclegan", args.cyclegan), ("cut", args.cut)) if f and Path(f).is_file()}
     args.out.with_suffix(".json").write_text(json.dumps({"question": QUESTION, "cpu": cpu_model(),
-                                                         "size": args.size, "cyclegan_sha256": model_sha,
+                                                         "size": args.size, "model_sha256": shas,
                                                          "rows": table, "differences": diffs, "notes": notes},
                                                         indent=2))
     print("\n".join(lines))

@@ -24,9 +24,9 @@ OUT=${OUT:-$DATA/cyclegan.safetensors}
     exit 2
 }
 # Continue: from the checkpoint when it is there (exact: discriminators, Adam, pools, data position); else,
-# on a fresh machine, the generators of the model in training committed in benchmarks/training/ (--init:
-# discriminators and Adam start afresh, and STEPS counts from 0 again).
-WIP="$ROOT/benchmarks/training/cyclegan_wesnoth.safetensors"
+# on a fresh machine, the generators of the bundled model (--init: discriminators and Adam start afresh, and
+# STEPS counts from 0 again); bundle an improved model with benchmarks/cyclegan_bundle.py.
+WIP="$ROOT/src/atelier/weights/cyclegan/cyclegan.safetensors"
 RESUME=""
 if [ -f "${OUT%.safetensors}.ckpt.safetensors" ]; then
     RESUME="--resume"

@@ -74,7 +74,8 @@ def test_stylize_and_export_the_generator(domains, tmp_path):  # noqa: F811
     assert float((z - y).abs().max()) < 1e-3
 
 
-def test_without_a_model_the_message_says_how_to_train_one(domains, tmp_path, monkeypatch):  # noqa: F811
+def test_without_a_model_the_message_says_how_to_train_one(domains, tmp_path, monkeypatch,  # noqa: F811
+                                                         no_bundled_models):
     monkeypatch.setenv("ATELIER_HOME", str(tmp_path / "empty_home"))
     with pytest.raises(WeightsError, match="atelier train cut"):
         atelier.stylize(domains[0] / "0.png", method="cut")

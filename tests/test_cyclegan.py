@@ -4,6 +4,7 @@ both directions (API, CLI, video), export, refusals. Tiny settings: 32 px crops,
 from __future__ import annotations
 
 import copy
+import json
 import logging
 
 import numpy as np
@@ -268,7 +269,7 @@ def test_cli_stylizes_several_inputs_in_each_direction(model, domains, tmp_path)
         assert len(list(out.glob("*.png"))) == 2
 
 
-def test_refusals_in_one_sentence(model, domains, tmp_path, capsys, monkeypatch):
+def test_refusals_in_one_sentence(model, domains, tmp_path, capsys, monkeypatch, no_bundled_models):
     photo = domains[0] / "0.png"
     with pytest.raises(OptionError, match="style"):
         atelier.stylize(photo, domains[1] / "0.png", method="cyclegan", model=str(model))
@@ -339,3 +340,42 @@ def test_torchrun_trains_on_two_processes_and_one_process_resumes(domains, tmp_p
     assert header["step"] == 2 and header["extra"]["data"]["first"]["next"] == 4  # two global batches of 2
     res = _train(domains, out, steps=3, batch_size=2, precision="fp32", resume=True)
     assert res["steps"] == 3 and set(res["losses"]) >= {"G_A", "D_B"}
+
+
+# ------------------------------------------------------------------------------------- bundled models
+
+def _bundled_translations():
+    from atelier import weights
+
+    names = []
+    for method in ("cyclegan", "cut"):
+        manifest = weights.bundled_dir().parent / method / "manifest.json"
+        if manifest.is_file():
+            names += [(method, e["name"]) for e in json.loads(manifest.read_text())["models"]]
+    return names
+
+
+@pytest.mark.parametrize("method, name", _bundled_translations())
+def test_bundled_translation_model_is_small_credited_and_translates(method, name):
+    """Each bundled translation model (benchmarks/cyclegan_bundle.py): found by name (SHA-256 checked), a fp16
+    file of at most 10 MB whose card names its data packages with licences, its training and its KID; run
+    without --model, it changes the embedded photo visibly and keeps its layout."""
+    from atelier import color
+    from atelier.weights import find_model, read_header
+
+    path = find_model(name)
+    header = read_header(path)
+    assert path.stat().st_size <= 10 * 2**20 and header["dtype"] == "float16"
+    info = {m.name: m for m in atelier.list_models()}[name]
+    assert info.bundled and info.error is None
+    card = info.card
+    assert card["steps"] > 0 and card["training_seconds"] > 0 and card["domains"]["b"]["images"] >= 40
+    assert card["data_packages"] and all(p["licence"].startswith("GPL") for p in card["data_packages"])
+    ceiling = card["evaluation"]["rows"]["ceiling"]["kid"]["training paintings"]["kid"]
+    assert card["evaluation"]["rows"][method]["kid"]["training paintings"]["kid"] < ceiling
+    photo = atelier.load_image(atelier.default_inputs()[0], long_side=96)
+    out = atelier.run(photo, method=method, device="cpu").image
+    assert out.shape == photo.shape and torch.isfinite(out).all()
+    assert (out - photo).abs().mean() > 0.03  # translated, not the identity
+    a, b = color.luminance(out).flatten(), color.luminance(photo).flatten()
+    assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.3
