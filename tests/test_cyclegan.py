@@ -360,7 +360,7 @@ def test_bundled_translation_model_is_small_credited_and_translates(method, name
     """Each bundled translation model (benchmarks/cyclegan_bundle.py): found by name (SHA-256 checked), a fp16
     file of at most 10 MB whose card names its data packages with licences, its training and its KID; run
     without --model, it changes the embedded photo visibly and keeps its layout."""
-    from atelier import color
+    from atelier.ops import color
     from atelier.weights import find_model, read_header
 
     path = find_model(name)
