@@ -78,7 +78,8 @@ def bundle(model: Path, eval_path: Path, sources: Path, method: str = "cyclegan"
                     ", ".join(f"{p['package']} {p['version']}" for p in pkgs) + "; GPL-2+); domain A photos "
                     "(ImageNet sample, research use; the registry photos of Debian/PyPI packages)."),
         "source": f"trained by 'atelier train {method}' on the folders of benchmarks/cyclegan_data.sh",
-        "card": {**card, "data_packages": pkgs, "evaluation": evaluation(eval_path, sha, method)},
+        "card": {**card, "domain_names": {"a": "photos", "b": "Wesnoth story paintings"}, "data_packages": pkgs,
+                 "evaluation": evaluation(eval_path, sha, method)},
     }
     return add_to_manifest(folder / "manifest.json", entry)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -379,3 +380,18 @@ def test_bundled_translation_model_is_small_credited_and_translates(method, name
     assert (out - photo).abs().mean() > 0.03  # translated, not the identity
     a, b = color.luminance(out).flatten(), color.luminance(photo).flatten()
     assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.3
+
+
+def test_models_lists_translations_with_their_domains_and_kid(capsys):
+    """`atelier models`: a translation names its domains (one-sided CUT with ->) and its KID beside the
+    photos' from the card's evaluation, instead of the 'vs Gatys' ratios of one-painting networks."""
+    names = dict(_bundled_translations())
+    assert main(["models"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for method in names:
+        line = lines[method]
+        arrow = "<->" if method == "cyclegan" else "->"
+        assert f"photos {arrow} Wesnoth story paintings" in line and "vs Gatys" not in line
+        kid, photos = (float(x) for x in re.search(r"KID to the paintings ([\d.]+) \(photos unchanged ([\d.]+)\)",
+                                                     line).groups())
+        assert kid < photos

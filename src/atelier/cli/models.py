@@ -15,9 +15,18 @@ def _duration(seconds) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def _quality(card: dict) -> str:
-    """'; vs Gatys: style x1.21, content x0.95' from a card's evaluation, if it has one."""
-    ratio = (card.get("evaluation") or {}).get("ratio_model_to_gatys") or {}
+def _quality(card: dict, method: str) -> str:
+    """'; vs Gatys: style x1.21, content x0.95' from a card's evaluation, if it has one; for a translation
+    (benchmarks/cyclegan_eval.py rows) '; KID to the paintings 0.38 (photos unchanged 0.71)'."""
+    evaluation = card.get("evaluation") or {}
+    rows = evaluation.get("rows") or {}
+    try:
+        kid = rows[method]["kid"]["training paintings"]["kid"]
+        ceiling = rows["ceiling"]["kid"]["training paintings"]["kid"]
+        return f"; KID to the paintings {kid:.2f} (photos unchanged {ceiling:.2f})"
+    except (KeyError, TypeError):
+        pass
+    ratio = evaluation.get("ratio_model_to_gatys") or {}
     if "style_swd" not in ratio or "content" not in ratio:
         return ""
     return f"; vs Gatys: style x{ratio['style_swd']:.2f}, content x{ratio['content']:.2f}"
@@ -34,8 +43,11 @@ def _style(model) -> str:
         return "style: any painting (decoder)"
     domains = model.card.get("domains")  # cyclegan, cut: translation between two folders
     if isinstance(domains, dict) and {"a", "b"} <= domains.keys():
-        names = ["+".join(domains[k].get("folders", [])) or "?" for k in ("a", "b")]
-        return f"domains: {names[0]} <-> {names[1]}"
+        # a bundled model's card names its domains (cyclegan_bundle.py); a user's has the folders' names
+        named = model.card.get("domain_names") or {}
+        names = [named.get(k) or "+".join(domains[k].get("folders", [])) or "?" for k in ("a", "b")]
+        arrow = "<->" if model.method == "cyclegan" else "->"  # CUT is one-sided
+        return f"domains: {names[0]} {arrow} {names[1]}"
     return f"style: {model.card.get('style', '?')}"
 
 
@@ -71,7 +83,7 @@ def _list(argv: list[str]) -> int:
             continue
         print(f"{m.name:20s} {m.method:8s} {where:7s} {_style(m)}; steps: "
               f"{card.get('steps', '?')}; training: {_duration(card.get('training_seconds'))}"
-              f"{_quality(card)}  {m.path}")
+              f"{_quality(card, m.method)}  {m.path}")
     return 0
 
 

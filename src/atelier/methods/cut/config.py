@@ -19,4 +19,5 @@ class CUTConfig(JohnsonConfig):
 
 
 TEXT = ("Translate a photo into the look of a collection with a one-sided generator trained by patch-wise "
-        "contrastive learning (CUT/FastCUT, Park et al. 2020); takes no painting, needs 'atelier train cut'.")
+        "contrastive learning (CUT/FastCUT, Park et al. 2020); takes no painting ('atelier models' lists "
+        "the trained ones; train your own with 'atelier train cut').")

@@ -33,4 +33,5 @@ class CycleGANConfig(JohnsonConfig):
 
 
 TEXT = ("Translate a photo into the look of a whole collection (or back) with one of CycleGAN's two trained "
-        "generators (Zhu et al. 2017); takes no painting, needs a model from 'atelier train cyclegan'.")
+        "generators (Zhu et al. 2017); takes no painting ('atelier models' lists "
+        "the trained ones; train your own with 'atelier train cyclegan').")
