@@ -136,6 +136,30 @@ def test_wct_runs_every_control(tiny_model, image_files):
     assert tiled.info["tiles"] > 1 and (tiled.image - whole.image).abs().mean() < 0.1
 
 
+def test_smooth_makes_the_result_the_photo_guided_filter_of_the_plain_one(tiny_model, image_files, capsys, tmp_path):
+    """--smooth R (Li et al. 2018 §3.2): the decoded result filtered with the photo as guide, so it follows the
+    photo's edges; other methods do not have the option."""
+    from atelier import io
+    from atelier.ops.guided import guided_filter
+
+    model, _ = tiny_model
+    plain, smooth = run(image_files, model), run(image_files, model, smooth=6)
+    photo = io.resize(atelier.load_image(image_files["content"]), plain.image.shape[-2:])
+    expected = guided_filter(photo, plain.image, 6, 1e-4).clamp(0, 1)
+    gap = (plain.image - expected).abs().max()
+    assert gap > 1e-3 and (smooth.image - expected).abs().max() < 1e-3 * gap
+    with pytest.raises(OptionError, match="smooth"):
+        atelier.run(image_files["content"], image_files["style"], method="adain", weights="random", smooth=6)
+    out = tmp_path / "s.png"
+    assert main(["stylize", str(image_files["content"]), str(image_files["style"]), "--method", "wct", "--model",
+                 str(model), "--size", "40", "--smooth", "6", "-o", str(out)]) == 0
+    assert Image.open(out).size == (40, 30)
+    with pytest.raises(SystemExit) as exit_:  # argparse: adain has no --smooth
+        main(["stylize", str(image_files["content"]), str(image_files["style"]), "--method", "adain",
+              "--smooth", "6", "-o", str(tmp_path / "a.png")])
+    assert exit_.value.code == 2 and "--smooth" in capsys.readouterr().err and not (tmp_path / "a.png").exists()
+
+
 def test_wct_refuses_levels_the_model_lacks_and_bad_levels(tiny_model, image_files, tmp_path):
     model, photos = tiny_model
     two = tmp_path / "two.safetensors"

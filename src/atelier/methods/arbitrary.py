@@ -118,6 +118,11 @@ class ArbitraryStyle:
 
     # -- loading
 
+    def finish(self, out: torch.Tensor, photo: torch.Tensor, cfg) -> torch.Tensor:
+        """A method's last step on the whole decoded image (1,3,H,W), the photo at its size beside it; WCT's
+        photorealistic smoothing. Before colour preservation, masks and protection, which restore the photo."""
+        return out
+
     def find(self, name: str) -> Path:
         # api.prepare says this before any image is read; here for direct use of the class.
         if name == self.DEFAULT_MODEL and not has_model(name):
@@ -260,7 +265,7 @@ class ArbitraryStyle:
                 weights = [cfg.alpha * w for w in share] + [1.0 - cfg.alpha]  # the styles', then the photo's
                 out = self._stage(net, vgg, layers, out, full_masks, codes, weights, tile, stats_hw, run, dtype,
                                   protect)
-        out = out.clamp(0, 1)
+        out = self.finish(out.clamp(0, 1), x, cfg)
         if cfg.preserve_color == "luminance":
             out = color.combine_luminance(out, x)
         if full_masks is not None:  # pixels no mask covers keep the photo exactly (as gatys does)

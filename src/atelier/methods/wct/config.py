@@ -1,5 +1,7 @@
 """Configuration of the WCT method (inference): AdaIN's options, WCT's decoders and its levels. Torch-free
-(read by ``atelier.methods.method_spec`` through ``spec.py``).
+(read by ``atelier.methods.method_spec`` through ``spec.py``). ``smooth``: the photorealistic smoothing of
+Li, Liu, Li, Yang & Kautz 2018 ("A Closed-form Solution to Photorealistic Image Stylization", §3.2), in its
+fast guided-filter form (``ops/guided.py``).
 
 Li, Fang, Yang, Wang, Lu & Yang 2017, "Universal Style Transfer via Feature Transforms" (NeurIPS): §3.1
 (whitening and colouring, the trade-off alpha, eq. 4), §3.2 (multi-level, coarse to fine), §4 (style
@@ -41,6 +43,13 @@ class WCTConfig(AdaINConfig):
         "structures) ... 1 = relu1_1 (colours, fine strokes); run coarse to fine whatever the order given "
         "(the paper's: 5 4 3 2 1, more abstract).",
         "Li 2017 §3.2", minimum=1, maximum=5, metavar="LEVEL",
+    )
+
+    smooth: int = _f(
+        0, "Photorealistic smoothing for style transfer between photos: the radius in pixels of a guided "
+        "filter with the photo as guide, which makes the result locally an affine function of the photo's "
+        "colours (0 = off; the paper's code uses 35 at ~512 px). Paints away brush strokes: for photographs "
+        "as styles.", "Li 2018 §3.2 (fast approximation)", minimum=0, maximum=500, metavar="PIXELS",
     )
 
     def validate(self, n_styles: int = 1) -> None:

@@ -8,7 +8,9 @@ reconstruction decoder (``model.WCTNet``, trained by ``train.py``); the result i
 Several styles blend their transforms by weight (§4), masks give each region its own style with its own
 statistics (§4 "spatial control"), and colour preservation and tiles are those of AdaIN and SANet
 (``methods/arbitrary.py``, whose statistics pass gives every tile the whole image's whitening at each
-level).
+level). ``smooth`` > 0 adds the photorealistic smoothing of Li et al. 2018 (§3.2, its guided-filter
+approximation, ``ops/guided.py``) on the whole decoded image: for photographs as styles. Deviation: the
+paper pairs it with PhotoWCT's unpooling decoders; ours upsample, so fine structure relies on the filter.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from ...errors import OptionError
 from ...losses import resize_mask
 from ...ops import wct
+from ...ops.guided import guided_filter
 from ..arbitrary import ArbitraryStyle
 from .config import DEFAULT_MODEL, WCTConfig
 from .model import LAYERS, WCTNet
@@ -35,6 +38,15 @@ class WCT(ArbitraryStyle):
 
     def build(self, header: dict) -> torch.nn.Module:
         return WCTNet(header["arch"])
+
+    # eps of the smoothing's guided filter, in units of the photo's variance (a standard deviation of 0.01):
+    # small, so the result follows the photo's edges closely (FastPhotoStyle passes 1e-3 on 0-255 values).
+    SMOOTH_EPS = 1e-4
+
+    def finish(self, out: torch.Tensor, photo: torch.Tensor, cfg) -> torch.Tensor:
+        if not cfg.smooth:
+            return out
+        return guided_filter(photo.float(), out.float(), cfg.smooth, self.SMOOTH_EPS).clamp(0, 1).to(out.dtype)
 
     def stages(self, net, cfg) -> list[tuple[str, ...]]:
         wanted = [LAYERS[k] for k in sorted(cfg.levels, reverse=True)]
