@@ -116,12 +116,12 @@ class ArbitraryStyle:
 
     OWN_CODE = True  # the photo's own code is one more style of weight 1 - alpha (False: transfer blends)
 
-    # -- loading
-
     def finish(self, out: torch.Tensor, photo: torch.Tensor, cfg) -> torch.Tensor:
         """A method's last step on the whole decoded image (1,3,H,W), the photo at its size beside it; WCT's
         photorealistic smoothing. Before colour preservation, masks and protection, which restore the photo."""
         return out
+
+    # -- loading
 
     def find(self, name: str) -> Path:
         # api.prepare says this before any image is read; here for direct use of the class.
