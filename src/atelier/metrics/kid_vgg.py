@@ -155,23 +155,38 @@ def _counts(draws: torch.Tensor, n: int) -> torch.Tensor:
     return torch.zeros(draws.shape[0], n, dtype=torch.float64).scatter_add_(1, draws, ones)
 
 
+def _resample(b: int, n: int, generator: torch.Generator) -> torch.Tensor:
+    """(b,n) multinomial counts of b resamples with replacement of n images, each row summing to n."""
+    return _counts(torch.randint(0, n, (b, n), generator=generator), n)
+
+
+def _resampled_mmd2(kxx: torch.Tensor, kyy: torch.Tensor, kxy: torch.Tensor, w: torch.Tensor,
+                    v: torch.Tensor) -> torch.Tensor:
+    """(B,) MMD² of resamples given as counts w (B,m) of x and v (B,n) of y, from the kernels of the sets."""
+    cross = ((w @ kxy) * v).sum(1) / (w.shape[1] * v.shape[1])
+    return _weighted_within(kxx, w) + _weighted_within(kyy, v) - 2 * cross
+
+
+def _interval(boot: torch.Tensor, level: float) -> list[float]:
+    """The percentile interval of bootstrap estimates; resamples of one distinct image have no pairs (NaN, see
+    _weighted_within) and are left out."""
+    alpha = (1 - level) / 2
+    boot = boot[~torch.isnan(boot)]
+    return torch.quantile(boot, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
+
+
 def bootstrap_mmd2(x: torch.Tensor, y: torch.Tensor, n_bootstrap: int, generator: torch.Generator,
                    chunk: int = 100) -> torch.Tensor:
     """MMD² of ``n_bootstrap`` image-level resamples of x and y (see the module docstring); resamples that
-    repeat one image only (possible in very small sets) have no pairs and are left out."""
+    repeat one image only (possible in very small sets) are NaN."""
     m, n = x.shape[0], y.shape[0]
     kxx, kyy, kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
     out = []
     for start in range(0, n_bootstrap, chunk):
         b = min(chunk, n_bootstrap - start)
-        # Multinomial counts, (b,m) and (b,n), each row summing to the set's size.
-        w = _counts(torch.randint(0, m, (b, m), generator=generator), m)
-        v = _counts(torch.randint(0, n, (b, n), generator=generator), n)
-        cross = ((w @ kxy) * v).sum(1) / (m * n)
-        est = _weighted_within(kxx, w) + _weighted_within(kyy, v) - 2 * cross
-        out.append(est)
-    boot = torch.cat(out)
-    return boot[~torch.isnan(boot)]  # resamples of one distinct image have no pairs (see _weighted_within)
+        w = _resample(b, m, generator)
+        out.append(_resampled_mmd2(kxx, kyy, kxy, w, _resample(b, n, generator)))
+    return torch.cat(out)
 
 
 def kid(x: torch.Tensor, y: torch.Tensor, *, n_subsets: int = N_SUBSETS, subset_size: int = SUBSET_SIZE,
@@ -192,9 +207,7 @@ def kid(x: torch.Tensor, y: torch.Tensor, *, n_subsets: int = N_SUBSETS, subset_
         mmd2_unbiased(x[torch.randperm(m, generator=g)[:s]], y[torch.randperm(n, generator=g)[:s]])
         for _ in range(n_subsets)
     ], dtype=torch.float64)
-    boot = bootstrap_mmd2(x, y, n_bootstrap, g)
-    alpha = (1 - level) / 2
-    low, high = torch.quantile(boot, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
+    low, high = _interval(bootstrap_mmd2(x, y, n_bootstrap, g), level)
     return {"kid": float(estimates.mean()), "low": low, "high": high,
             "subset_std": float(estimates.std()) if n_subsets > 1 else 0.0,
             "n_a": m, "n_b": n, "subset_size": s, "n_subsets": n_subsets, "n_bootstrap": n_bootstrap}
@@ -226,23 +239,18 @@ def kid_difference(a: torch.Tensor, b: torch.Tensor, ref: torch.Tensor, *, paire
         raise OptionError("A KID difference needs n_bootstrap >= 1 and 0 < level < 1.")
     g = torch.Generator().manual_seed(seed)
     r = ref.shape[0]
-    kaa, kbb = polynomial_kernel(a, a), polynomial_kernel(b, b)
-    kar, kbr = polynomial_kernel(a, ref), polynomial_kernel(b, ref)
+    krr = polynomial_kernel(ref, ref)
+    ka = polynomial_kernel(a, a), krr, polynomial_kernel(a, ref)
+    kb = polynomial_kernel(b, b), krr, polynomial_kernel(b, ref)
     out = []
     for start in range(0, n_bootstrap, 100):
         k = min(100, n_bootstrap - start)
-        v = (_counts(torch.randint(0, r, (k, r), generator=g), r) if resample_reference  # one for both sets
-             else torch.ones(k, r, dtype=torch.float64))
-        wa = _counts(torch.randint(0, m, (k, m), generator=g), m)
-        wb = wa if paired else _counts(torch.randint(0, n, (k, n), generator=g), n)
-        # MMD²(a) - MMD²(b): the reference's within-set term is common and cancels.
-        est = (_weighted_within(kaa, wa) - 2 * ((wa @ kar) * v).sum(1) / (m * r)
-               - _weighted_within(kbb, wb) + 2 * ((wb @ kbr) * v).sum(1) / (n * r))
-        out.append(est)
-    boot = torch.cat(out)
-    boot = boot[~torch.isnan(boot)]
-    alpha = (1 - level) / 2
-    low, high = torch.quantile(boot, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
+        # one resample of the reference for both sets (its within-set term then cancels exactly)
+        v = _resample(k, r, g) if resample_reference else torch.ones(k, r, dtype=torch.float64)
+        wa = _resample(k, m, g)
+        wb = wa if paired else _resample(k, n, g)
+        out.append(_resampled_mmd2(*ka, wa, v) - _resampled_mmd2(*kb, wb, v))
+    low, high = _interval(torch.cat(out), level)
     kid_a, kid_b = mmd2_unbiased(a, ref), mmd2_unbiased(b, ref)  # the whole sets (no subsets: a U-statistic)
     return {"difference": kid_a - kid_b, "low": low, "high": high, "kid_a": kid_a, "kid_b": kid_b,
             "paired": paired, "resample_reference": resample_reference, "n_bootstrap": n_bootstrap}

@@ -40,7 +40,8 @@ class WCT(ArbitraryStyle):
         return WCTNet(header["arch"])
 
     # eps of the smoothing's guided filter, in units of the photo's variance (a standard deviation of 0.01):
-    # small, so the result follows the photo's edges closely (FastPhotoStyle passes 1e-3 on 0-255 values).
+    # small, so the result follows the photo's edges closely. Our choice: FastPhotoStyle passes eps 1e-3 to
+    # OpenCV on 8-bit images, whose scale we did not verify.
     SMOOTH_EPS = 1e-4
 
     def finish(self, out: torch.Tensor, photo: torch.Tensor, cfg) -> torch.Tensor:
