@@ -16,7 +16,12 @@ methods use when ``--model`` is not given) with its manifest entry: file, SHA-25
 (architecture, training data, steps, time, these metrics). ``--sheet`` writes a contact sheet: per row a
 photo, then Gatys and each network with one unseen painting (no painting column: files of
 ../shared/data/styles may not be committed), and with ``--refine METHOD=N`` one more column: that method's
-result continued by N Gatys iterations. ``--reuse-gatys`` takes the Gatys metrics of a pair from the previous
+result continued by N Gatys iterations. The *decoder floor* of each network: every unseen painting stylised with itself as photo and as style.
+AdaIN(s, s) and WCT(s, s) are the painting's own features (SANet's T(s, s) is trained to be), so the result
+is the painting passed through the encoder and the decoder(s), and its style distance to the painting is what
+a perfect feature transform would still leave with this decoder: the transform cannot bring a photo closer.
+
+``--reuse-gatys`` takes the Gatys metrics of a pair from the previous
 ``arbitrary_eval.json`` (same size; Gatys' default result is deterministic) and runs Gatys only for the
 sheet's rows. Results: ``arbitrary_eval.json`` and ``.md``.
 """
@@ -77,11 +82,39 @@ def judge(method: str, model: Path, size: int, cache: Path, sheet: dict, known: 
                 "gatys": ref_metrics, "model_seconds": round(seconds, 3), "gatys_seconds": ref_seconds,
             })
     mean, ratio = summarise(per_pair)
+    floor = decoder_floor(method, model, size)
     return {"method": method, "model": model.name, "size": size, "photos": list(HELD_OUT),
             "styles": list(UNSEEN_STYLES), "mean": mean, "ratio_model_to_gatys": ratio,
+            "decoder_floor": {**floor, "style_swd_to_gatys": round(floor["style_swd"] / mean["gatys"]["style_swd"], 3)},
             "seconds": {"model": round(statistics.fmean(p["model_seconds"] for p in per_pair), 3),
                         "gatys": round(statistics.fmean(p["gatys_seconds"] for p in per_pair), 1)},
             "per_pair": per_pair}
+
+
+def decoder_floor(method: str, model: Path, size: int) -> dict:
+    """Mean style (SWD) and content distance of each unseen painting stylised with itself (see above)."""
+    import atelier
+
+    rows = []
+    for style_name in UNSEEN_STYLES:
+        painting = SHARED / "styles" / style_name
+        out = atelier.run(painting, painting, method=method, model=str(model), size=size, device="cpu").image
+        rows.append(atelier.evaluate(out, content=painting, style=painting, size=size))
+    return {k: round(statistics.fmean(r[k] for r in rows), 4) for k in ("style_swd", "content")}
+
+
+def floor_table(results: list[dict]) -> str:
+    """The decoder floors of ``results`` that have one (older results do not)."""
+    rows = [r for r in results if "decoder_floor" in r]
+    if not rows:
+        return ""
+    lines = ["", "Decoder floor: each unseen painting stylised with itself (its own features decoded): the style",
+             "distance no feature transform can go below with this decoder.", "",
+             "| method | size | floor style SWD | floor / Gatys' SWD on the photos | floor content |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['method']} | {r['size']} | {r['decoder_floor']['style_swd']:.3f} | "
+              f"{r['decoder_floor']['style_swd_to_gatys']} | {r['decoder_floor']['content']:.3f} |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def bundle(method: str, model: Path, evaluation: dict) -> dict:
@@ -112,7 +145,7 @@ def bundle(method: str, model: Path, evaluation: dict) -> dict:
                          "story art of Debian's wesnoth-1.16 campaign packages, GPL-2+/CC BY-SA; not shipped); "
                          "the_scream, water_lilies and woman_with_hat held out")),
             "evaluation": {k: evaluation[k] for k in ("size", "photos", "styles", "mean", "ratio_model_to_gatys",
-                                                      "seconds")},
+                                                      "decoder_floor", "seconds") if k in evaluation},
         },
     }
     return add_to_manifest(folder / "manifest.json", entry)
@@ -158,8 +191,8 @@ def main(argv=None) -> int:
         results = [x for x in results if (x["method"], x["size"]) != (method, r["size"])] + [r]
         args.out.mkdir(parents=True, exist_ok=True)
         old.write_text(json.dumps(results, indent=2) + "\n")  # after every network: a long run keeps its work
-        (args.out / "arbitrary_eval.md").write_text(to_markdown(results, key="method"))
-        print(to_markdown([r], key="method"), flush=True)
+        (args.out / "arbitrary_eval.md").write_text(to_markdown(results, key="method") + floor_table(results))
+        print(to_markdown([r], key="method") + floor_table([r]), flush=True)
         if args.bundle:
             entry = bundle(method, path, r)
             print(f"bundled {entry['name']} ({entry['sha256'][:12]}...)")

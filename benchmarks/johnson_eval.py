@@ -126,6 +126,7 @@ def bundle(model: Path, evaluation: dict) -> dict:
         "card": {
             "arch": card.get("arch"), "parameters": card.get("parameters"), "steps": card.get("steps"),
             "training_seconds": card.get("training_seconds"), "precision": card.get("precision"),
+            **({"initialised_from": card["initialised_from"]} if card.get("initialised_from") else {}),
             "training_options": training_options(header),
             "data": f"{data.get('images', '?')} photos: ImageNet sample (train/imagenet_sample, not shipped) "
                     "and the registry photos except the five held out for evaluation",

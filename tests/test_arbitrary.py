@@ -271,8 +271,8 @@ def test_training_resumes_exactly(method, steps, folders, tmp_path):
 
 def test_sanet_training_can_start_from_an_adain_decoder(folders, tmp_path):
     from atelier.errors import OptionError
-    from atelier.methods.arbitrary_train import load_init
     from atelier.methods.sanet.model import SANetNet
+    from atelier.methods.train_checks import load_init
 
     paintings, photos = folders
     adain = tmp_path / "adain.safetensors"

@@ -280,6 +280,29 @@ def test_johnson_training_writes_a_model_and_resumes_exactly(inputs, tmp_path):
     assert ckpt.load_model(half)[1]["card"]["steps"] == 4
 
 
+def test_johnson_init_starts_a_new_run_from_a_trained_model(inputs, tmp_path):
+    """--init MODEL: the network starts from MODEL's weights (with a vanishing learning rate it stays there),
+    the card says so; another method's model or another architecture is refused in one sentence."""
+    style, data = inputs
+    first = tmp_path / "first.safetensors"
+    train_johnson(style, data, first, config=JohnsonTrainConfig(steps=3, **TINY))
+    tuned = tmp_path / "tuned.safetensors"
+    summary = train_johnson(style, data, tuned, config=JohnsonTrainConfig(steps=1, lr=1e-12, init=str(first),
+                                                                           content_weight=2.0, **TINY))
+    assert summary["card"]["initialised_from"] == {"file": "first.safetensors", "method": "johnson", "steps": 3}
+    a, b = ckpt.load_model(first)[0], ckpt.load_model(tuned)[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    fresh = tmp_path / "fresh.safetensors"
+    train_johnson(style, data, fresh, config=JohnsonTrainConfig(steps=1, lr=1e-12, **TINY))
+    assert not all(torch.equal(a[k], v) for k, v in ckpt.load_model(fresh)[0].items())
+    with pytest.raises(OptionError, match="another architecture"):
+        train_johnson(style, data, tmp_path / "p.safetensors",
+                      config=JohnsonTrainConfig(steps=1, arch="paper", init=str(first), **TINY))
+    with pytest.raises(OptionError, match="no model file or installed model"):
+        train_johnson(style, data, tmp_path / "q.safetensors",
+                      config=JohnsonTrainConfig(steps=1, init=str(tmp_path / "none.safetensors"), **TINY))
+
+
 def test_johnson_refuses_bad_outputs_before_any_work(inputs, tmp_path):
     style, data = inputs
     cfg = JohnsonTrainConfig(steps=1, **TINY)

@@ -190,6 +190,38 @@ def test_wct_training_resumes_exactly_and_refuses_paintings(tiny_model, tmp_path
         atelier.train("wct", photos, photos, tmp_path / "x.safetensors", steps=1, **opts)
 
 
+def test_init_trains_the_levels_given_and_keeps_the_models_other_decoders(tiny_model, tmp_path):
+    """--init MODEL --levels 3: relu3_1's decoder trains on from the model's, the other four are written
+    unchanged, so the output is a whole model again; a level the model lacks starts afresh."""
+    model, photos = tiny_model
+    opts = dict(size=32, batch_size=2, weights="random", precision="fp32", checkpoint_every=0, preview_every=0,
+                cache_mb=8)
+    out = tmp_path / "on.safetensors"
+    summary = atelier.train("wct", None, photos, out, steps=2, levels=[3], init=str(model), **opts)
+    assert set(summary["losses"]) == {"3_1", "total"}
+    assert summary["card"]["initialised_from"]["decoders"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    before, after = ckpt.load_model(model, method="wct")[0], ckpt.load_model(out, method="wct")[0]
+    assert before.keys() == after.keys()
+    changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"d3_1"}
+    half = tmp_path / "half.safetensors"  # resumed: the checkpoint holds all five decoders
+    atelier.train("wct", None, photos, half, steps=1, levels=[3], init=str(model), **opts)
+    atelier.train("wct", None, photos, half, steps=2, levels=[3], init=str(model), resume=True, **opts)
+    resumed = ckpt.load_model(half, method="wct")[0]
+    assert resumed.keys() == after.keys() and all(torch.equal(resumed[k], after[k]) for k in after)
+    # A two-level model starts only its own levels of a five-level training.
+    two = tmp_path / "two.safetensors"
+    atelier.train("wct", None, photos, two, steps=1, levels=[1, 2], **opts)
+    five = tmp_path / "five.safetensors"
+    summary = atelier.train("wct", None, photos, five, steps=1, init=str(two), **opts)
+    assert summary["card"]["initialised_from"]["decoders"] == ["relu1_1", "relu2_1"]
+    level2 = tmp_path / "level2.safetensors"
+    atelier.train("wct", None, photos, level2, steps=1, levels=[2], **opts)
+    with pytest.raises(OptionError, match="no decoder of .* matches"):  # the paper's relu2_1 decoder is wider
+        atelier.train("wct", None, photos, tmp_path / "p.safetensors", steps=1, levels=[2], arch="paper",
+                      init=str(level2), **opts)
+
+
 def test_cli_trains_and_stylises_with_wct(tiny_model, image_files, tmp_path, capsys):
     _, photos = tiny_model
     out = tmp_path / "m.safetensors"

@@ -24,10 +24,10 @@ from ..devices import resolve_precision
 from ..engine import checkpoint as ckpt
 from ..engine.data import ImageFolderData, PairedStream
 from ..engine.train import train as run_training
-from ..errors import OptionError, OutputError
+from ..errors import OutputError
 from ..features import get_vgg19
 from ..paths import checkpoint_path
-from .train_checks import check_paths, resumed_config, same_path
+from .train_checks import check_paths, load_init, resumed_config, same_path
 
 logger = logging.getLogger(__name__)
 
@@ -42,42 +42,6 @@ def decayed_lr(optimizer: torch.optim.Optimizer, lr: float, decay: float) -> Non
     t = float(state.get("step", 0))
     for group in optimizer.param_groups:
         group["lr"] = lr / (1.0 + decay * t)
-
-
-def load_init(net: torch.nn.Module, path: Path, method: str) -> dict:
-    """Copy a trained model's weights into ``net`` (--init): the same method's whole network, or an AdaIN
-    decoder into a network with a ``decoder`` (SANet's decoder has AdaIN's architecture). Returns what the
-    card records: the file, its method and steps."""
-    if not path.is_file():
-        from ..weights import find_model, has_model
-
-        if not has_model(str(path)):
-            raise OptionError(f"--init: there is no model file or installed model '{path}'.")
-        path = find_model(str(path))  # a bundled or user model by name, e.g. adain
-    state, header = ckpt.load_model(path)
-    source = header.get("method")
-    if source == method:
-        target = net
-    elif source == "adain" and hasattr(net, "init_from_adain"):  # WCT: relu4_1's decoder, relu5_1's tail
-        started = net.init_from_adain(state)
-        if not started:
-            raise OptionError(f"--init: the AdaIN decoder '{path}' ({header.get('arch')}) matches none of this "
-                              "training's decoders (use --arch compact with a compact AdaIN decoder).")
-        logger.info("Started %s from the AdaIN decoder %s.", ", ".join(started), path)
-        card = header.get("card") or {}
-        return {"file": path.name, "method": source, "steps": card.get("steps"), "decoders": started}
-    elif source == "adain" and hasattr(net, "decoder"):
-        target, state = net.decoder, {k.removeprefix("decoder."): v for k, v in state.items()}
-    else:
-        raise OptionError(f"--init: '{path}' holds a {source!r} network, which cannot start a {method} training.")
-    try:
-        target.load_state_dict(state)
-    except RuntimeError as err:
-        raise OptionError(f"--init: '{path}' has another architecture ({header.get('arch')}) than this training's "
-                          f"--arch.") from err
-    card = header.get("card") or {}
-    logger.info("Starting from %s (%s, %s steps).", path, source, card.get("steps", "?"))
-    return {"file": path.name, "method": source, "steps": card.get("steps")}
 
 
 def decoder_arch(name: str, upsample: str) -> str | dict:
@@ -96,7 +60,7 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
     ``build(arch)`` -> the untrained network (``arch``: ``arch_of(cfg)``, or the config's decoder with its
     upsampling);
     ``make_step(net, vgg, cfg)`` -> ``step(content, style)`` (``step(content)`` when ``style`` is None: photos
-    only) returning the named weighted terms with ``total``; ``make_preview(net, vgg)`` -> ``preview(c, s)``
+    only) returning the named weighted terms with ``total``; ``make_preview(net, vgg, cfg)`` -> ``preview(c, s)``
     (or ``preview(c)``).
     """
     from ..devices import resolve_device
@@ -136,7 +100,7 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
         batches = PairedStream(batches, paintings.batches(cfg.batch_size, cfg.seed, key="paintings"))
         preview_pair += (paintings.load_full().to(dev),)
     step = make_step(net, vgg, cfg)
-    preview = make_preview(net, vgg)
+    preview = make_preview(net, vgg, cfg)
 
     def step_fn(batch) -> dict[str, torch.Tensor]:
         decayed_lr(optimizer, cfg.lr, cfg.lr_decay)

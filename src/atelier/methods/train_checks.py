@@ -1,7 +1,8 @@
 """What every trainer checks before training: output paths, and the config of a resumed run.
 
-Shared by ``johnson/train.py`` and ``arbitrary_train.py`` (AdaIN, SANet): one sentence per refused output,
-nothing written; a resumed run takes its training config from the checkpoint.
+Shared by ``johnson/train.py`` and ``arbitrary_train.py`` (AdaIN, SANet, WCT): one sentence per refused output,
+nothing written; a resumed run takes its training config from the checkpoint; ``--init`` starts a new run from
+a trained model's weights.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+
+import torch
 
 from ..engine import checkpoint as ckpt
 from ..errors import OptionError, OutputError
@@ -71,3 +74,46 @@ def resumed_config(config, path: Path, method: str):
     cfg = make_config(type(config), {k: v for k, v in stored.items() if k in given})
     cfg.validate()
     return cfg
+
+
+def load_init(net: torch.nn.Module, path: Path, method: str) -> dict:
+    """Copy a trained model's weights into ``net`` (--init): the same method's whole network (johnson, adain,
+    sanet; wct decoder by decoder), or an AdaIN decoder into a network with a ``decoder`` (SANet's decoder has
+    AdaIN's architecture) or into WCT's relu4_1/relu5_1 decoders. Returns what the card records: the file,
+    its method and steps."""
+    if not path.is_file():
+        from ..weights import find_model, has_model
+
+        if not has_model(str(path)):
+            raise OptionError(f"--init: there is no model file or installed model '{path}'.")
+        path = find_model(str(path))  # a bundled or user model by name, e.g. adain
+    state, header = ckpt.load_model(path)
+    source = header.get("method")
+    card = header.get("card") or {}
+    if source == method and hasattr(net, "init_from_wct"):  # WCT: decoder by decoder, where level and shape match
+        started = net.init_from_wct(state)
+        if not started:
+            raise OptionError(f"--init: no decoder of '{path}' matches a decoder of this training (its levels or "
+                              "--arch differ).")
+        logger.info("Started %s from %s.", ", ".join(started), path)
+        return {"file": path.name, "method": source, "steps": card.get("steps"), "decoders": started}
+    if source == method:
+        target = net
+    elif source == "adain" and hasattr(net, "init_from_adain"):  # WCT: relu4_1's decoder, relu5_1's tail
+        started = net.init_from_adain(state)
+        if not started:
+            raise OptionError(f"--init: the AdaIN decoder '{path}' ({header.get('arch')}) matches none of this "
+                              "training's decoders (use --arch compact with a compact AdaIN decoder).")
+        logger.info("Started %s from the AdaIN decoder %s.", ", ".join(started), path)
+        return {"file": path.name, "method": source, "steps": card.get("steps"), "decoders": started}
+    elif source == "adain" and hasattr(net, "decoder"):
+        target, state = net.decoder, {k.removeprefix("decoder."): v for k, v in state.items()}
+    else:
+        raise OptionError(f"--init: '{path}' holds a {source!r} network, which cannot start a {method} training.")
+    try:
+        target.load_state_dict(state)
+    except RuntimeError as err:
+        raise OptionError(f"--init: '{path}' has another architecture ({header.get('arch')}) than this training's "
+                          f"--arch.") from err
+    logger.info("Starting from %s (%s, %s steps).", path, source, card.get("steps", "?"))
+    return {"file": path.name, "method": source, "steps": card.get("steps")}

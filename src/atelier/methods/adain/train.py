@@ -51,7 +51,7 @@ def make_step(net: AdaINNet, vgg, cfg: AdaINTrainConfig):
     return step
 
 
-def make_preview(net: AdaINNet, vgg):
+def make_preview(net: AdaINNet, vgg, cfg=None):
     def preview(c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         t = adain(vgg(c, ("relu4_1",))["relu4_1"], mean_std(vgg(s, ("relu4_1",))["relu4_1"]))
         return net.decoder(t, size=tuple(c.shape[-2:])).clamp(0, 1)

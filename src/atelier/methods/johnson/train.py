@@ -13,7 +13,8 @@ Deviations, each deliberate:
 * random crops of photos resized to short side 256 (plus optional scale augmentation) instead of COCO
   images squashed to 256x256, so the network never sees distorted aspect ratios;
 * 2000 steps by default instead of 40000 (2 epochs of COCO on a GPU): on a CPU that is what fits in ~30
-  minutes (docs PERFORMANCE.md); ``--steps``/``--minutes`` and ``--resume`` train further;
+  minutes (docs PERFORMANCE.md); ``--steps``/``--minutes`` and ``--resume`` train further, and ``--init``
+  starts a new run (e.g. with other loss weights) from a trained model;
 * the network itself deviates as ``model.py`` says (instance norm, upsample+conv, reflection padding).
 """
 
@@ -36,7 +37,7 @@ from ...errors import OutputError
 from ...events import Callback
 from ...features import get_vgg19
 from ...losses import PerceptualLoss
-from ...methods.train_checks import check_paths, resumed_config, same_path
+from ...methods.train_checks import check_paths, load_init, resumed_config, same_path
 from ...paths import checkpoint_path
 from .model import ARCHS, TransformerNet
 from .train_config import JohnsonTrainConfig
@@ -95,6 +96,7 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         net = TransformerNet.from_arch(_arch(cfg)).to(dev)
+    init = None if resume or not cfg.init else load_init(net, Path(cfg.init).expanduser(), METHOD)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     # Crops, flips and epoch orders come from the seed and the sample's number (engine.data): this rank's
     # share of each global batch of cfg.batch_size.
@@ -125,6 +127,7 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
         "data": {"folders": [str(f) for f in folders], "images": photos.usable},
         "steps": result.steps,
         "training_seconds": round(result.total_seconds, 1),
+        **({"initialised_from": init} if init else {}),
         "arch": cfg.arch,
         "parameters": sum(p.numel() for p in net.parameters()),
         "precision": str(dtype).removeprefix("torch."),

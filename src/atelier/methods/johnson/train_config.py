@@ -75,6 +75,10 @@ class JohnsonTrainConfig(Config):
                             "0 = never).", minimum=0)
     seed: int = _f(0, "Random seed of the network's initial weights and of the crops: same seed, same run.", minimum=0,
                    maximum=SEED_LIMIT - 1)
+    init: str = _f("", "Start from a trained johnson model (a file, or an installed model's name such as "
+                   "the_scream) of the same --arch and --upsample: a new run from its weights (fresh optimizer, "
+                   "steps counted from 0), e.g. to tune a bundled model with another --content-weight. A resumed "
+                   "run continues its checkpoint instead.", metavar="MODEL")
     weights: str = _f("pretrained", "VGG-19 weights: 'pretrained' (Caffe ImageNet) or 'random' (for tests).",
                       choices=("pretrained", "random"), cli=False)
 

@@ -59,7 +59,7 @@ def make_step(net: SANetNet, vgg, cfg: SANetTrainConfig):
     return step
 
 
-def make_preview(net: SANetNet, vgg):
+def make_preview(net: SANetNet, vgg, cfg=None):
     def preview(c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         layers = ("relu4_1", "relu5_1")
         fc, fs = vgg(c, layers), vgg(s, layers)

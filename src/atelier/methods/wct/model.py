@@ -72,6 +72,19 @@ class WCTNet(nn.Module):
     def decoder(self, layer: str) -> Decoder:
         return self.decoders[layer_key(layer)]
 
+    def init_from_wct(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """Copy the decoders of another WCT model (its state dict) whose level is here and whose parameter
+        shapes agree; the others keep their initial weights. Returns the layers started so."""
+        started = []
+        for layer in self.layers:
+            prefix = f"decoders.{layer_key(layer)}."
+            own = self.decoder(layer).state_dict()
+            theirs = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+            if theirs.keys() == own.keys() and all(own[k].shape == v.shape for k, v in theirs.items()):
+                self.decoder(layer).load_state_dict(theirs)
+                started.append(layer)
+        return started
+
     def init_from_adain(self, state: dict[str, torch.Tensor]) -> list[str]:
         """Copy an AdaIN decoder's weights (its state dict, keys ``decoder.layers.N.*``) into the relu4_1
         decoder and the matching tail of the relu5_1 decoder, where the shapes agree. Returns the layers

@@ -17,12 +17,17 @@ with AdaIN and SANet (``methods/arbitrary_train.py``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
+from ...engine import checkpoint as ckpt
 from ...engine.distributed import global_mean
 from ...events import Callback
+from ...weights import find_model, has_model, read_header
 from ..arbitrary_train import train_arbitrary
+from ..train_checks import checkpoint_path
 from .model import LAYERS, WCTNet, decoder_arch
 from .train_config import WCTTrainConfig
 
@@ -36,8 +41,13 @@ def relative_error(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(y, target) / global_mean(target.pow(2).mean()).clamp_min(1e-8)
 
 
+def trained_layers(cfg: WCTTrainConfig) -> list[str]:
+    """The layers of the decoders this run trains (--levels), shallowest first."""
+    return [LAYERS[k] for k in sorted(cfg.levels)]
+
+
 def make_step(net: WCTNet, vgg, cfg: WCTTrainConfig):
-    layers = net.layers
+    layers = trained_layers(cfg)  # the net may hold more: --init's other decoders, copied unchanged
 
     def step(x: torch.Tensor) -> dict[str, torch.Tensor]:
         # x: (B,3,S,S) photos in [0,1]
@@ -56,8 +66,8 @@ def make_step(net: WCTNet, vgg, cfg: WCTTrainConfig):
     return step
 
 
-def make_preview(net: WCTNet, vgg):
-    deepest = net.layers[-1] if net.layers else None
+def make_preview(net: WCTNet, vgg, cfg: WCTTrainConfig):
+    deepest = trained_layers(cfg)[-1]
 
     def preview(c: torch.Tensor) -> torch.Tensor:
         return net.decoder(deepest)(vgg(c, (deepest,))[deepest].float(), size=tuple(c.shape[-2:])).clamp(0, 1)
@@ -65,8 +75,21 @@ def make_preview(net: WCTNet, vgg):
     return preview
 
 
-def arch_of(cfg: WCTTrainConfig) -> dict:
-    return {"decoders": {LAYERS[k]: decoder_arch(cfg.arch, LAYERS[k]) for k in sorted(cfg.levels)}}
+def arch_of(cfg: WCTTrainConfig, checkpoint: Path | None = None) -> dict:
+    """The decoders of this run: those of --levels, and with --init every other decoder of that model, which
+    the run carries unchanged into its output (so training one level further still writes a whole model);
+    a resumed run's are its ``checkpoint``'s."""
+    if checkpoint is not None:
+        return ckpt.read(checkpoint)[1]["arch"]
+    decoders = {}
+    if cfg.init:
+        init = Path(cfg.init).expanduser()
+        if init.is_file() or has_model(cfg.init):
+            header = read_header(init if init.is_file() else find_model(cfg.init))
+            if header.get("method") == METHOD:
+                decoders.update(header["arch"]["decoders"])
+    decoders.update({LAYERS[k]: decoder_arch(cfg.arch, LAYERS[k]) for k in cfg.levels})
+    return {"decoders": dict(sorted(decoders.items()))}
 
 
 def train(style, data, output, *, config: WCTTrainConfig | None = None, resume: bool = False,
@@ -79,9 +102,11 @@ def train(style, data, output, *, config: WCTTrainConfig | None = None, resume: 
         from ...errors import OptionError
 
         raise OptionError("WCT's decoders are trained on photos alone: give --data, no style images.")
+    cfg = config or WCTTrainConfig()
     return train_arbitrary(
         method=METHOD, paper="Li, Fang, Yang, Wang, Lu & Yang 2017, Universal Style Transfer via Feature "
-        "Transforms", style=None, data=data, output=output, config=config or WCTTrainConfig(), resume=resume,
+        "Transforms", style=None, data=data, output=output, config=cfg, resume=resume,
         callback=callback, device=device, overwrite=overwrite, build=WCTNet, make_step=make_step,
-        make_preview=make_preview, arch_of=arch_of,
+        make_preview=make_preview,
+        arch_of=lambda c: arch_of(c, checkpoint_path(Path(output).expanduser()) if resume else None),
     )

@@ -30,7 +30,9 @@ class WCTTrainConfig(Config):
         "decoder, so --init adain starts it and relu5_1's tail) or 'paper' (mirrors VGG-19 at every level).",
         "Li 2017 §3.1", choices=("compact", "paper"),
     )
-    levels: list[int] = _f([5, 4, 3, 2, 1], "Which decoders to train: 1 = relu1_1 ... 5 = relu5_1.",
+    levels: list[int] = _f([5, 4, 3, 2, 1], "Which decoders to train: 1 = relu1_1 ... 5 = relu5_1. With --init "
+                           "a wct model, its other decoders are written unchanged beside them (e.g. --levels 3 "
+                           "trains relu3_1's decoder further and keeps the rest).",
                            "Li 2017 §3.1", minimum=1, maximum=5, metavar="LEVEL")
     size: int = _f(256, "Side of the square training crops in pixels.", "Li 2017 §4 (COCO crops)",
                    minimum=32, multiple_of=16)
