@@ -57,9 +57,10 @@ ROWS = ("floor", "ceiling", "adain", "gatys", "cyclegan", "cut")
 MEASURED_NOTES = [
     ("Seconds: wall time of this run, KID features included; cached outputs are not re-made. The Gatys row's "
      "first run took 1035 s for 5 photos at 256 px (about 3.5 min per photo under load)."),
-    ("Resizing matters: with the training paintings read at full size instead of at long side 256 like the "
-     "compared sets, the photos' KID to them was 0.47 and AdaIN's 0.85, the opposite order of the table's "
-     "0.69 and 0.38. These features see sharpness, so every set is resized alike."),
+    ("Resizing matters (measured with --limit 60, the first 60 held-out photos): with the training paintings "
+     "read at full size instead of at long side 256 like the compared sets, the photos' KID to them was 0.47 "
+     "and AdaIN's 0.85, the opposite order of the same run's 0.69 and 0.38 with every set resized. These "
+     "features see sharpness, so every set is resized alike."),
     ("With 8 held-out paintings the first KID column's interval is wide (it contains 0 even for the unchanged "
      "photos); the column against the 53 training paintings separates the photos from the collection. AdaIN "
      "and Gatys take their style from one training painting, which favours them in that column slightly."),
