@@ -138,6 +138,8 @@ def bundle(method: str, model: Path, evaluation: dict) -> dict:
             "steps": card.get("steps"), "training_seconds": card.get("training_seconds"),
             "precision": card.get("precision"),
             **({"initialised_from": card["initialised_from"]} if card.get("initialised_from") else {}),
+            # wct: the decoders these steps trained (with --init the others are the init model's, unchanged)
+            **({"levels_trained": read_header(model)["config"]["levels"]} if method == "wct" else {}),
             "data": (f"{data.get('content_images', '?')} photos (ImageNet sample, train/imagenet_sample, and the "
                      f"registry photos except five held out; not shipped)" + (
                          " only: no painting (reconstruction decoders)" if method == "wct" else

@@ -429,3 +429,17 @@ def test_models_and_johnson_help_do_not_import_torch(argv):
     assert proc.stdout.strip().endswith("ok")
     if "--help" in argv:
         assert "--preserve-color" in proc.stdout and "--overlap" in proc.stdout
+
+
+def test_models_listing_counts_the_run_a_model_was_started_from():
+    """A card with ``initialised_from`` (--init) shows both runs' steps and their time together."""
+    from atelier.cli.models import _training
+
+    assert _training({"steps": 400, "training_seconds": 388}) == "steps: 400; training: 6 min"
+    tuned = {"steps": 400, "training_seconds": 388,
+             "initialised_from": {"file": "the_scream.safetensors", "steps": 2600, "training_seconds": 4061}}
+    assert _training(tuned) == "steps: 2600 + 400; training: 74 min"
+    wct = {"steps": 3392, "training_seconds": 2699, "levels_trained": [3],
+           "initialised_from": {"file": "wct.safetensors", "steps": 1398}}  # no time recorded for the first run
+    assert _training(wct) == "steps: 1398 + 3392 (level 3); training: 45 min"
+    assert _training({"steps": 500, "initialised_from": "an older decoder"}) == "steps: 500; training: ?"
