@@ -44,3 +44,13 @@ def test_strips_give_the_same_result_as_one_pass():
     g, p = torch.rand(1, 3, 61, 37, generator=gen), torch.rand(1, 3, 61, 37, generator=gen)
     torch.testing.assert_close(guided_filter(g, p, 5, 1e-3, strip_pixels=37 * 9), guided_filter(g, p, 5, 1e-3))
 
+
+
+def test_strips_shrink_to_the_memory_budget():
+    """WCT's --smooth gives the filter what --max-memory leaves for activations: smaller budgets, smaller
+    strips (never under 16 rows), never above the default strip."""
+    from atelier.ops.guided import BYTES_PER_PIXEL, STRIP_PIXELS, strip_pixels_for
+
+    assert strip_pixels_for(8 * 2**30, 4000) == STRIP_PIXELS
+    assert strip_pixels_for(64 * 2**20, 4000) == 64 * 2**20 // BYTES_PER_PIXEL < STRIP_PIXELS
+    assert strip_pixels_for(-1.0, 4000) == 16 * 4000  # a budget already spent: the smallest strip

@@ -39,8 +39,20 @@ def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
     return total / count.to(x.dtype)
 
 
+# Peak float64 working set of _guided per pixel of a strip (its margins included): the guide's 9 products and
+# 3x3 covariances, the 3xC cross terms, their integral images and the solve, ~250 bytes for C = 3; rounded up.
+BYTES_PER_PIXEL = 256
+STRIP_PIXELS = 1 << 20  # the default strip: ~256 MB of working set
+
+
+def strip_pixels_for(budget_bytes: float, width: int) -> int:
+    """The largest strip (in output pixels, at least 16 rows of ``width``) whose working set fits
+    ``budget_bytes``, at most ``STRIP_PIXELS``."""
+    return int(min(STRIP_PIXELS, max(16 * width, budget_bytes // BYTES_PER_PIXEL)))
+
+
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float,
-                  strip_pixels: int = 1 << 20) -> torch.Tensor:
+                  strip_pixels: int = STRIP_PIXELS) -> torch.Tensor:
     """guide (1,3,H,W), src (1,C,H,W), values in [0,1] -> (1,C,H,W) in src's dtype: src made locally affine in
     the guide (see the module docstring). ``eps`` is in units of the guide's variance (e.g. 1e-4 = a standard
     deviation of 0.01, 2.5 levels of 255): smaller keeps more of src where the guide is flat.

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import torch
 
+from ...engine import inference
 from ...errors import OptionError
 from ...losses import resize_mask
 from ...ops import wct
-from ...ops.guided import guided_filter
+from ...ops.guided import guided_filter, strip_pixels_for
 from ..arbitrary import ArbitraryStyle
 from .config import DEFAULT_MODEL, WCTConfig
 from .model import LAYERS, WCTNet
@@ -47,7 +48,10 @@ class WCT(ArbitraryStyle):
     def finish(self, out: torch.Tensor, photo: torch.Tensor, cfg) -> torch.Tensor:
         if not cfg.smooth:
             return out
-        return guided_filter(photo.float(), out.float(), cfg.smooth, self.SMOOTH_EPS).clamp(0, 1).to(out.dtype)
+        # The decoders' activations are freed by now: the filter's strips get their --max-memory budget.
+        strip = strip_pixels_for(inference.activation_budget(out.shape[-2:], cfg.max_memory), out.shape[-1])
+        return guided_filter(photo.float(), out.float(), cfg.smooth, self.SMOOTH_EPS,
+                             strip_pixels=strip).clamp(0, 1).to(out.dtype)
 
     def stages(self, net, cfg) -> list[tuple[str, ...]]:
         wanted = [LAYERS[k] for k in sorted(cfg.levels, reverse=True)]
