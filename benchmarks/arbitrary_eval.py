@@ -16,7 +16,9 @@ methods use when ``--model`` is not given) with its manifest entry: file, SHA-25
 (architecture, training data, steps, time, these metrics). ``--sheet`` writes a contact sheet: per row a
 photo, then Gatys and each network with one unseen painting (no painting column: files of
 ../shared/data/styles may not be committed), and with ``--refine METHOD=N`` one more column: that method's
-result continued by N Gatys iterations. The *decoder floor* of each network: every unseen painting stylised with itself as photo and as style.
+result continued by N Gatys iterations.
+
+The *decoder floor* of each network: every unseen painting stylised with itself as photo and as style.
 AdaIN(s, s) and WCT(s, s) are the painting's own features (SANet's T(s, s) is trained to be), so the result
 is the painting passed through the encoder and the decoder(s), and its style distance to the painting is what
 a perfect feature transform would still leave with this decoder: the transform cannot bring a photo closer.
@@ -121,7 +123,8 @@ def bundle(method: str, model: Path, evaluation: dict) -> dict:
     """Copy ``model`` into the package as the method's default network and write its manifest entry."""
     from atelier.weights import read_header
 
-    card = dict(read_header(model).get("card") or {})
+    header = read_header(model)
+    card = dict(header.get("card") or {})
     folder = WEIGHTS / method
     folder.mkdir(exist_ok=True)
     dest = folder / f"{method}.safetensors"
@@ -139,7 +142,7 @@ def bundle(method: str, model: Path, evaluation: dict) -> dict:
             "precision": card.get("precision"),
             **({"initialised_from": card["initialised_from"]} if card.get("initialised_from") else {}),
             # wct: the decoders these steps trained (with --init the others are the init model's, unchanged)
-            **({"levels_trained": read_header(model)["config"]["levels"]} if method == "wct" else {}),
+            **({"levels_trained": header["config"]["levels"]} if method == "wct" else {}),
             "data": (f"{data.get('content_images', '?')} photos (ImageNet sample, train/imagenet_sample, and the "
                      f"registry photos except five held out; not shipped)" + (
                          " only: no painting (reconstruction decoders)" if method == "wct" else

@@ -90,7 +90,7 @@ def train_arbitrary(*, method: str, paper: str, style, data, output, config, res
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, the caller's RNG untouched
         torch.manual_seed(cfg.seed)
         net = build(arch_of(cfg) if arch_of else decoder_arch(cfg.arch, cfg.upsample)).to(dev)
-    init = None if resume or not cfg.init else load_init(net, Path(cfg.init).expanduser(), method)
+    init = None if resume or not cfg.init else load_init(net, cfg.init, method)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     # Crops, flips and epoch orders of both streams come from the seed and the sample's number
     # (engine.data): this rank's share of each global batch of cfg.batch_size.

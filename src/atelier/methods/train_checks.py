@@ -76,36 +76,40 @@ def resumed_config(config, path: Path, method: str):
     return cfg
 
 
-def load_init(net: torch.nn.Module, path: Path, method: str) -> dict:
-    """Copy a trained model's weights into ``net`` (--init): the same method's whole network (johnson, adain,
-    sanet; wct decoder by decoder), or an AdaIN decoder into a network with a ``decoder`` (SANet's decoder has
-    AdaIN's architecture) or into WCT's relu4_1/relu5_1 decoders. Returns what the card records: the file,
-    its method and steps."""
-    if not path.is_file():
-        from ..weights import find_model, has_model
+def init_model_path(name: str | Path) -> Path:
+    """The model file ``--init`` names: a file, or an installed model's name (e.g. adain); one sentence if
+    it is neither."""
+    from ..weights import find_model, has_model
 
-        if not has_model(str(path)):
-            raise OptionError(f"--init: there is no model file or installed model '{path}'.")
-        path = find_model(str(path))  # a bundled or user model by name, e.g. adain
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    if not has_model(str(name)):
+        raise OptionError(f"--init: there is no model file or installed model '{name}'.")
+    return find_model(str(name))
+
+
+def load_init(net: torch.nn.Module, name: str | Path, method: str) -> dict:
+    """Copy a trained model's weights into ``net`` (--init): the same method's whole network (johnson, adain,
+    sanet), or an AdaIN decoder into a network with a ``decoder`` (SANet's decoder has AdaIN's architecture).
+    WCT starts decoder by decoder (``init_from_wct``: a wct model's decoders where level and shapes match;
+    ``init_from_adain``: relu4_1's decoder and relu5_1's tail). Returns what the card records: the file, its
+    method and steps (and the decoders started)."""
+    path = init_model_path(name)
     state, header = ckpt.load_model(path)
-    source = header.get("method")
-    card = header.get("card") or {}
-    if source == method and hasattr(net, "init_from_wct"):  # WCT: decoder by decoder, where level and shape match
-        started = net.init_from_wct(state)
+    source, card = header.get("method"), header.get("card") or {}
+    record = {"file": path.name, "method": source, "steps": card.get("steps")}
+    hook = "init_from_wct" if source == method else "init_from_adain" if source == "adain" else None
+    if hook and hasattr(net, hook):
+        started = getattr(net, hook)(state)
         if not started:
-            raise OptionError(f"--init: no decoder of '{path}' matches a decoder of this training (its levels or "
-                              "--arch differ).")
-        logger.info("Started %s from %s.", ", ".join(started), path)
-        return {"file": path.name, "method": source, "steps": card.get("steps"), "decoders": started}
+            raise OptionError(f"--init: no decoder of '{path}' ({source}, {header.get('arch')}) matches a decoder "
+                              "of this training: their levels or --arch differ (an AdaIN decoder starts only a "
+                              "compact relu4_1/relu5_1 decoder).")
+        logger.info("Started %s from %s (%s).", ", ".join(started), path, source)
+        return {**record, "decoders": started}
     if source == method:
         target = net
-    elif source == "adain" and hasattr(net, "init_from_adain"):  # WCT: relu4_1's decoder, relu5_1's tail
-        started = net.init_from_adain(state)
-        if not started:
-            raise OptionError(f"--init: the AdaIN decoder '{path}' ({header.get('arch')}) matches none of this "
-                              "training's decoders (use --arch compact with a compact AdaIN decoder).")
-        logger.info("Started %s from the AdaIN decoder %s.", ", ".join(started), path)
-        return {"file": path.name, "method": source, "steps": card.get("steps"), "decoders": started}
     elif source == "adain" and hasattr(net, "decoder"):
         target, state = net.decoder, {k.removeprefix("decoder."): v for k, v in state.items()}
     else:
@@ -116,4 +120,4 @@ def load_init(net: torch.nn.Module, path: Path, method: str) -> dict:
         raise OptionError(f"--init: '{path}' has another architecture ({header.get('arch')}) than this training's "
                           f"--arch.") from err
     logger.info("Starting from %s (%s, %s steps).", path, source, card.get("steps", "?"))
-    return {"file": path.name, "method": source, "steps": card.get("steps")}
+    return record

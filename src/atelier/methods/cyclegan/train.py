@@ -54,7 +54,7 @@ from ...errors import OptionError, OutputError
 from ...events import Callback
 from ...paths import checkpoint_path
 from ..johnson.model import TransformerNet
-from ..train_checks import check_paths, resumed_config, same_path
+from ..train_checks import check_paths, init_model_path, resumed_config, same_path
 from .model import SIZES, CycleGANTrainer, generator_arch
 from .train_config import CycleGANTrainConfig
 
@@ -151,13 +151,7 @@ def _folders(value) -> list[Path]:
 
 def load_init(net: torch.nn.Module, name: str, method: str) -> dict:
     """--init: ``net.gen`` from a trained model of ``method`` (file or installed name); what the card records."""
-    from ...weights import find_model, has_model
-
-    path = Path(name).expanduser()
-    if not path.is_file():
-        if not has_model(name):
-            raise OptionError(f"--init: there is no model file or installed model '{name}'.")
-        path = find_model(name)
+    path = init_model_path(name)
     state, header = ckpt.load_model(path)
     if header.get("method") != method:
         raise OptionError(f"--init: '{path}' holds a {header.get('method')!r} network, not a {method} one.")

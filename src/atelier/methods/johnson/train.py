@@ -96,7 +96,7 @@ def train(style, data, output, *, config: JohnsonTrainConfig | None = None, resu
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         net = TransformerNet.from_arch(_arch(cfg)).to(dev)
-    init = None if resume or not cfg.init else load_init(net, Path(cfg.init).expanduser(), METHOD)
+    init = None if resume or not cfg.init else load_init(net, cfg.init, METHOD)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     # Crops, flips and epoch orders come from the seed and the sample's number (engine.data): this rank's
     # share of each global batch of cfg.batch_size.

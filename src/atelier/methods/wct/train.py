@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from ...engine import checkpoint as ckpt
 from ...engine.distributed import global_mean
 from ...events import Callback
-from ...weights import find_model, has_model, read_header
+from ...weights import read_header
 from ..arbitrary_train import train_arbitrary
-from ..train_checks import checkpoint_path
+from ..train_checks import checkpoint_path, init_model_path
 from .model import LAYERS, WCTNet, decoder_arch
 from .train_config import WCTTrainConfig
 
@@ -83,11 +83,9 @@ def arch_of(cfg: WCTTrainConfig, checkpoint: Path | None = None) -> dict:
         return ckpt.read(checkpoint)[1]["arch"]
     decoders = {}
     if cfg.init:
-        init = Path(cfg.init).expanduser()
-        if init.is_file() or has_model(cfg.init):
-            header = read_header(init if init.is_file() else find_model(cfg.init))
-            if header.get("method") == METHOD:
-                decoders.update(header["arch"]["decoders"])
+        header = read_header(init_model_path(cfg.init))
+        if header.get("method") == METHOD:  # an AdaIN decoder adds none (load_init starts relu4_1/relu5_1)
+            decoders.update(header["arch"]["decoders"])
     decoders.update({LAYERS[k]: decoder_arch(cfg.arch, LAYERS[k]) for k in cfg.levels})
     return {"decoders": dict(sorted(decoders.items()))}
 
