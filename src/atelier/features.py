@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .errors import OptionError, WeightsError
+from .ops import winograd
 from .options import VGG19_LAYERS
 from .paths import (  # the cache lives there (also re-exported as features.atelier_home)
     atelier_home,
@@ -38,6 +39,9 @@ _BLOCKS = ((1, 2, 3, 64), (2, 2, 64, 128), (3, 4, 128, 256), (4, 4, 256, 512), (
 #: torch-free in options.py, where configs check the names they are given).
 LAYERS: tuple[str, ...] = VGG19_LAYERS
 CONV_LAYERS: tuple[str, ...] = tuple(n for n in LAYERS if n.startswith("conv"))
+#: Convolutions run by Winograd F(4x4,3x3) on a CPU in fp32: 128+ input channels (at 64 the tile
+#: transforms cost what the products save; benchmarks/results/winograd.md).
+WINOGRAD_LAYERS: frozenset[str] = frozenset(CONV_LAYERS[CONV_LAYERS.index("conv3_1"):])
 #: Downsampling factor of each layer's output relative to the input (pool1 halves, ...).
 STRIDE: dict[str, int] = {}
 _s = 1
@@ -161,6 +165,7 @@ class VGG19(nn.Module):
                     conv.bias.zero_()
         else:
             raise OptionError(f"VGG weights must be 'pretrained' or 'random', not {weights!r}.")
+        self._winograd: dict[str, tuple] = {}  # conv name -> (weight key, Winograd kernels)
         self.eval()
         # Frozen weights: no weight gradients are ever computed (worth 1.3-1.4x per optimisation step).
         self.requires_grad_(False)
@@ -168,6 +173,18 @@ class VGG19(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return self.convs["conv1_1"].weight.dtype
+
+    def _conv(self, name: str, h: torch.Tensor) -> torch.Tensor:
+        """One convolution; from conv3_1 on by Winograd F(4x4,3x3) on a CPU in fp32 (``ops.winograd``)."""
+        conv = self.convs[name]
+        if name not in WINOGRAD_LAYERS or not winograd.applies(h, conv.weight, conv.bias):
+            return conv(h)
+        w = conv.weight
+        key = (name, w.device, w.data_ptr(), w._version)  # the kernels follow moves and in-place edits
+        kernels = self._winograd.get(name)
+        if kernels is None or kernels[0] != key:
+            kernels = self._winograd[name] = (key, winograd.transforms(w))
+        return winograd.conv3x3(h, kernels[1], conv.bias)
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """RGB in [0,1] (B,3,H,W) -> Caffe input: BGR, 0..255, mean pixel subtracted, in the weights' dtype.
@@ -190,7 +207,7 @@ class VGG19(nn.Module):
         h = self.preprocess(x).contiguous(memory_format=torch.channels_last)
         for name in LAYERS[: last + 1]:
             if name.startswith("conv"):
-                h = self.convs[name](h)
+                h = self._conv(name, h)
             elif name.startswith("relu"):
                 # In place unless the pre-activation was requested (saves one buffer per layer).
                 h = torch.relu(h) if f"conv{name[4:]}" in wanted else torch.relu_(h)
