@@ -175,6 +175,22 @@ def test_estimate_plans_scales_and_predicts_time_and_memory(image_files):
     assert big["seconds"] > 1.25 * flat
 
 
+def test_coarse_growth_multiplies_iterations_down_the_scales(image_files):
+    from atelier.methods.gatys.config import GatysConfig
+    from atelier.methods.gatys.method import Gatys
+
+    cfg = GatysConfig(size=512, min_size=64, iterations=40, coarse_iterations=50, coarse_growth=2.0)
+    sizes, plan = Gatys.plan((342, 512), cfg)
+    assert [max(s) for s in sizes] == [64, 128, 256, 512]
+    assert [it for _, it in plan] == [200, 100, 50, 40]  # each coarser scale twice the next finer one
+    flat = GatysConfig(size=512, min_size=64, iterations=40, coarse_iterations=50, coarse_growth=1.0)
+    assert [it for _, it in Gatys.plan((342, 512), flat)[1]] == [50, 50, 50, 40]
+    res = run(image_files, size=128, min_size=32, coarse_iterations=2, coarse_growth=1.5, iterations=1)
+    assert [s["iterations"] for s in res.info["stages"]] == [round(2 * 1.5 ** 1), 2, 1]
+    with pytest.raises(OptionError, match="coarse-growth"):
+        run(image_files, coarse_growth=0.5)
+
+
 def test_forced_tiles_run_the_same_pipeline(image_files):
     res = run(image_files, size=64, min_size=64, iterations=3, tile=32, halo=16)
     assert tuple(res.image.shape) == (1, 3, 48, 64) and torch.isfinite(res.image).all()

@@ -20,20 +20,28 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 class GatysConfig(Config):
     size: int = _f(512, "Long side of the output image in pixels.", minimum=16, basic=True, texture=False)
     iterations: int = _f(
-        100, "Optimisation steps at the final size; coarser scales run up to `coarse_iterations` each.",
+        40, "Optimisation steps at the final size (the coarser scales: --coarse-iterations, --coarse-growth).",
         "Gatys 2016 §3", minimum=1, basic=True,
     )
-    coarse_iterations: int = _f(50, "Optimisation steps at each coarser scale of the coarse-to-fine schedule.",
-                                minimum=0)
+    coarse_iterations: int = _f(50, "Optimisation steps at the scale below the output size; each coarser scale "
+                                "runs --coarse-growth times as many as the next finer one.", minimum=0)
+    coarse_growth: float = _f(
+        2.0, "Iterations of each coarser scale relative to the next finer one (its steps cost 4x less); "
+        "1 = --coarse-iterations at every coarser scale.", minimum=1, maximum=4,
+    )
     min_size: int = _f(
-        128, "Long side of the coarsest scale; sizes double up to --size (set it to --size for one scale).",
+        64, "Long side of the coarsest scale; sizes double up to --size (set it to --size for one scale).",
         "Gatys 2017 §5 (coarse-to-fine)", minimum=1,
     )
     tolerance: float = _f(
         5e-3, "Stop a scale early when the loss improved by less than this fraction over the last 20 steps "
         "(0 disables).", minimum=0,
     )
-    content_weight: float = _f(1.0, "Weight of the content loss (keeps the photo's structure).", "Gatys 2016 eq. 7",
+    # 1.7 since round 2 (was 1.0), with the schedule above (was 100 final steps, 50 per coarser scale from
+    # 128 px): the README's main job in ~60 s instead of ~160 s at no worse distances on the embedded
+    # pair (benchmarks/results/main_job.md). The old defaults: --iterations 100 --min-size 128
+    # --coarse-growth 1 --content-weight 1.
+    content_weight: float = _f(1.7, "Weight of the content loss (keeps the photo's structure).", "Gatys 2016 eq. 7",
                                minimum=0, texture=False)
     style_strength: float = _f(
         1.0, "How strongly the painting's style is imposed; 1 is the tuned default, 2 twice as strong.",
