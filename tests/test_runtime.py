@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import subprocess
 import sys
 
@@ -9,11 +10,12 @@ from atelier.runtime import resident_bytes
 
 
 def test_resident_bytes_grows_with_touched_memory():
+    # A fresh anonymous mapping: a bytearray may reuse heap memory earlier tests freed and left resident.
+    block = mmap.mmap(-1, 256 << 20)
     before = resident_bytes()
-    block = bytearray(256 << 20)
     block[::4096] = b"\1" * len(block[::4096])  # touch every page so it is resident
     assert resident_bytes() - before > 200 << 20
-    del block
+    block.close()
 
 
 def test_resident_bytes_of_a_child_is_not_its_parents_peak():
