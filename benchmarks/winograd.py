@@ -25,6 +25,7 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from arbitrary import cpu_model
+from limit import _median_time
 
 from atelier.features import _BLOCKS, WINOGRAD_LAYERS, get_vgg19
 from atelier.losses import PerceptualLoss
@@ -33,13 +34,7 @@ from atelier.ops import winograd
 
 
 def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
+    return 1e3 * _median_time(fn, repeats)
 
 
 def layer_table(h: int, w: int, repeats: int) -> list[dict]:

@@ -180,7 +180,7 @@ class VGG19(nn.Module):
         if name not in WINOGRAD_LAYERS or not winograd.applies(h, conv.weight, conv.bias):
             return conv(h)
         w = conv.weight
-        key = (name, w.device, w.data_ptr(), w._version)  # the kernels follow moves and in-place edits
+        key = (w.device, w.data_ptr(), w._version)  # the kernels follow moves and in-place edits
         kernels = self._winograd.get(name)
         if kernels is None or kernels[0] != key:
             kernels = self._winograd[name] = (key, winograd.transforms(w))

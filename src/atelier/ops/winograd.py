@@ -75,7 +75,7 @@ def _conv(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         n = min(th, a0 + rows) - a0
         t = b * n * tw  # tiles in this chunk
         # (B,n,tw,C,6,6) overlapping tiles (stride 4) -> (36, T*C): tile position first, channels innermost.
-        d = xh[:, OUT * a0:OUT * (a0 + n) + 2].unfold(1, TILE, OUT).unfold(2, TILE, OUT)
+        d = xh[:, OUT * a0:OUT * (a0 + n) + TILE - OUT].unfold(1, TILE, OUT).unfold(2, TILE, OUT)
         d = d.permute(4, 5, 0, 1, 2, 3).reshape(TILE * TILE, t * c)
         m = torch.bmm((bt @ d).view(TILE * TILE, t, c), u)  # (36,T,Co): the 36 channel products
         y = (at @ m.view(TILE * TILE, t * co)).view(OUT, OUT, b, n, tw, co)  # (4,4,B,n,tw,Co) output tiles
